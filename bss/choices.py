@@ -1,0 +1,51 @@
+"""Enumerations shared by the BSS, the storefront, the API and the acceptance log."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    CUSTOMER = "customer", "Customer user"
+    RESELLER = "reseller", "Reseller user"
+    CSP_BSS = "csp_bss", "CSP BSS user"
+    WHITE_LABEL_BSS = "wl_bss", "White-label BSS user"
+    ADMIN = "admin", "Administrator"
+
+
+class Vendor(models.TextChoices):
+    MICROSOFT = "microsoft", "Microsoft"
+    OTHER = "other", "Other vendor"
+
+
+class BillingTerm(models.TextChoices):
+    MONTHLY = "P1M", "Monthly"
+    ANNUAL = "P1Y", "Annual"
+    TRIENNIAL = "P3Y", "Three years"
+
+
+class Operation(models.TextChoices):
+    NEW_PURCHASE = "new_purchase", "New purchase"
+    SEAT_INCREASE = "seat_increase", "Seat increase"
+    SEAT_DECREASE = "seat_decrease", "Seat decrease"
+    UPGRADE = "upgrade", "Upgrade"
+    TERM_CHANGE = "term_change", "Term or billing-plan change"
+    RENEWAL = "renewal", "Renewal"
+    CANCELLATION = "cancellation", "Cancellation"
+
+
+class Channel(models.TextChoices):
+    STOREFRONT = "storefront", "Storefront"
+    RESELLER_STOREFRONT = "reseller_storefront", "Reseller storefront"
+    BSS_EXECUTION = "bss_execution", "BSS order execution"
+    BSS_SUBSCRIPTION = "bss_subscription", "BSS subscription"
+    API = "api", "API"
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PLACED = "placed", "Placed"
+    AWAITING_ACCEPTANCE = "awaiting_acceptance", "Awaiting MCA acceptance"
+    EXECUTED = "executed", "Executed"
+    PROVISIONING = "provisioning", "Provisioning"
+    PROVISIONED = "provisioned", "Provisioned"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"

@@ -1,0 +1,236 @@
+"""The pinned demo data that `seed_demo` loads and that later features and their tests rely on.
+
+Idempotent: every row is found by its natural key and only created or corrected when it differs, so a
+second run changes nothing. Passwords are set only when a user is created.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from bss.choices import BillingTerm, Role, Vendor
+from bss.models import Account, CloudServiceProvider, Contact, Product, Reseller
+from bss.roles import grant_role
+
+DEMO_PASSWORD = "demo"
+_TENANT_NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4a39-9a55-2b1d3f0a7c11")
+
+
+def demo_tenant_id(key: str) -> uuid.UUID:
+    """A stable Partner Center tenant id for a demo customer, the same on every machine."""
+    return uuid.uuid5(_TENANT_NAMESPACE, key)
+
+
+CSP_NAME = "Cloud Provider"
+CSP_TENANT_ID = demo_tenant_id("cloud-provider")
+
+PRODUCTS = [
+    # name, sku, vendor, Partner Center offer id, billing term, price
+    (
+        "Microsoft 365 Business Standard",
+        "MS-M365-BS",
+        Vendor.MICROSOFT,
+        "CFQ7TTC0LDPB:0001",
+        BillingTerm.ANNUAL,
+        "12.50",
+    ),
+    ("Microsoft 365 E3", "MS-M365-E3", Vendor.MICROSOFT, "CFQ7TTC0LFLX:0001", BillingTerm.ANNUAL, "36.00"),
+    ("Azure plan", "MS-AZURE-PLAN", Vendor.MICROSOFT, "DZH318Z0BPS6:0001", BillingTerm.MONTHLY, "0.00"),
+    ("Acronis Cyber Backup", "ACR-CYBER-BACKUP", Vendor.OTHER, "", BillingTerm.MONTHLY, "8.00"),
+]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    key: str
+    name: str
+    reseller: str | None  # reseller slug, None = CSP direct
+    country: str
+    language: str
+    tenant: str | None  # tenant key for demo_tenant_id, None = not synced
+    contact: tuple[str, str, str, str]  # first name, last name, email, phone
+    cloud_agreement_accepted_at: datetime | None = None
+
+
+DEMO_ACCOUNTS = [
+    DemoAccount(
+        "northwind",
+        "Northwind Traders",
+        None,
+        "US",
+        "en-US",
+        None,
+        ("Nancy", "Davolio", "nancy@northwind.example", "+12065550101"),
+    ),
+    DemoAccount(
+        "adventure-works",
+        "Adventure Works",
+        "contoso",
+        "US",
+        "en-US",
+        "adventure-works",
+        ("Alan", "Brewer", "alan@adventure-works.example", "+12065550102"),
+    ),
+    DemoAccount(
+        "litware",
+        "Litware",
+        "contoso",
+        "GB",
+        "en-US",
+        "litware",
+        ("Lisa", "Andrews", "lisa@litware.example", "+442079460103"),
+    ),
+    DemoAccount(
+        "wide-world",
+        "Wide World Importers",
+        "contoso",
+        "DE",
+        "de-DE",
+        None,
+        ("Wolfgang", "Weber", "wolfgang@wideworld.example", "+493012345604"),
+    ),
+    DemoAccount(
+        "tailspin",
+        "Tailspin Toys",
+        "fabrikam",
+        "FR",
+        "fr-FR",
+        None,
+        ("Thomas", "Martin", "thomas@tailspin.example", "+33142685305"),
+    ),
+    DemoAccount(
+        "alpine-contoso",
+        "Alpine Ski House",
+        "contoso",
+        "US",
+        "en-US",
+        "alpine-ski-house",
+        ("Anna", "Lidman", "anna@alpineskihouse.example", "+12065550106"),
+    ),
+    DemoAccount(
+        "alpine-fabrikam",
+        "Alpine Ski House",
+        "fabrikam",
+        "US",
+        "en-US",
+        "alpine-ski-house",
+        ("Anna", "Lidman", "anna@alpineskihouse.example", "+12065550106"),
+    ),
+    DemoAccount(
+        "coho",
+        "Coho Winery",
+        None,
+        "US",
+        "en-US",
+        "coho-winery",
+        ("Carol", "Philips", "carol@cohowinery.example", "+12065550107"),
+        cloud_agreement_accepted_at=datetime(2019, 11, 15, 10, 0, tzinfo=UTC),
+    ),
+    DemoAccount(
+        "fourth-coffee",
+        "Fourth Coffee",
+        None,
+        "US",
+        "en-US",
+        "fourth-coffee",
+        ("Frank", "Miller", "frank@fourthcoffee.example", "+12065550108"),
+    ),
+]
+
+# username -> (role, account key or reseller slug, first name, last name)
+DEMO_USERS = [
+    ("admin", Role.ADMIN, None, "Ada", "Admin"),
+    ("bss", Role.CSP_BSS, None, "Bob", "Backoffice"),
+    ("reseller", Role.RESELLER, "contoso", "Rita", "Reseller"),
+    ("wl-bss", Role.WHITE_LABEL_BSS, "fabrikam", "Will", "Fabrikam"),
+    ("customer", Role.CUSTOMER, "northwind", "Nancy", "Davolio"),
+    ("wl-customer", Role.CUSTOMER, "tailspin", "Thomas", "Martin"),
+]
+
+
+def _sync(model, lookup: dict, values: dict):
+    """Create the row, or correct only the fields that differ (so an unchanged row is not written)."""
+    obj = model.objects.filter(**lookup).first()
+    if obj is None:
+        return model.objects.create(**lookup, **values)
+    changed = [field for field, value in values.items() if getattr(obj, field) != value]
+    if changed:
+        for field in changed:
+            setattr(obj, field, values[field])
+        obj.save(update_fields=changed)
+    return obj
+
+
+@transaction.atomic
+def seed_demo_data() -> dict[str, Account]:
+    """Load the pinned demo data; returns the demo accounts by key."""
+    _sync(CloudServiceProvider, {"name": CSP_NAME}, {"partner_center_tenant_id": CSP_TENANT_ID})
+    for name, sku, vendor, offer_id, term, price in PRODUCTS:
+        _sync(
+            Product,
+            {"sku": sku},
+            {
+                "name": name,
+                "vendor": vendor,
+                "partner_center_offer_id": offer_id,
+                "billing_term": term,
+                "price": Decimal(price),
+            },
+        )
+    resellers = {
+        "contoso": _sync(
+            Reseller, {"slug": "contoso"}, {"name": "Contoso Reseller", "is_white_label": False}
+        ),
+        "fabrikam": _sync(
+            Reseller,
+            {"slug": "fabrikam"},
+            {
+                "name": "Fabrikam Cloud",
+                "is_white_label": True,
+                "brand_name": "Fabrikam Cloud Store",
+                "brand_colour": "#5C2D91",
+            },
+        ),
+    }
+    accounts: dict[str, Account] = {}
+    for demo in DEMO_ACCOUNTS:
+        reseller = resellers[demo.reseller] if demo.reseller else None
+        account = _sync(
+            Account,
+            {"name": demo.name, "reseller": reseller},
+            {
+                "country": demo.country,
+                "language": demo.language,
+                "partner_center_tenant_id": demo_tenant_id(demo.tenant) if demo.tenant else None,
+                "cloud_agreement_accepted_at": demo.cloud_agreement_accepted_at,
+                "domain": demo.name.lower().replace(" ", ""),
+            },
+        )
+        first, last, email, phone = demo.contact
+        _sync(
+            Contact,
+            {"account": account, "is_primary": True},
+            {"first_name": first, "last_name": last, "email": email, "phone": phone},
+        )
+        accounts[demo.key] = account
+
+    User = get_user_model()
+    for username, role, org, first, last in DEMO_USERS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, email=f"{username}@demo.example", first_name=first, last_name=last)
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        if role == Role.CUSTOMER:
+            grant_role(user, role, account=accounts[org])
+        elif role in (Role.RESELLER, Role.WHITE_LABEL_BSS):
+            grant_role(user, role, reseller=resellers[org])
+        else:
+            grant_role(user, role)
+    return accounts

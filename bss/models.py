@@ -1,0 +1,379 @@
+"""The BSS domain: the CSP, resellers, customer accounts, users' roles, products, orders, subscriptions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_countries.fields import CountryField
+from phonenumber_field.modelfields import PhoneNumberField
+
+from bss.choices import BillingTerm, Channel, Operation, OrderStatus, Role, Vendor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+
+class CloudServiceProvider(models.Model):
+    """The platform owner. One installation serves one CSP; the row exists for its name and tenant."""
+
+    name = models.CharField(max_length=200)
+    partner_center_tenant_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "cloud solution provider"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> CloudServiceProvider | None:
+        return cls.objects.order_by("pk").first()
+
+
+class Reseller(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    is_white_label = models.BooleanField(
+        default=False, help_text="White-label resellers run their own branded storefront and BSS users."
+    )
+    brand_name = models.CharField(max_length=200, blank=True, help_text="Storefront display name.")
+    brand_colour = models.CharField(
+        max_length=7,
+        blank=True,
+        help_text="Storefront accent colour as #RRGGBB.",
+        validators=[],
+    )
+    storefront_host = models.CharField(
+        max_length=253,
+        blank=True,
+        null=True,
+        unique=True,
+        help_text="Own host name for the branded storefront, e.g. cloud.fabrikam.example (optional).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(brand_colour="") | Q(brand_colour__regex=r"^#[0-9A-Fa-f]{6}$"),
+                name="reseller_brand_colour_hex",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_name(self) -> str:
+        return self.brand_name or self.name
+
+
+class AccountQuerySet(models.QuerySet["Account"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> AccountQuerySet:
+        """The accounts a user may see and act for: the one place account scoping is decided.
+
+        CSP staff and administrators see every account; reseller users and white-label BSS staff see their
+        reseller's customers; a customer user sees its own account; anyone else sees none.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        membership = Membership.of(user)
+        if membership is None:
+            return self.none()
+        if membership.role in (Role.CSP_BSS, Role.ADMIN):
+            return self.all()
+        if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS):
+            return self.filter(reseller_id=membership.reseller_id)
+        if membership.role == Role.CUSTOMER:
+            return self.filter(pk=membership.account_id)
+        return self.none()
+
+
+class Account(models.Model):
+    """A customer company in the BSS, owned by the CSP (reseller empty) or by one reseller."""
+
+    name = models.CharField(max_length=200)
+    reseller = models.ForeignKey(
+        Reseller,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+        help_text="Empty for the CSP's direct customers.",
+    )
+    country = CountryField(default="US")
+    language = models.CharField(max_length=10, default="en-US", help_text="BCP-47 tag, e.g. en-US, de-DE.")
+    domain = models.CharField(max_length=253, blank=True, help_text="Microsoft initial domain prefix.")
+    partner_center_tenant_id = models.UUIDField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Partner Center customer (tenant) id; empty until its first Microsoft order is provisioned.",
+    )
+    cloud_agreement_accepted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the Microsoft Cloud Agreement was accepted, if ever."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("confirm_mca_acceptance", "Can confirm a customer's MCA acceptance")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reseller", "partner_center_tenant_id"],
+                name="account_one_per_tenant_per_reseller",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_synced(self) -> bool:
+        return self.partner_center_tenant_id is not None
+
+    @property
+    def owner_name(self) -> str:
+        return self.reseller.name if self.reseller_id else "CSP direct"
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField()
+    phone = PhoneNumberField(blank=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["account", "-is_primary", "last_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(is_primary=True), name="contact_one_primary_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Membership(models.Model):
+    """A user's place in an organisation and the role it plays there (one per user)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="members"
+    )
+    reseller = models.ForeignKey(
+        Reseller, null=True, blank=True, on_delete=models.CASCADE, related_name="members"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="membership_role_matches_organisation",
+                condition=(
+                    Q(role=Role.CUSTOMER, account__isnull=False, reseller__isnull=True)
+                    | Q(
+                        role__in=[Role.RESELLER, Role.WHITE_LABEL_BSS],
+                        reseller__isnull=False,
+                        account__isnull=True,
+                    )
+                    | Q(role__in=[Role.CSP_BSS, Role.ADMIN], reseller__isnull=True, account__isnull=True)
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+    @classmethod
+    def of(cls, user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+        """The user's membership, fetched once per user object (cached on it)."""
+        if not user.is_authenticated:
+            return None
+        try:
+            return user.membership  # type: ignore[union-attr]
+        except cls.DoesNotExist:
+            return None
+
+    @property
+    def organisation_name(self) -> str:
+        if self.account_id:
+            return self.account.name
+        if self.reseller_id:
+            return self.reseller.name
+        provider = CloudServiceProvider.current()
+        return provider.name if provider else "CSP"
+
+    def clean(self) -> None:
+        if self.role == Role.WHITE_LABEL_BSS and self.reseller and not self.reseller.is_white_label:
+            raise ValidationError({"reseller": "White-label BSS users belong to a white-label reseller."})
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=200)
+    sku = models.CharField(max_length=64, unique=True)
+    vendor = models.CharField(max_length=20, choices=Vendor.choices)
+    partner_center_offer_id = models.CharField(max_length=100, blank=True)
+    billing_term = models.CharField(max_length=3, choices=BillingTerm.choices, default=BillingTerm.MONTHLY)
+    price = models.DecimalField(max_digits=10, decimal_places=2, help_text="Price per seat per billing term.")
+    currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(vendor=Vendor.MICROSOFT) | ~Q(partner_center_offer_id=""),
+                name="product_microsoft_has_offer_id",
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_microsoft(self) -> bool:
+        return self.vendor == Vendor.MICROSOFT
+
+
+class Subscription(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subscriptions")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
+    seats = models.PositiveIntegerField()
+    partner_center_subscription_id = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["account", "product"]
+        constraints = [
+            models.CheckConstraint(condition=Q(seats__gte=1), name="subscription_at_least_one_seat")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} x {self.seats} for {self.account}"
+
+
+class IllegalTransition(Exception):
+    """An order was asked to move to a status its current status cannot reach."""
+
+
+class Order(models.Model):
+    # The order state machine: from each status, where it may go next.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        OrderStatus.DRAFT: frozenset({OrderStatus.PLACED, OrderStatus.CANCELLED}),
+        OrderStatus.PLACED: frozenset(
+            {OrderStatus.AWAITING_ACCEPTANCE, OrderStatus.EXECUTED, OrderStatus.CANCELLED}
+        ),
+        OrderStatus.AWAITING_ACCEPTANCE: frozenset({OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
+        OrderStatus.EXECUTED: frozenset({OrderStatus.PROVISIONING}),
+        # Provisioning holds an order that turns out to lack acceptance (R11) instead of sending it on.
+        OrderStatus.PROVISIONING: frozenset(
+            {OrderStatus.PROVISIONED, OrderStatus.FAILED, OrderStatus.AWAITING_ACCEPTANCE}
+        ),
+        OrderStatus.FAILED: frozenset({OrderStatus.PROVISIONING, OrderStatus.CANCELLED}),
+        OrderStatus.PROVISIONED: frozenset(),
+        OrderStatus.CANCELLED: frozenset(),
+    }
+
+    number = models.CharField(max_length=20, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    channel = models.CharField(max_length=30, choices=Channel.choices)
+    status = models.CharField(max_length=30, choices=OrderStatus.choices, default=OrderStatus.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("execute_order", "Can execute an order")]
+        indexes = [models.Index(fields=["status", "status_changed_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+    def move_to(
+        self, status: str, *, by: AbstractBaseUser | None = None, note: str = ""
+    ) -> OrderStatusChange:
+        """Change status along the state machine, timestamped and recorded; anything else is refused."""
+        if not self.can_move_to(status):
+            raise IllegalTransition(f"Order {self.number} cannot go from {self.status} to {status}.")
+        previous, now = self.status, timezone.now()
+        self.status, self.status_changed_at = status, now
+        self.save(update_fields=["status", "status_changed_at"])
+        return OrderStatusChange.objects.create(
+            order=self,
+            from_status=previous,
+            to_status=status,
+            changed_at=now,
+            changed_by=by if by is not None and by.is_authenticated else None,
+            note=note,
+        )
+
+    @property
+    def has_microsoft_lines(self) -> bool:
+        return any(line.product.is_microsoft for line in self.lines.all())
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    operation = models.CharField(max_length=20, choices=Operation.choices, default=Operation.NEW_PURCHASE)
+    quantity = models.PositiveIntegerField(default=1)
+    subscription = models.ForeignKey(
+        Subscription,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="order_lines",
+        help_text="The subscription an existing-subscription operation changes.",
+    )
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(operation=Operation.NEW_PURCHASE) | Q(subscription__isnull=False),
+                name="orderline_change_names_subscription",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()}: {self.product} x {self.quantity}"
+
+
+class OrderStatusChange(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=30, choices=OrderStatus.choices)
+    to_status = models.CharField(max_length=30, choices=OrderStatus.choices)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["changed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.from_status} → {self.to_status}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class McaConfig(AppConfig):
+    name = "mca"
+    verbose_name = "MCA acceptance"

@@ -1,0 +1,71 @@
+import io
+
+import pytest
+from django.apps import apps
+from django.core import serializers
+from django.core.management import call_command
+
+from bss.choices import Role, Vendor
+from bss.models import Account, Membership, Product, Reseller
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot() -> str:
+    """Every row of every model, serialised: equal snapshots mean nothing changed."""
+    models = [m for m in apps.get_models() if m._meta.app_label in {"bss", "auth", "pc_simulator", "mca"}]
+    rows = []
+    for model in models:
+        rows.extend(model.objects.order_by("pk"))
+    return serializers.serialize("json", rows)
+
+
+def test_seed_demo_twice_changes_nothing_and_succeeds():
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    first = snapshot()
+    call_command("seed_demo", stdout=io.StringIO())
+    assert snapshot() == first
+    printed = out.getvalue()
+    for username in ["admin", "bss", "reseller", "wl-bss", "customer", "wl-customer"]:
+        assert username in printed
+    assert "http://127.0.0.1:8000/admin/" in printed
+    assert "'demo'" in printed
+
+
+def test_seed_demo_pins_the_documented_data(demo, django_user_model):
+    assert {"Microsoft 365 Business Standard", "Microsoft 365 E3", "Azure plan"} <= set(
+        Product.objects.filter(vendor=Vendor.MICROSOFT).values_list("name", flat=True)
+    )
+    assert Product.objects.filter(vendor=Vendor.OTHER, name="Acronis Cyber Backup").exists()
+    contoso, fabrikam = Reseller.objects.get(slug="contoso"), Reseller.objects.get(slug="fabrikam")
+    assert (contoso.name, contoso.is_white_label) == ("Contoso Reseller", False)
+    assert (fabrikam.name, fabrikam.is_white_label) == ("Fabrikam Cloud", True)
+    assert fabrikam.brand_name and fabrikam.brand_colour
+
+    northwind = Account.objects.get(name="Northwind Traders")
+    assert northwind.reseller is None and not northwind.is_synced
+    assert Account.objects.get(name="Adventure Works").is_synced
+    assert Account.objects.get(name="Litware").is_synced
+    assert not Account.objects.get(name="Wide World Importers").is_synced
+    assert Account.objects.get(name="Tailspin Toys").reseller == fabrikam
+    alpine = Account.objects.filter(name="Alpine Ski House")
+    assert {a.reseller.slug for a in alpine} == {"contoso", "fabrikam"}
+    assert len({a.partner_center_tenant_id for a in alpine}) == 1
+    coho = Account.objects.get(name="Coho Winery")
+    assert coho.cloud_agreement_accepted_at.year == 2019
+
+    for username in ["admin", "bss", "reseller", "wl-bss", "customer", "wl-customer"]:
+        assert django_user_model.objects.get(username=username).check_password("demo")
+    assert django_user_model.objects.get(username="admin").is_superuser
+    assert Membership.objects.get(user__username="wl-bss").role == Role.WHITE_LABEL_BSS
+    assert Membership.objects.get(user__username="wl-customer").account.name == "Tailspin Toys"
+
+
+def test_roles_carry_their_permissions(demo_user):
+    assert demo_user("bss").has_perm("bss.execute_order")
+    assert demo_user("wl-bss").has_perm("bss.execute_order")
+    assert demo_user("reseller").has_perm("bss.confirm_mca_acceptance")
+    assert not demo_user("reseller").has_perm("bss.execute_order")
+    assert not demo_user("customer").has_perm("bss.execute_order")
+    assert demo_user("bss").is_staff and not demo_user("customer").is_staff
