@@ -115,7 +115,9 @@ class Account(models.Model):
         null=True,
         blank=True,
         db_index=True,
-        help_text="Partner Center customer (tenant) id; empty until its first Microsoft order is provisioned.",
+        help_text=(
+            "Partner Center customer (tenant) id; empty until the first Microsoft order is provisioned."
+        ),
     )
     cloud_agreement_accepted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the Microsoft Cloud Agreement was accepted, if ever."
