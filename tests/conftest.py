@@ -38,3 +38,61 @@ def chromium_path() -> str:
             pytest.fail("chromium is not installed; `make test` installs it with apt")
         pytest.skip("chromium is not installed (make test installs it)")
     return path
+
+
+class SimulatorHandle:
+    """The simulator's control API over real HTTP, for tests that drive the client against it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._control = f"{base_url}/_control"
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        import requests
+
+        response = requests.request(method, f"{self._control}/{path}", json=body, timeout=10)
+        if response.status_code >= 400:
+            raise AssertionError(f"simulator control {method} {path} -> {response.status_code}: {response.text}")
+        return response.json() if response.content else {}
+
+    def set_fault(self, **body) -> dict:
+        """mode="down"|"slow"|"throttle"|"error", count=N, latency_ms, retry_after, status, paths="v1/..."."""
+        return self._call("POST", "faults", body)["fault"]
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def calls(self) -> dict:
+        return self._call("GET", "faults")["calls"]
+
+    def reset_calls(self) -> None:
+        self._call("DELETE", "calls")
+
+    def publish_template(self, version_rank: int, agreement_type: str = "MicrosoftCustomerAgreement") -> dict:
+        return self._call("POST", "templates", {"versionRank": version_rank, "agreementType": agreement_type})
+
+    def add_customer(self, tenant_id, company_name: str = "Simulated Customer", direct_signed: bool = False) -> dict:
+        body = {"tenantId": str(tenant_id), "companyName": company_name, "directSigned": direct_signed}
+        return self._call("POST", "customers", body)
+
+    def set_direct_signed(self, tenant_id, is_signed: bool) -> dict:
+        return self._call("POST", f"customers/{tenant_id}/direct-signed", {"isSigned": is_signed})
+
+
+@pytest.fixture
+def pc_simulator(transactional_db, live_server, settings):
+    """The built-in simulator served over real HTTP; the client points at it for this test."""
+    import importlib
+
+    from django.core.cache import cache
+
+    settings.PARTNER_CENTER_BASE_URL = f"{live_server.url}/simulator/partner-center"
+    cache.clear()
+    try:
+        client_module = importlib.import_module("partner_center.client")
+    except ImportError:
+        client_module = None
+    reset = getattr(client_module, "reset_call_counts", None)
+    if callable(reset):
+        reset()
+    return SimulatorHandle(settings.PARTNER_CENTER_BASE_URL)

@@ -1,1 +1,42 @@
-urlpatterns: list = []
+"""Partner Center's real paths under the simulator root, plus `_control/` for tests and drills.
+
+Mounted by mca/urls.py at /simulator/partner-center/ only when PARTNER_CENTER_SIMULATOR_ENABLED.
+"""
+
+from django.urls import path
+
+from partner_center.simulator import views
+
+app_name = "pc_simulator"
+
+urlpatterns = [
+    path("", views.root, name="root"),
+    path("v1/agreements", views.agreements, name="agreements"),
+    path(
+        "v1/agreementtemplates/<str:template_id>/document",
+        views.agreement_document,
+        name="agreement-document",
+    ),
+    path("v1/customers", views.customers, name="customers"),
+    path("v1/customers/<str:tenant_id>/agreements", views.customer_agreements, name="customer-agreements"),
+    path(
+        "v1/customers/<str:tenant_id>/directSignedMicrosoftCustomerAgreementStatus",
+        views.direct_signed_status,
+        name="direct-signed-status",
+    ),
+    path("v1/customers/<str:tenant_id>/orders", views.orders, name="orders"),
+    path(
+        "v1/customers/<str:tenant_id>/subscriptions/<str:subscription_id>",
+        views.subscription,
+        name="subscription",
+    ),
+    path("_control/faults", views.control_faults, name="control-faults"),
+    path("_control/calls", views.control_calls, name="control-calls"),
+    path("_control/templates", views.control_templates, name="control-templates"),
+    path("_control/customers", views.control_customers, name="control-customers"),
+    path(
+        "_control/customers/<str:tenant_id>/direct-signed",
+        views.control_direct_signed,
+        name="control-direct-signed",
+    ),
+]

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from bss.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
+from partner_center.simulator.demo import seed_simulator
 
 
 class Command(BaseCommand):
@@ -11,6 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, base_url: str, **options) -> None:
         accounts = seed_demo_data()
+        seed_simulator()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(accounts)} customer accounts."))
         self.stdout.write("")
         self.stdout.write(f"Logins (password '{DEMO_PASSWORD}' for all):")

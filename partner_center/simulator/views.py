@@ -1,0 +1,289 @@
+"""HTTP face of the simulator: Partner Center's paths and shapes, and the `_control/` API for tests and drills.
+
+Every Partner Center view goes through `endpoint`, which does what Partner Center's front door does before the
+business logic: count the call, apply an injected fault, demand a bearer token, echo the request ids, and replay
+the first answer to a repeated MS-RequestId. The views themselves only parse and call `services`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from partner_center.simulator import faults, services, wire
+from partner_center.simulator.faults import ActiveFault
+from partner_center.simulator.models import FaultMode, SimIdempotencyRecord
+from partner_center.simulator.wire import SimulatorError
+
+Answer = tuple[int, Any]
+Handler = Callable[..., Answer]
+
+# Which answers a repeated MS-RequestId replays: successes and business refusals, as Microsoft describes
+# ("success or business failure"); a 429 or 5xx is transient, so a retry with the same id is processed anew.
+_REPLAYABLE = range(200, 500)
+
+_GATEWAY_PAGE = (
+    "<html><head><title>503 Service Unavailable</title></head>"
+    "<body><h1>Service Unavailable</h1><p>The service is temporarily unavailable. Please try again later.</p>"
+    "</body></html>"
+)
+
+
+class _LostRace(Exception):
+    """Another request with the same MS-RequestId committed first."""
+
+
+def _json_body(request: HttpRequest) -> Any:
+    if not request.body:
+        raise wire.invalid("A JSON request body is required.")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise wire.invalid("The request body is not valid JSON.") from None
+
+
+def _json(status: int, body: Any, ids: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse(body, status=status, safe=False)
+    for header, value in (ids or {}).items():
+        response[header] = value
+    return response
+
+
+def _relative_path(request: HttpRequest) -> str:
+    root = reverse("pc_simulator:root")
+    return request.path_info.removeprefix(root)
+
+
+def _bearer_token(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _fault_response(fault: ActiveFault, ids: dict[str, str]) -> HttpResponse | None:
+    if fault.mode == FaultMode.SLOW:
+        time.sleep(fault.latency_ms / 1000)
+        return None
+    if fault.mode == FaultMode.DOWN:
+        # What a gateway in front of Partner Center sends: an HTML page, no JSON and no request ids.
+        return HttpResponse(_GATEWAY_PAGE, status=503, content_type="text/html; charset=utf-8")
+    if fault.mode == FaultMode.THROTTLE:
+        body = {
+            "statusCode": 429,
+            "message": f"Rate limit is exceeded. Try again in {fault.retry_after} seconds.",
+        }
+        response = _json(429, body, ids)
+        response["Retry-After"] = str(fault.retry_after)
+        return response
+    return _json(fault.status, wire.error_body(wire.UNEXPECTED_ERROR, "An unexpected error occurred."), ids)
+
+
+def _answer(handler: Handler, request: HttpRequest, kwargs: dict[str, Any]) -> Answer:
+    try:
+        return handler(request, **kwargs)
+    except SimulatorError as error:
+        return error.status, error.body()
+
+
+def _idempotent_answer(handler: Handler, request: HttpRequest, kwargs: dict[str, Any], key: dict) -> Answer:
+    stored = SimIdempotencyRecord.objects.filter(**key).first()
+    if stored is not None:
+        return stored.status, stored.body
+    try:
+        with transaction.atomic():
+            status, body = _answer(handler, request, kwargs)
+            if status in _REPLAYABLE:
+                try:
+                    with transaction.atomic():
+                        SimIdempotencyRecord.objects.create(**key, status=status, body=body)
+                except IntegrityError:
+                    # Roll back what this request created: the first request's answer is the answer.
+                    raise _LostRace from None
+    except _LostRace:
+        stored = SimIdempotencyRecord.objects.get(**key)
+        return stored.status, stored.body
+    return status, body
+
+
+def endpoint(names: dict[str, str]) -> Callable[[Handler], Callable[..., HttpResponse]]:
+    """Wrap a Partner Center handler; `names` maps each allowed method to its call-count name."""
+
+    def decorate(handler: Handler) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @wraps(handler)
+        def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            ids = {
+                "MS-RequestId": request.headers.get("MS-RequestId") or str(uuid.uuid4()),
+                "MS-CorrelationId": request.headers.get("MS-CorrelationId") or str(uuid.uuid4()),
+            }
+            name = names.get(request.method or "")
+            if name is None:
+                response = _json(405, wire.error_body(wire.INVALID_INPUT, "Method not allowed."), ids)
+                response["Allow"] = ", ".join(names)
+                return response
+            faults.count_call(name)
+            fault = faults.take_fault(_relative_path(request))
+            if fault is not None and (response := _fault_response(fault, ids)) is not None:
+                return response
+            token = _bearer_token(request)
+            if not token:
+                response = _json(
+                    401,
+                    wire.error_body(wire.TOKEN_MISSING, "Authorization token is missing or invalid."),
+                    ids,
+                )
+                response["WWW-Authenticate"] = "Bearer"
+                return response
+            request.pc_token = token  # type: ignore[attr-defined]
+            if request.method in {"POST", "PATCH"} and request.headers.get("MS-RequestId"):
+                key = {"request_id": ids["MS-RequestId"], "method": request.method, "path": request.path_info}
+                status, body = _idempotent_answer(handler, request, kwargs, key)
+            else:
+                status, body = _answer(handler, request, kwargs)
+            return _json(status, body, ids)
+
+        return view
+
+    return decorate
+
+
+# --- Partner Center endpoints ----------------------------------------------------------------------------
+
+
+@endpoint({"GET": "agreements"})
+def agreements(request: HttpRequest) -> Answer:
+    templates = services.list_templates(request.GET.get("agreementType"))
+    return 200, wire.collection([wire.template_json(t) for t in templates])
+
+
+@endpoint({"GET": "agreement_document"})
+def agreement_document(request: HttpRequest, template_id: str) -> Answer:
+    document = services.agreement_document(
+        template_id=template_id, language=request.GET.get("language"), country=request.GET.get("country")
+    )
+    return 200, document
+
+
+@endpoint({"GET": "customer_agreements", "POST": "confirm_acceptance"})
+def customer_agreements(request: HttpRequest, tenant_id: str) -> Answer:
+    if request.method == "POST":
+        agreement = services.confirm_acceptance(
+            tenant_id=tenant_id,
+            data=_json_body(request),
+            user_id=services.user_id_for_token(request.pc_token),  # type: ignore[attr-defined]
+        )
+        return 201, wire.agreement_json(agreement)
+    items = services.list_customer_agreements(tenant_id=tenant_id, agreement_type=request.GET.get("agreementType"))
+    return 200, wire.collection([wire.agreement_json(a) for a in items])
+
+
+@endpoint({"GET": "direct_signed_status"})
+def direct_signed_status(request: HttpRequest, tenant_id: str) -> Answer:
+    return 200, {"isSigned": services.direct_signed_status(tenant_id)}
+
+
+@endpoint({"POST": "customers"})
+def customers(request: HttpRequest) -> Answer:
+    customer, credentials = services.create_customer(data=_json_body(request))
+    return 201, wire.customer_json(customer, user_name=credentials["userName"], password=credentials["password"])
+
+
+@endpoint({"POST": "orders"})
+def orders(request: HttpRequest, tenant_id: str) -> Answer:
+    order, subscriptions = services.create_order(tenant_id=tenant_id, data=_json_body(request))
+    return 201, wire.order_json(order, subscriptions)
+
+
+@endpoint({"GET": "subscriptions", "PATCH": "subscriptions"})
+def subscription(request: HttpRequest, tenant_id: str, subscription_id: str) -> Answer:
+    if request.method == "PATCH":
+        sub = services.update_subscription(
+            tenant_id=tenant_id, subscription_id=subscription_id, data=_json_body(request)
+        )
+    else:
+        sub = services.get_subscription(tenant_id=tenant_id, subscription_id=subscription_id)
+    return 200, wire.subscription_json(sub)
+
+
+# --- Control API (no auth: the simulator never runs in production) --------------------------------------
+
+
+def control(methods: set[str]) -> Callable[[Handler], Callable[..., HttpResponse]]:
+    def decorate(handler: Handler) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @wraps(handler)
+        def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = JsonResponse({"error": f"Use {', '.join(sorted(methods))}."}, status=405)
+                response["Allow"] = ", ".join(sorted(methods))
+                return response
+            try:
+                status, body = handler(request, **kwargs)
+            except SimulatorError as error:
+                return JsonResponse({"error": error.description}, status=error.status)
+            if status == 204:
+                return HttpResponse(status=204)
+            return JsonResponse(body, status=status, safe=False)
+
+        return view
+
+    return decorate
+
+
+@control({"GET"})
+def root(request: HttpRequest) -> Answer:
+    return 200, {"simulator": "Partner Center", "control": f"{request.path}_control/faults"}
+
+
+@control({"GET", "POST", "DELETE"})
+def control_faults(request: HttpRequest) -> Answer:
+    if request.method == "POST":
+        fault = faults.set_fault(data=_json_body(request))
+        return 201, {"fault": faults.fault_json(fault)}
+    if request.method == "DELETE":
+        faults.clear_faults()
+        return 200, {"fault": None}
+    return 200, {"fault": faults.fault_json(faults.current_fault()), "calls": faults.call_counts()}
+
+
+@control({"GET", "DELETE"})
+def control_calls(request: HttpRequest) -> Answer:
+    if request.method == "DELETE":
+        faults.reset_calls()
+    return 200, {"calls": faults.call_counts()}
+
+
+@control({"POST"})
+def control_templates(request: HttpRequest) -> Answer:
+    template = services.publish_template(data=_json_body(request))
+    return 201, wire.template_json(template)
+
+
+@control({"POST"})
+def control_customers(request: HttpRequest) -> Answer:
+    customer, created = services.upsert_customer(data=_json_body(request))
+    return (201 if created else 200), _control_customer_json(customer)
+
+
+@control({"POST"})
+def control_direct_signed(request: HttpRequest, tenant_id: str) -> Answer:
+    customer = services.set_direct_signed(tenant_id=tenant_id, data=_json_body(request))
+    return 200, _control_customer_json(customer)
+
+
+def _control_customer_json(customer: Any) -> dict[str, Any]:
+    return {
+        "tenantId": str(customer.tenant_id),
+        "companyName": customer.company_name,
+        "domain": customer.domain,
+        "country": customer.country,
+        "directSigned": customer.direct_signed,
+    }
