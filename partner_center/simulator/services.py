@@ -446,7 +446,10 @@ def upsert_customer(*, data: Any) -> tuple[SimCustomer, bool]:
     direct_signed = body.get("directSigned", False)
     if not isinstance(direct_signed, bool):
         raise invalid("directSigned must be true or false.")
-    domain = _domain(body.get("domain") or "".join(ch for ch in company_name.lower() if ch.isalnum())[:27])
+    domain = _domain(body.get("domain") or "".join(ch for ch in company_name.lower() if ch.isalnum())[:20])
+    if SimCustomer.objects.filter(domain=domain).exclude(tenant_id=tenant_id).exists():
+        # Two test customers may share a name; the tenant id keeps their domains apart.
+        domain = f"{domain.removesuffix('.onmicrosoft.com')}{tenant_id.hex[:6]}.onmicrosoft.com"
     country = str(body.get("country") or "US").upper()
     customer, created = SimCustomer.objects.update_or_create(
         tenant_id=tenant_id,
