@@ -6,6 +6,7 @@ are checked against the environment variables mca/settings.py actually reads, so
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -108,6 +109,12 @@ def test_app_services_are_configured_for_production(compose):
         ):
             match = REQUIRED.match(env[required] or "")
             assert match and match.group(1) == required, f"{name}: {required} must be ${{{required}:?...}}"
+
+
+def test_web_healthcheck_is_valid_python(compose):
+    test = compose["services"]["web"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    ast.parse(test[3])
 
 
 def test_no_secret_is_written_into_the_compose_file(compose):
