@@ -1,0 +1,210 @@
+"""The acceptance domain: what is known per Microsoft customer, the immutable acceptance log, its delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pgtrigger
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from bss.choices import Channel, Operation, Role
+from mca.choices import AcceptanceKind, DeliveryState, EvidenceClass
+
+GENESIS_HASH = "0" * 64
+
+
+class ImmutableRecordError(Exception):
+    """Acceptance log records are append-only: they are never changed or deleted."""
+
+
+class CustomerKnowledge(models.Model):
+    """What is known about one Microsoft customer's MCA acceptance.
+
+    Keyed by the Partner Center tenant ("tenant:<id>"), so that every account of one tenant — e.g. the same
+    company managed by two resellers — shares it (R2); an account without a tenant id has its own key
+    ("account:<pk>") until provisioning gives it one, when the knowledge moves to the tenant key.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=AcceptanceKind.choices)
+    accepted_at = models.DateTimeField(help_text="When the customer accepted (the date agreed).")
+    template_id = models.CharField(max_length=64, blank=True)
+    template_version_rank = models.IntegerField(null=True, blank=True)
+    # A snapshot for the reason sentence, so the gate needs no join: "J. Smith (Reseller user)".
+    confirmed_by = models.CharField(max_length=300, blank=True)
+    record = models.ForeignKey("AcceptanceRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Partner Center last confirmed this (empty: known only here)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "customer acceptance knowledge"
+        verbose_name_plural = "customer acceptance knowledge"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.get_kind_display()}"
+
+
+class AcceptanceRecordQuerySet(models.QuerySet["AcceptanceRecord"]):
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableRecordError("Acceptance records cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableRecordError("Acceptance records cannot be deleted.")
+
+
+class AcceptanceRecord(models.Model):
+    """One confirmation of a customer's MCA acceptance (R7, R8): append-only and hash-chained.
+
+    The database refuses UPDATE, DELETE and TRUNCATE on this table (PostgreSQL triggers from pgtrigger, SQLite
+    triggers in migration 0002); the model refuses them too. Each row carries its sequence number, the previous
+    row's hash and its own SHA-256 over `mca.chain.canonical_bytes` — see that module for the exact format.
+    """
+
+    HASH_VERSION = 1
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    hash_version = models.PositiveSmallIntegerField(default=HASH_VERSION)
+    prev_hash = models.CharField(max_length=64)
+    entry_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(db_index=True, help_text="Server time (UTC) of the confirmation.")
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    # Who confirmed: a snapshot, so the record stays true when the user or its role changes later.
+    actor_user_id = models.BigIntegerField(null=True, blank=True)
+    actor_username = models.CharField(max_length=150)
+    actor_display_name = models.CharField(max_length=300)
+    actor_role = models.CharField(max_length=20, choices=Role.choices)
+    actor_organisation = models.CharField(max_length=200)
+
+    # For whom.
+    account = models.ForeignKey("bss.Account", on_delete=models.PROTECT, related_name="acceptance_records")
+    account_name = models.CharField(max_length=200)
+    reseller = models.ForeignKey(
+        "bss.Reseller", null=True, blank=True, on_delete=models.PROTECT, related_name="acceptance_records"
+    )
+    reseller_name = models.CharField(max_length=200, blank=True)
+    tenant_id = models.CharField(max_length=36, blank=True, help_text="Partner Center tenant, if known then.")
+
+    # Where.
+    channel = models.CharField(max_length=30, choices=Channel.choices)
+    host = models.CharField(max_length=253, blank=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+
+    # What was shown.
+    agreement_type = models.CharField(max_length=50, default="MicrosoftCustomerAgreement")
+    template_id = models.CharField(max_length=64, blank=True)
+    template_version_rank = models.IntegerField(null=True, blank=True)
+    document_link = models.URLField(max_length=500, blank=True)
+    language = models.CharField(max_length=10)
+    country = models.CharField(max_length=2)
+
+    # The form: exactly as entered (JSON text), and normalised for search and delivery.
+    form_data = models.TextField(help_text="The submitted form fields as entered, as JSON.")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField()
+    phone = models.CharField(max_length=20, help_text="E.164")
+    date_agreed = models.DateField()
+
+    # What triggered it.
+    order_number = models.CharField(max_length=20, blank=True)
+    subscription_ref = models.CharField(max_length=64, blank=True)
+    operation = models.CharField(max_length=20, choices=Operation.choices, blank=True)
+
+    evidence_class = models.CharField(max_length=20, choices=EvidenceClass.choices)
+    log_sufficient_as_proof = models.BooleanField(
+        help_text="First-party acceptances: the log alone proves it (see the FAQ's proof answer)."
+    )
+
+    objects = AcceptanceRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sequence"]
+        get_latest_by = "sequence"
+        permissions = [
+            ("export_acceptancerecord", "Can export acceptance records"),
+            ("verify_acceptance_log", "Can verify the acceptance log chain"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="mca_record_account_created"),
+            models.Index(fields=["reseller", "-created_at"], name="mca_record_reseller_created"),
+            models.Index(fields=["channel", "-created_at"], name="mca_record_channel_created"),
+            models.Index(fields=["evidence_class", "-created_at"], name="mca_record_evidence_created"),
+            models.Index(fields=["email"], name="mca_record_email"),
+            models.Index(fields=["last_name"], name="mca_record_last_name"),
+            models.Index(fields=["account_name"], name="mca_record_account_name"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            pgtrigger.Trigger(
+                name="no_truncate",
+                operation=pgtrigger.Truncate,
+                level=pgtrigger.Statement,
+                when=pgtrigger.Before,
+                func="RAISE EXCEPTION 'mca: acceptance records cannot be truncated'; RETURN NULL;",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.account_name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableRecordError("Acceptance records cannot be changed once written.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableRecordError("Acceptance records cannot be deleted.")
+
+    @property
+    def confirmer(self) -> str:
+        return f"{self.actor_display_name} ({self.get_actor_role_display()})"
+
+
+class ChainHead(models.Model):
+    """The end of the hash chain; appends lock this one row, so the chain stays linear under concurrency."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="chainhead_singleton")]
+
+    def __str__(self) -> str:
+        return f"chain head at #{self.last_sequence}"
+
+
+class AcceptanceDelivery(models.Model):
+    """Delivery of one record to Partner Center (R10): an outbox row, outside the immutable table."""
+
+    record = models.OneToOneField(AcceptanceRecord, on_delete=models.PROTECT, related_name="delivery")
+    account = models.ForeignKey("bss.Account", on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=10, choices=DeliveryState.choices)
+    # Microsoft's idempotency key: the same value on every retry of this delivery.
+    request_id = models.UUIDField(unique=True)
+    tenant_id = models.CharField(max_length=36, blank=True, help_text="The tenant it was sent to.")
+    template_id = models.CharField(max_length=64, blank=True, help_text="The template it was sent with.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    already_confirmed = models.BooleanField(
+        default=False, help_text="Partner Center answered 600061: an identical confirmation already existed."
+    )
+    response = models.JSONField(null=True, blank=True, help_text="Partner Center's answer, as received.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "acceptance deliveries"
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="mca_delivery_due")]
+
+    def __str__(self) -> str:
+        return f"delivery of #{self.record_id}: {self.get_state_display()}"

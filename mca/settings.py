@@ -186,9 +186,7 @@ PARTNER_CENTER_CLIENT_ID = env.str("PARTNER_CENTER_CLIENT_ID", default="")
 PARTNER_CENTER_CLIENT_SECRET = env.str("PARTNER_CENTER_CLIENT_SECRET", default="")
 # The Secure Application Model refresh token (App+User calls); obtained once with `partner_center_login`.
 PARTNER_CENTER_REFRESH_TOKEN = env.str("PARTNER_CENTER_REFRESH_TOKEN", default="")
-PARTNER_CENTER_AUTHORITY_HOST = env.str(
-    "PARTNER_CENTER_AUTHORITY_HOST", default="https://login.microsoftonline.com"
-)
+PARTNER_CENTER_AUTHORITY_HOST = env.str("PARTNER_CENTER_AUTHORITY_HOST", default="https://login.microsoftonline.com")
 PARTNER_CENTER_CONNECT_TIMEOUT = env.float("PARTNER_CENTER_CONNECT_TIMEOUT", default=3.05)
 PARTNER_CENTER_READ_TIMEOUT = env.float("PARTNER_CENTER_READ_TIMEOUT", default=10.0)
 # Total time one logical call may spend on retries (connection errors, 5xx, 429 with Retry-After).
@@ -218,4 +216,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- Periodic tasks (celery beat) ---
+CELERY_BEAT_SCHEDULE = {
+    "sweep-acceptance-deliveries": {
+        "task": "mca.tasks.sweep_deliveries_task",
+        "schedule": env.float("MCA_DELIVERY_SWEEP_SECONDS", default=60.0),
+    },
 }

@@ -13,3 +13,14 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The log's triggers refuse the DELETE/TRUNCATE a test flush does; these backends lift them for the flush only.
+_TEST_BACKENDS = {
+    "django.db.backends.sqlite3": "mca.testing.sqlite3",
+    "django.db.backends.postgresql": "mca.testing.postgresql",
+}
+DATABASES["default"]["ENGINE"] = _TEST_BACKENDS.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])  # noqa: F405
+
+# Nothing in a test reaches Partner Center unless it points the client at the simulator (the pc_simulator
+# fixture); an accidental call fails fast on the discard port instead of hitting a dev server on :8000.
+PARTNER_CENTER_BASE_URL = "http://127.0.0.1:9/no-partner-center-in-this-test"

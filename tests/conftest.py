@@ -18,8 +18,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def demo(db):
-    """The pinned demo data, as `seed_demo` loads it; returns the demo accounts by key."""
-    return seed_demo_data()
+    """The pinned demo data, as `seed_demo` loads it (the simulator's customers too); the accounts by key."""
+    from partner_center.simulator.demo import seed_simulator
+
+    accounts = seed_demo_data()
+    seed_simulator()
+    return accounts
 
 
 @pytest.fixture

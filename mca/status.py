@@ -1,0 +1,254 @@
+"""The acceptance decision (R2–R4a): does this customer still need to accept the MCA, and why?"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from bss.models import Account
+from mca.choices import AcceptanceKind, ReasonCode
+from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance
+from mca.models import CustomerKnowledge
+from mca.rules import attestation_counts, attestation_min_date, cloud_agreement_counts, cloud_agreement_cutoff
+from partner_center.client import PartnerCenterClient, get_client
+from partner_center.errors import (
+    PartnerCenterBadResponse,
+    PartnerCenterError,
+    PartnerCenterThrottled,
+    PartnerCenterUnavailable,
+)
+from partner_center.types import MCA, CustomerAgreement
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: ReasonCode
+    message: str
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    template_id: str
+    version_rank: int
+
+
+@dataclass(frozen=True)
+class AcceptanceStatus:
+    needed: bool
+    reason: Reason
+    known_by: AcceptanceKind | None = None
+    accepted_at: datetime | None = None
+    verified_at: datetime | None = None
+    # Filled when the form must be shown: what the person accepts, in the customer's country and language.
+    template: TemplateInfo | None = None
+    document_link: str = ""
+    document_language: str = ""
+    document_country: str = ""
+
+    @property
+    def summary(self) -> str:
+        """One line a person can read, e.g. "Accepted directly at Microsoft, verified 2026-11-02 14:10"."""
+        text = self.reason.message
+        if self.verified_at is not None:
+            text += f", verified {_when(self.verified_at)}"
+        return text
+
+
+def _when(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+
+
+def _day(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d")
+
+
+def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
+    if knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT:
+        reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, "Accepted directly at Microsoft")
+    elif knowledge.kind == AcceptanceKind.PARTNER_CENTER_ATTESTATION:
+        reason = Reason(
+            ReasonCode.PARTNER_CENTER_ATTESTATION,
+            f"Partner Center reports acceptance (partner confirmation of {_day(knowledge.accepted_at)})",
+        )
+    else:
+        by = f" by {knowledge.confirmed_by}" if knowledge.confirmed_by else ""
+        reason = Reason(ReasonCode.CONFIRMED_HERE, f"Accepted on {_day(knowledge.accepted_at)}{by}")
+    return AcceptanceStatus(
+        needed=False,
+        reason=reason,
+        known_by=AcceptanceKind(knowledge.kind),
+        accepted_at=knowledge.accepted_at,
+        verified_at=knowledge.verified_at,
+    )
+
+
+def _counts(knowledge: CustomerKnowledge | None) -> bool:
+    """R4a: the customer's own direct acceptance always counts; a partner attestation only if recent enough."""
+    if knowledge is None:
+        return False
+    return knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
+
+
+def _stale_reason(accepted_at: datetime) -> Reason:
+    minimum = attestation_min_date()
+    return Reason(
+        ReasonCode.STALE_ATTESTATION,
+        f"The only partner confirmation is from {_day(accepted_at)}, before the MCA refresh of {minimum:%Y-%m-%d}: "
+        "Microsoft requires the customer to accept the current agreement — please confirm",
+    )
+
+
+def _latest_counting(agreements: list[CustomerAgreement]) -> CustomerAgreement | None:
+    counting = [a for a in agreements if attestation_counts(a.date_agreed)]
+    return max(counting, key=lambda a: a.date_agreed, default=None)
+
+
+def _ask_partner_center(
+    account: Account, client: PartnerCenterClient, correlation_id: str | None
+) -> tuple[CustomerKnowledge | None, Reason | None, datetime | None]:
+    """Ask Partner Center within the time budget (R3). Returns what it taught us, or why we still ask.
+
+    The third value is the newest partner confirmation seen, when it no longer counts (for the reason).
+    """
+    key = knowledge_key(account)
+    tenant = str(account.partner_center_tenant_id)
+    deadline = time.monotonic() + settings.MCA_STATUS_TIME_BUDGET
+    try:
+        agreements = client.get_customer_agreements(
+            tenant, MCA, budget=settings.MCA_STATUS_TIME_BUDGET, correlation_id=correlation_id
+        )
+        best = _latest_counting(agreements)
+        if best is not None:
+            knowledge = remember_acceptance(
+                key=key,
+                kind=AcceptanceKind.PARTNER_CENTER_ATTESTATION,
+                accepted_at=best.date_agreed,
+                template_id=best.template_id,
+                verified=True,
+            )
+            return knowledge, None, None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, Reason(ReasonCode.PARTNER_CENTER_SLOW, _UNAVAILABLE_TEXT["slow"]), None
+        direct = client.get_direct_signed_status(tenant, budget=remaining, correlation_id=correlation_id)
+        if direct.is_signed:
+            knowledge = remember_acceptance(
+                key=key,
+                kind=AcceptanceKind.DIRECT_AT_MICROSOFT,
+                accepted_at=timezone.now(),
+                verified=True,
+            )
+            return knowledge, None, None
+    except PartnerCenterThrottled:
+        return None, Reason(ReasonCode.PARTNER_CENTER_THROTTLED, _UNAVAILABLE_TEXT["throttled"]), None
+    except PartnerCenterUnavailable as error:
+        logger.warning("Partner Center unavailable for acceptance status of account %s: %s", account.pk, error)
+        if _timed_out(error):
+            return None, Reason(ReasonCode.PARTNER_CENTER_SLOW, _UNAVAILABLE_TEXT["slow"]), None
+        return None, Reason(ReasonCode.PARTNER_CENTER_UNAVAILABLE, _UNAVAILABLE_TEXT["down"]), None
+    except PartnerCenterBadResponse as error:
+        logger.warning("Unreadable Partner Center answer for account %s: %s", account.pk, error)
+        return None, Reason(ReasonCode.PARTNER_CENTER_BAD_RESPONSE, _UNAVAILABLE_TEXT["bad"]), None
+    except PartnerCenterError as error:
+        logger.warning("Partner Center refused the acceptance status of account %s: %s", account.pk, error)
+        return None, Reason(ReasonCode.PARTNER_CENTER_UNAVAILABLE, _UNAVAILABLE_TEXT["down"]), None
+    stale = max((a.date_agreed for a in agreements), default=None)
+    return None, None, stale
+
+
+def _timed_out(error: PartnerCenterUnavailable) -> bool:
+    """No answer within the budget (as opposed to an answer saying it is down, which carries a status)."""
+    return error.status_code is None and ("Timeout" in error.message or "budget" in error.message)
+
+
+_UNAVAILABLE_TEXT = {
+    "down": "Partner Center unreachable — please confirm the customer's acceptance",
+    "slow": "Partner Center did not answer in time — please confirm the customer's acceptance",
+    "throttled": "Partner Center is throttling requests — please confirm the customer's acceptance",
+    "bad": "Partner Center's answer could not be read — please confirm the customer's acceptance",
+}
+
+
+def _with_form(account: Account, reason: Reason, client: PartnerCenterClient, correlation_id: str | None):
+    """A needed status, with the template and document link the form shows (both cached by the client)."""
+    country, language = account.country.code or "US", account.language or "en-US"
+    try:
+        template = client.get_current_template(
+            MCA, budget=settings.MCA_STATUS_TIME_BUDGET, correlation_id=correlation_id
+        )
+        document = client.get_agreement_document(
+            template.template_id,
+            language,
+            country,
+            budget=settings.MCA_STATUS_TIME_BUDGET,
+            correlation_id=correlation_id,
+        )
+    except PartnerCenterError as error:
+        logger.warning("No agreement template/document for account %s: %s", account.pk, error)
+        return AcceptanceStatus(needed=True, reason=reason, document_country=country, document_language=language)
+    return AcceptanceStatus(
+        needed=True,
+        reason=reason,
+        template=TemplateInfo(template.template_id, template.version_rank),
+        document_link=document.display_uri,
+        document_language=document.language,
+        document_country=document.country,
+    )
+
+
+def acceptance_status(account: Account, *, correlation_id: str | None = None) -> AcceptanceStatus:
+    """Is the customer's MCA acceptance needed before a Microsoft purchase? (R2–R4a)
+
+    Known customers are answered locally (one query, no Partner Center call). A synced customer with nothing
+    known here is asked about at Partner Center within MCA_STATUS_TIME_BUDGET; a positive answer is remembered,
+    anything else — a negative answer, an outage, throttling, a slow or unreadable answer — means the form is
+    shown with the reason, so a sale is never blocked and the check never skipped silently.
+    """
+    knowledge = known_acceptance(account)
+    if _counts(knowledge):
+        return _accepted(knowledge)
+    if cloud_agreement_counts(account.cloud_agreement_accepted_at):
+        return AcceptanceStatus(
+            needed=False,
+            reason=Reason(
+                ReasonCode.CLOUD_AGREEMENT,
+                f"Microsoft Cloud Agreement accepted on {_day(account.cloud_agreement_accepted_at)}; it counts until "
+                f"the cut-over of {_when(cloud_agreement_cutoff())}",
+            ),
+            accepted_at=account.cloud_agreement_accepted_at,
+        )
+
+    client = get_client()
+    stale_date = knowledge.accepted_at if knowledge is not None else None
+    if account.is_synced:
+        learned, failure, stale_seen = _ask_partner_center(account, client, correlation_id)
+        if learned is not None:
+            return _accepted(learned)
+        if failure is not None:
+            return _with_form(account, failure, client, correlation_id)
+        stale_date = max(filter(None, [stale_date, stale_seen]), default=None)
+
+    if stale_date is not None:
+        reason = _stale_reason(stale_date)
+    elif account.cloud_agreement_accepted_at is not None:
+        reason = Reason(
+            ReasonCode.CLOUD_AGREEMENT_EXPIRED,
+            f"The customer's Microsoft Cloud Agreement stopped counting at the cut-over of "
+            f"{_when(cloud_agreement_cutoff())}: the MCA must be accepted",
+        )
+    elif account.is_synced:
+        reason = Reason(ReasonCode.NOT_ACCEPTED, "Partner Center has no MCA acceptance for this customer")
+    else:
+        reason = Reason(
+            ReasonCode.NEW_CUSTOMER,
+            "New Microsoft customer: the MCA must be accepted before the first Microsoft order",
+        )
+    return _with_form(account, reason, client, correlation_id)

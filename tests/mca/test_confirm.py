@@ -1,0 +1,274 @@
+"""confirm_acceptance (R5–R9): the form, who may confirm for whom, exactly one record, nothing else touched."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from bss.choices import Channel, Operation, Role
+from bss.models import Account, Contact
+from mca.choices import AcceptanceKind, DeliveryState, EvidenceClass
+from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead, CustomerKnowledge
+from mca.permissions import can_confirm_for
+from mca.services import AcceptanceInvalid, IdempotencyConflict, confirm_acceptance
+from tests.factories import UserFactory
+from tests.mca.helpers import TEMPLATE_ID, context, form_data
+
+pytestmark = pytest.mark.django_db
+
+
+def nothing_written():
+    return (
+        not AcceptanceRecord.objects.exists()
+        and not AcceptanceDelivery.objects.exists()
+        and not (CustomerKnowledge.objects.exists())
+    )
+
+
+def test_customer_confirmation_writes_one_complete_first_party_record(demo, demo_user):
+    northwind = demo["northwind"]
+    record = confirm_acceptance(
+        actor=demo_user("customer"),
+        account=northwind,
+        data=form_data(phone="(206) 555-0100"),
+        context=context(order_number="SO-000042", operation=Operation.NEW_PURCHASE),
+    )
+    assert AcceptanceRecord.objects.count() == 1
+    record = AcceptanceRecord.objects.get()
+    assert (record.sequence, record.prev_hash) == (1, "0" * 64)
+    assert len(record.entry_hash) == 64
+    assert (record.actor_username, record.actor_display_name, record.actor_role) == (
+        "customer",
+        "Nancy Davolio",
+        Role.CUSTOMER,
+    )
+    assert record.actor_organisation == "Northwind Traders"
+    assert (record.account_id, record.account_name, record.reseller_id, record.tenant_id) == (
+        northwind.pk,
+        "Northwind Traders",
+        None,
+        "",
+    )
+    assert (record.channel, record.host, record.ip_address, record.user_agent) == (
+        Channel.STOREFRONT,
+        "shop.example",
+        "203.0.113.7",
+        "pytest",
+    )
+    assert (record.template_id, record.language, record.country) == (TEMPLATE_ID, "en-US", "US")
+    assert record.document_link.startswith("https://")
+    assert record.phone == "+12065550100"  # normalised to E.164 with the account's country
+    assert json.loads(record.form_data)["phone"] == "(206) 555-0100"  # and kept as entered
+    assert (record.order_number, record.operation) == ("SO-000042", Operation.NEW_PURCHASE)
+    assert record.evidence_class == EvidenceClass.FIRST_PARTY
+    assert record.log_sufficient_as_proof is True
+    assert abs(record.created_at - timezone.now()) < timedelta(seconds=10)
+
+
+def test_reseller_confirmation_is_an_attestation_not_sufficient_alone(demo, demo_user):
+    record = confirm_acceptance(
+        actor=demo_user("reseller"), account=demo["litware"], data=form_data(), context=context()
+    )
+    assert record.evidence_class == EvidenceClass.ATTESTATION
+    assert record.log_sufficient_as_proof is False
+    assert record.reseller.slug == "contoso" and record.reseller_name == "Contoso Reseller"
+    assert record.tenant_id == str(demo["litware"].partner_center_tenant_id)
+    assert record.actor_organisation == "Contoso Reseller"
+
+
+def test_confirmation_remembers_acceptance_for_the_customer_and_queues_delivery(demo, demo_user):
+    litware = demo["litware"]
+    record = confirm_acceptance(actor=demo_user("bss"), account=litware, data=form_data(), context=context())
+    knowledge = CustomerKnowledge.objects.get(key=f"tenant:{litware.partner_center_tenant_id}")
+    assert (knowledge.kind, knowledge.record_id) == (AcceptanceKind.CONFIRMED_HERE, record.pk)
+    assert knowledge.confirmed_by == "Bob Backoffice (CSP BSS user)"
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.PENDING and delivery.request_id
+
+
+def test_delivery_is_scheduled_only_after_commit(demo, demo_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
+    assert len(callbacks) == 1
+
+
+def test_not_synced_account_waits_for_its_customer_id_and_schedules_nothing(
+    demo, demo_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        record = confirm_acceptance(
+            actor=demo_user("customer"), account=demo["northwind"], data=form_data(), context=context()
+        )
+    assert callbacks == []
+    assert record.delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
+
+
+def test_confirmation_never_changes_the_account_or_its_contacts(demo, demo_user):
+    """R9: the form data stays in the log."""
+    litware = demo["litware"]
+    account_before = list(Account.objects.filter(pk=litware.pk).values())
+    contacts_before = list(Contact.objects.filter(account=litware).values())
+    confirm_acceptance(
+        actor=demo_user("reseller"),
+        account=litware,
+        data=form_data(first_name="Other", last_name="Person", email="other@litware.example"),
+        context=context(),
+    )
+    assert list(Account.objects.filter(pk=litware.pk).values()) == account_before
+    assert list(Contact.objects.filter(account=litware).values()) == contacts_before
+
+
+def test_records_chain_to_each_other(demo, demo_user):
+    first = confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
+    second = confirm_acceptance(actor=demo_user("bss"), account=demo["northwind"], data=form_data(), context=context())
+    assert second.sequence == first.sequence + 1
+    assert second.prev_hash == first.entry_hash
+    head = ChainHead.objects.get()
+    assert (head.last_sequence, head.last_hash) == (2, second.entry_hash)
+
+
+# --- R6: who may confirm for whom ---------------------------------------------------------------------------
+
+ALLOWED = [
+    ("customer", "northwind"),
+    ("wl-customer", "tailspin"),
+    ("reseller", "litware"),
+    ("reseller", "alpine-contoso"),
+    ("wl-bss", "tailspin"),
+    ("wl-bss", "alpine-fabrikam"),
+    ("bss", "tailspin"),
+    ("bss", "northwind"),
+    ("admin", "litware"),
+]
+REFUSED = [
+    ("customer", "litware"),  # another company
+    ("customer", "tailspin"),
+    ("wl-customer", "northwind"),
+    ("reseller", "northwind"),  # the CSP's direct customer
+    ("reseller", "tailspin"),  # another reseller's customer
+    ("reseller", "alpine-fabrikam"),  # same tenant, but Fabrikam's account
+    ("wl-bss", "litware"),  # white-label staff outside their reseller
+    ("wl-bss", "northwind"),
+    ("wl-bss", "alpine-contoso"),
+]
+
+
+@pytest.mark.parametrize(("username", "account_key"), ALLOWED)
+def test_allowed_confirmers(demo, demo_user, username, account_key):
+    record = confirm_acceptance(
+        actor=demo_user(username), account=demo[account_key], data=form_data(), context=context()
+    )
+    assert record.account_id == demo[account_key].pk
+
+
+@pytest.mark.parametrize(("username", "account_key"), REFUSED)
+def test_refused_confirmers_write_nothing(demo, demo_user, username, account_key):
+    assert not can_confirm_for(demo_user(username), demo[account_key])
+    with pytest.raises(PermissionDenied):
+        confirm_acceptance(actor=demo_user(username), account=demo[account_key], data=form_data(), context=context())
+    assert nothing_written()
+
+
+def test_bss_user_without_the_permission_is_refused(demo, demo_user):
+    from django.contrib.auth.models import Permission
+
+    bss = demo_user("bss")
+    for group in bss.groups.all():
+        group.permissions.remove(Permission.objects.get(codename="confirm_mca_acceptance"))
+    bss = type(bss).objects.get(pk=bss.pk)
+    with pytest.raises(PermissionDenied):
+        confirm_acceptance(actor=bss, account=demo["litware"], data=form_data(), context=context())
+    assert nothing_written()
+
+
+def test_users_without_a_role_and_inactive_users_are_refused(demo, demo_user):
+    nobody = UserFactory()
+    nobody.save()
+    inactive = demo_user("customer")
+    inactive.is_active = False
+    inactive.save()
+    for user in (nobody, type(inactive).objects.get(pk=inactive.pk)):
+        with pytest.raises(PermissionDenied):
+            confirm_acceptance(actor=user, account=demo["northwind"], data=form_data(), context=context())
+    assert nothing_written()
+
+
+# --- R5: the form, field by field -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("first_name", None, "This field is required."),
+        ("first_name", "<script>alert(1)</script>", "Use letters"),
+        ("last_name", "", "This field is required."),
+        ("last_name", "Smith<b>", "Use letters"),
+        ("email", "not-an-email", "valid email"),
+        ("phone", "12", "valid phone number"),
+        ("phone", "", "This field is required."),
+        ("date_agreed", "2999-01-01", "cannot be in the future"),
+        ("date_agreed", "1999-01-01", "before 01 October 2019"),
+        ("date_agreed", "yesterday", "Enter a valid date."),
+        ("accepted", None, "Tick the box to confirm that the customer has accepted"),
+    ],
+)
+def test_invalid_field_gets_its_own_message_and_writes_nothing(demo, demo_user, field, value, message):
+    with pytest.raises(AcceptanceInvalid) as error:
+        confirm_acceptance(
+            actor=demo_user("reseller"), account=demo["litware"], data=form_data(**{field: value}), context=context()
+        )
+    assert list(error.value.error_dict) == [field]
+    assert message in " ".join(error.value.error_dict[field][0].messages)
+    assert nothing_written()
+
+
+def test_customer_is_asked_to_accept_in_its_own_words(demo, demo_user):
+    with pytest.raises(AcceptanceInvalid) as error:
+        confirm_acceptance(
+            actor=demo_user("customer"), account=demo["northwind"], data=form_data(accepted=None), context=context()
+        )
+    assert "Tick the box to accept the agreement." in error.value.error_dict["accepted"][0].messages
+
+
+def test_unknown_channel_is_refused(demo, demo_user):
+    with pytest.raises(AcceptanceInvalid):
+        confirm_acceptance(
+            actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context(channel="fax")
+        )
+    assert nothing_written()
+
+
+# --- idempotency ---------------------------------------------------------------------------------------------
+
+
+def test_repeated_submit_with_the_same_key_returns_the_first_record(demo, demo_user):
+    first = confirm_acceptance(
+        actor=demo_user("customer"),
+        account=demo["northwind"],
+        data=form_data(),
+        context=context(idempotency_key="checkout-123"),
+    )
+    again = confirm_acceptance(
+        actor=demo_user("customer"),
+        account=demo["northwind"],
+        data=form_data(),
+        context=context(idempotency_key="checkout-123"),
+    )
+    assert again.pk == first.pk
+    assert AcceptanceRecord.objects.count() == 1 and AcceptanceDelivery.objects.count() == 1
+
+
+def test_same_key_for_a_different_confirmation_is_refused(demo, demo_user):
+    confirm_acceptance(
+        actor=demo_user("customer"), account=demo["northwind"], data=form_data(), context=context(idempotency_key="k1")
+    )
+    with pytest.raises(IdempotencyConflict):
+        confirm_acceptance(
+            actor=demo_user("customer"),
+            account=demo["northwind"],
+            data=form_data(email="someone.else@example.com"),
+            context=context(idempotency_key="k1"),
+        )
+    assert AcceptanceRecord.objects.count() == 1

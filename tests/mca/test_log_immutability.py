@@ -1,0 +1,165 @@
+"""R7: append-only enforced by the model and by the database on both engines; tamper-evident chain."""
+
+import io
+from datetime import UTC, date, datetime
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from bss.choices import Channel, Role
+from mca.chain import HASHED_FIELDS, canonical_bytes, entry_hash, verify_chain
+from mca.db import SQLITE_TRIGGERS, drop_sqlite_triggers_sql
+from mca.models import AcceptanceRecord, ImmutableRecordError
+from mca.services import confirm_acceptance
+from tests.mca.helpers import context, form_data
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def records(demo, demo_user):
+    made = []
+    for key, user in [("northwind", "customer"), ("litware", "reseller"), ("tailspin", "wl-bss")]:
+        made.append(confirm_acceptance(actor=demo_user(user), account=demo[key], data=form_data(), context=context()))
+    return made
+
+
+def test_model_refuses_to_save_an_existing_record(records):
+    record = records[0]
+    record.first_name = "Mallory"
+    with pytest.raises(ImmutableRecordError):
+        record.save()
+
+
+def test_model_and_queryset_refuse_delete_and_update(records):
+    with pytest.raises(ImmutableRecordError):
+        records[0].delete()
+    with pytest.raises(ImmutableRecordError):
+        AcceptanceRecord.objects.all().delete()
+    with pytest.raises(ImmutableRecordError):
+        AcceptanceRecord.objects.filter(pk=records[0].pk).update(first_name="Mallory")
+    assert AcceptanceRecord.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE mca_acceptancerecord SET first_name = 'Mallory'",
+        "DELETE FROM mca_acceptancerecord",
+    ],
+)
+def test_database_refuses_update_and_delete_through_raw_sql(records, sql):
+    with pytest.raises(DatabaseError, match="(?i)cannot"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert AcceptanceRecord.objects.filter(first_name="Jane").count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # committed rows: TRUNCATE refuses pending FK checks otherwise
+def test_postgresql_refuses_truncate(records):
+    with pytest.raises(DatabaseError, match="cannot be truncated"), transaction.atomic(), connection.cursor() as c:
+        c.execute("TRUNCATE mca_acceptancerecord CASCADE")
+    assert AcceptanceRecord.objects.count() == 3
+
+
+def tamper(record_id: int, sql_set: str) -> None:
+    """Change a row behind the application's back, with the database's protection switched off."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")  # triggers do not fire
+            cursor.execute(f"UPDATE mca_acceptancerecord SET {sql_set} WHERE id = %s", [record_id])
+            cursor.execute("SET session_replication_role = DEFAULT")
+        else:
+            for statement in drop_sqlite_triggers_sql():
+                cursor.execute(statement)
+            cursor.execute(f"UPDATE mca_acceptancerecord SET {sql_set} WHERE id = %s", [record_id])
+            for statement in SQLITE_TRIGGERS.values():
+                cursor.execute(statement)
+
+
+def test_intact_chain_verifies(records):
+    result = verify_chain()
+    assert result.ok and result.checked == 3
+
+
+def test_verify_names_the_first_tampered_record(records):
+    tamper(records[1].pk, "email = 'mallory@example.com'")
+    result = verify_chain()
+    assert not result.ok
+    assert (result.first_break.sequence, result.first_break.record_id) == (2, records[1].pk)
+    assert "does not match its hash" in result.first_break.problem
+    assert result.checked == 1
+
+
+def test_rehashing_a_tampered_record_breaks_the_next_link(records):
+    record = records[0]
+    values = [getattr(record, f) for f in HASHED_FIELDS]
+    values[HASHED_FIELDS.index("email")] = "mallory@example.com"
+    forged = entry_hash(values)
+    tamper(record.pk, f"email = 'mallory@example.com', entry_hash = '{forged}'")
+    result = verify_chain()
+    assert result.first_break.sequence == 2
+    assert "prev_hash" in result.first_break.problem
+
+
+def test_removing_the_last_record_is_detected(records):
+    last = records[-1].pk
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM mca_acceptancedelivery WHERE record_id = %s", [last])
+        cursor.execute("DELETE FROM mca_customerknowledge WHERE record_id = %s", [last])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute("DELETE FROM mca_acceptancerecord WHERE id = %s", [last])
+            cursor.execute("SET session_replication_role = DEFAULT")
+        else:
+            for statement in drop_sqlite_triggers_sql():
+                cursor.execute(statement)
+            cursor.execute("DELETE FROM mca_acceptancerecord WHERE id = %s", [last])
+            for statement in SQLITE_TRIGGERS.values():
+                cursor.execute(statement)
+    result = verify_chain()
+    assert not result.ok and "missing from the end" in result.first_break.problem
+
+
+def test_verify_command_passes_on_an_intact_log(records):
+    out = io.StringIO()
+    call_command("mca_verify_log", "--no-progress", stdout=out)
+    assert "intact: 3 records verified" in out.getvalue()
+
+
+def test_verify_command_fails_naming_the_record(records):
+    tamper(records[2].pk, "date_agreed = '2020-01-01'")
+    with pytest.raises(CommandError, match=rf"record #3 \(id {records[2].pk}\)"):
+        call_command("mca_verify_log", "--no-progress", stdout=io.StringIO())
+
+
+def test_canonical_form_is_pinned():
+    """A refactor must not silently change how records hash (old records would stop verifying)."""
+    values = {name: "" for name in HASHED_FIELDS}
+    values.update(
+        sequence=1,
+        hash_version=1,
+        prev_hash="0" * 64,
+        created_at=datetime(2026, 11, 2, 14, 10, 5, 123456, tzinfo=UTC),
+        idempotency_key=None,
+        actor_user_id=7,
+        actor_username="reseller",
+        actor_role=Role.RESELLER,
+        account_id=3,
+        account_name="Adventure Works",
+        reseller_id=None,
+        channel=Channel.RESELLER_STOREFRONT,
+        template_version_rank=0,
+        first_name="Jöhn",
+        date_agreed=date(2026, 11, 2),
+        log_sufficient_as_proof=False,
+    )
+    ordered = [values[name] for name in HASHED_FIELDS]
+    assert canonical_bytes(ordered) == (
+        b"mca-acceptance-log/v1\n1:11:164:"
+        + b"0" * 64
+        + b"27:2026-11-02T14:10:05.123456Z~1:78:reseller0:8:reseller0:1:315:Adventure Works~0:0:"
+        + b"19:reseller_storefront0:0:0:0:0:1:00:0:0:0:4:J\xc3\xb6hn0:0:0:10:2026-11-020:0:0:0:1:0"
+    )
+    assert entry_hash(ordered) == "f1ce3f5c41c85da6f38e91c06bd2854161471c474d1e79d9dd23be6aec37b9df"

@@ -1,0 +1,162 @@
+"""acceptance_status (R2–R4a) against the simulator over real HTTP."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from bss.models import Account
+from mca.choices import AcceptanceKind, ReasonCode
+from mca.models import CustomerKnowledge
+from mca.services import confirm_acceptance
+from mca.status import acceptance_status
+from partner_center.client import call_counts
+from tests.mca.helpers import TEMPLATE_ID, context, form_data
+
+
+def pc_calls() -> int:
+    return sum(call_counts().values())
+
+
+@pytest.fixture
+def sim(pc_simulator, demo):
+    return pc_simulator
+
+
+def test_known_customer_costs_no_partner_center_call_and_at_most_two_queries(
+    sim, demo, demo_user, django_assert_max_num_queries
+):
+    adventure = demo["adventure-works"]
+    first = acceptance_status(adventure)  # learns it from Partner Center
+    assert not first.needed
+    before = pc_calls()
+    account = Account.objects.get(pk=adventure.pk)
+    with django_assert_max_num_queries(2):
+        status = acceptance_status(account)
+    assert not status.needed
+    assert pc_calls() == before
+
+
+def test_customer_confirmed_here_is_answered_locally(sim, demo, demo_user, django_assert_max_num_queries):
+    northwind = demo["northwind"]
+    confirm_acceptance(actor=demo_user("customer"), account=northwind, data=form_data(), context=context())
+    before = pc_calls()
+    with django_assert_max_num_queries(2):
+        status = acceptance_status(northwind)
+    assert not status.needed
+    assert status.known_by == AcceptanceKind.CONFIRMED_HERE
+    assert status.reason.code == ReasonCode.CONFIRMED_HERE
+    assert status.reason.message == "Accepted on 2026-11-20 by Nancy Davolio (Customer user)"
+    assert pc_calls() == before
+
+
+def test_synced_customer_accepted_at_partner_center_is_remembered(sim, demo):
+    status = acceptance_status(demo["adventure-works"])
+    assert not status.needed
+    assert status.known_by == AcceptanceKind.PARTNER_CENTER_ATTESTATION
+    assert status.verified_at is not None
+    assert "Partner Center reports acceptance" in status.summary and "verified" in status.summary
+    assert sim.calls().get("customer_agreements") == 1
+
+
+def test_direct_acceptance_at_microsoft_counts_and_is_remembered(sim, demo):
+    litware = demo["litware"]
+    sim.set_direct_signed(litware.partner_center_tenant_id, True)
+    status = acceptance_status(litware)
+    assert not status.needed
+    assert status.known_by == AcceptanceKind.DIRECT_AT_MICROSOFT
+    assert status.summary.startswith("Accepted directly at Microsoft, verified ")
+    knowledge = CustomerKnowledge.objects.get(key=f"tenant:{litware.partner_center_tenant_id}")
+    assert knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT
+
+
+def test_synced_customer_without_acceptance_gets_the_form_with_template_and_document(sim, demo):
+    status = acceptance_status(demo["litware"])
+    assert status.needed
+    assert status.reason.code == ReasonCode.NOT_ACCEPTED
+    assert status.template is not None and status.template.template_id == TEMPLATE_ID
+    assert status.document_link.startswith("https://")
+    assert status.document_country == "GB"
+    assert not CustomerKnowledge.objects.exists()  # a negative answer is not remembered
+    acceptance_status(demo["litware"])
+    assert sim.calls()["customer_agreements"] == 2  # ... so it is asked again
+
+
+def test_new_customer_is_asked_without_calling_partner_center_about_it(sim, demo):
+    status = acceptance_status(demo["wide-world"])
+    assert status.needed
+    assert status.reason.code == ReasonCode.NEW_CUSTOMER
+    calls = sim.calls()
+    assert not calls.get("customer_agreements") and not calls.get("direct_signed_status")
+    assert status.document_country == "DE" and status.document_language == "de-DE"
+
+
+def test_acceptance_is_shared_by_two_resellers_accounts_of_one_tenant(sim, demo, demo_user):
+    contoso_alpine, fabrikam_alpine = demo["alpine-contoso"], demo["alpine-fabrikam"]
+    assert acceptance_status(fabrikam_alpine).needed
+    confirm_acceptance(actor=demo_user("reseller"), account=contoso_alpine, data=form_data(), context=context())
+    status = acceptance_status(fabrikam_alpine)
+    assert not status.needed
+    assert "Rita Reseller (Reseller user)" in status.reason.message
+
+
+def test_cloud_agreement_counts_before_the_cutover_only(sim, demo):
+    coho = demo["coho"]
+    with time_machine.travel(datetime(2020, 1, 31, 12, tzinfo=UTC), tick=False):
+        before = acceptance_status(coho)
+    assert not before.needed and before.reason.code == ReasonCode.CLOUD_AGREEMENT
+    after = acceptance_status(coho)
+    assert after.needed and after.reason.code == ReasonCode.CLOUD_AGREEMENT_EXPIRED
+
+
+def test_stale_partner_attestation_is_asked_again_with_the_reason(sim, demo):
+    status = acceptance_status(demo["fourth-coffee"])
+    assert status.needed
+    assert status.reason.code == ReasonCode.STALE_ATTESTATION
+    assert "2021-06-15" in status.reason.message and "2023-04-01" in status.reason.message
+
+
+def test_stale_attestation_counts_when_the_setting_is_empty(sim, demo, settings):
+    settings.MCA_ATTESTATION_MIN_DATE = ""
+    assert not acceptance_status(demo["fourth-coffee"]).needed
+
+
+def test_confirmation_here_dated_before_the_refresh_is_stale_too(sim, demo, demo_user):
+    wide_world = demo["wide-world"]
+    confirm_acceptance(
+        actor=demo_user("reseller"), account=wide_world, data=form_data(date_agreed="2022-05-01"), context=context()
+    )
+    status = acceptance_status(wide_world)
+    assert status.needed and status.reason.code == ReasonCode.STALE_ATTESTATION
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"mode": "down"}, ReasonCode.PARTNER_CENTER_UNAVAILABLE),
+        ({"mode": "error", "status": 500}, ReasonCode.PARTNER_CENTER_UNAVAILABLE),
+        ({"mode": "throttle", "retry_after": 30}, ReasonCode.PARTNER_CENTER_THROTTLED),
+        ({"mode": "slow", "latency_ms": 1500}, ReasonCode.PARTNER_CENTER_SLOW),
+    ],
+)
+def test_partner_center_trouble_shows_the_form_with_the_reason(sim, demo, settings, fault, reason):
+    settings.MCA_STATUS_TIME_BUDGET = 1.0
+    sim.set_fault(paths="v1/customers", **fault)
+    status = acceptance_status(demo["adventure-works"])
+    assert status.needed
+    assert status.reason.code == reason
+    assert "please confirm" in status.reason.message
+    assert not CustomerKnowledge.objects.exists()
+
+
+def test_malformed_partner_center_answer_shows_the_form(sim, demo, settings, monkeypatch):
+    # The simulator always answers well-formed JSON; break the answer at the wire edge instead.
+    import responses
+
+    adventure = demo["adventure-works"]
+    url = f"{sim.base_url}/v1/customers/{adventure.partner_center_tenant_id}/agreements"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru(sim.base_url)
+        mock.get(url, body="{not json", status=200, content_type="application/json")
+        status = acceptance_status(adventure)
+    assert status.needed and status.reason.code == ReasonCode.PARTNER_CENTER_BAD_RESPONSE
