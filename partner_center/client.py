@@ -636,9 +636,11 @@ class PartnerCenterClient:
 
         def give_up(state: tenacity.RetryCallState) -> _Answer:
             exc = state.outcome.exception() if state.outcome else None
-            raise self._unavailable(endpoint, exc, state.upcoming_sleep, deadline) from None
+            raise self._unavailable(endpoint, exc, deadline, request_id) from None
 
         retrying = tenacity.Retrying(
+            # Only transient failures, and only where sending again is safe: see _Endpoint.idempotent for why the
+            # POSTs (same MS-RequestId on every attempt) and the ETag'd PATCH qualify.
             retry=tenacity.retry_if_exception(lambda e: endpoint.idempotent and isinstance(e, _TRANSIENT)),
             wait=wait,
             stop=tenacity.stop_after_attempt(MAX_ATTEMPTS) | out_of_budget,
@@ -654,10 +656,11 @@ class PartnerCenterClient:
         try:
             return retrying(attempt)
         except _TRANSIENT as exc:  # not retried (a non-idempotent endpoint)
-            raise self._unavailable(endpoint, exc, 0.0, deadline) from None
+            raise self._unavailable(endpoint, exc, deadline, request_id) from None
 
+    @staticmethod
     def _unavailable(
-        self, endpoint: _Endpoint, exc: BaseException | None, upcoming_sleep: float, deadline: float
+        endpoint: _Endpoint, exc: BaseException | None, deadline: float, request_id: str
     ) -> PartnerCenterUnavailable:
         if isinstance(exc, _RetryableAnswer):
             ids = {"status_code": exc.status, "request_id": exc.request_id, "correlation_id": exc.correlation_id}
@@ -672,8 +675,9 @@ class PartnerCenterClient:
                     message = f"Partner Center {endpoint.name}: still throttled after retries"
                 return PartnerCenterThrottled(message, retry_after=exc.retry_after, **ids)
             return PartnerCenterUnavailable(f"Partner Center {endpoint.name}: HTTP {exc.status}", **ids)
+        # The exception's own text is left out: it is only the URL and urllib3's wording.
         reason = type(exc).__name__ if exc is not None else "no answer"
-        return PartnerCenterUnavailable(f"Partner Center {endpoint.name}: {reason}")
+        return PartnerCenterUnavailable(f"Partner Center {endpoint.name}: {reason}", request_id=request_id)
 
     @staticmethod
     def _rejection(
