@@ -1,0 +1,171 @@
+"""R10: each confirmation reaches Partner Center (the simulator, over HTTP) exactly once, whatever fails."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from mca.choices import DeliveryState
+from mca.delivery import deliver, deliver_pending_for, sweep_due_deliveries
+from mca.models import AcceptanceDelivery
+from mca.services import confirm_acceptance
+from partner_center.client import get_client
+from tests.mca.helpers import context, form_data
+
+
+@pytest.fixture
+def sim(pc_simulator, demo, settings):
+    settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
+    settings.PARTNER_CENTER_READ_TIMEOUT = 0.5
+    return pc_simulator
+
+
+def agreements_for(account, email="jane.smith@example.com"):
+    listed = get_client().get_customer_agreements(str(account.partner_center_tenant_id), use_cache=False)
+    return [a for a in listed if a.primary_contact and a.primary_contact.email == email]
+
+
+def confirm(demo, demo_user, key="litware", user="reseller", **data):
+    return confirm_acceptance(actor=demo_user(user), account=demo[key], data=form_data(**data), context=context())
+
+
+def make_due(delivery):
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_confirmation_is_delivered_after_commit(sim, demo, demo_user):
+    record = confirm(demo, demo_user)
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.SENT
+    assert delivery.last_status_code == 201 and delivery.attempts == 1
+    assert delivery.response["primaryContact"]["email"] == "jane.smith@example.com"
+    assert delivery.tenant_id == str(demo["litware"].partner_center_tenant_id)
+    assert len(agreements_for(demo["litware"])) == 1
+    assert sim.calls()["confirm_acceptance"] == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "down"},
+        {"mode": "error", "status": 503},
+        {"mode": "throttle", "retry_after": 120},
+        {"mode": "slow", "latency_ms": 900},
+    ],
+    ids=["down", "5xx", "429", "slow"],
+)
+def test_delivery_through_each_fault_ends_delivered_exactly_once(sim, demo, demo_user, fault):
+    sim.set_fault(paths="v1/customers", **fault)
+    record = confirm(demo, demo_user)
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.FAILING
+    assert delivery.last_error
+    assert delivery.next_attempt_at > timezone.now()
+    if fault["mode"] == "throttle":
+        assert delivery.next_attempt_at >= timezone.now() + timedelta(seconds=110)  # Retry-After honoured
+    request_id = delivery.request_id
+
+    sim.clear_faults()
+    assert sweep_due_deliveries() == 0  # not due yet: nothing is sent early
+    make_due(delivery)
+    assert sweep_due_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.SENT
+    assert delivery.request_id == request_id  # one MS-RequestId for every try
+    assert len(agreements_for(demo["litware"])) == 1
+    assert sweep_due_deliveries() == 0
+
+
+def test_identical_confirmation_already_at_microsoft_counts_as_delivered(sim, demo, demo_user):
+    """Adventure Works' seeded partner confirmation has this contact: Partner Center answers 600061."""
+    record = confirm(
+        demo,
+        demo_user,
+        key="adventure-works",
+        first_name="Alan",
+        last_name="Brewer",
+        email="alan@adventure-works.example",
+        phone="+12065550102",
+    )
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.SENT
+    assert delivery.already_confirmed is True
+
+
+def test_row_left_sending_by_a_crash_is_not_sent_twice(sim, demo, demo_user):
+    record = confirm(demo, demo_user)  # delivered once
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    # The worker "crashed" after Partner Center got it but before the row was marked sent.
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.SENDING, sent_at=None)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    sim.reset_calls()
+    assert sweep_due_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.SENT
+    calls = sim.calls()
+    assert calls.get("customer_agreements") == 1  # it asked first ...
+    assert not calls.get("confirm_acceptance")  # ... and did not send again
+    assert len(agreements_for(demo["litware"])) == 1
+
+
+def test_row_left_sending_before_the_request_left_is_sent_after_asking(sim, demo, demo_user, settings):
+    sim.set_fault(paths="v1/customers", mode="down")
+    record = confirm(demo, demo_user)
+    sim.clear_faults()
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.SENDING)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    assert deliver(delivery.pk) == DeliveryState.SENT
+    assert len(agreements_for(demo["litware"])) == 1
+
+
+def test_a_fresh_sending_row_is_left_to_its_worker(sim, demo, demo_user):
+    sim.set_fault(paths="v1/customers", mode="down")
+    record = confirm(demo, demo_user)
+    sim.clear_faults()
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.SENDING)
+    assert deliver(delivery.pk) is None
+    assert sweep_due_deliveries() == 0
+    assert not agreements_for(demo["litware"])
+
+
+def test_not_synced_customer_waits_then_is_delivered_after_provisioning(sim, demo, demo_user):
+    import uuid
+
+    northwind = demo["northwind"]
+    record = confirm(demo, demo_user, key="northwind", user="customer")
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
+    assert sweep_due_deliveries() == 0
+    assert not sim.calls().get("confirm_acceptance")
+
+    # Provisioning creates the Partner Center customer and stores its tenant id, then delivers first.
+    tenant = uuid.uuid4()
+    sim.add_customer(tenant, company_name="Northwind Traders")
+    northwind.partner_center_tenant_id = tenant
+    northwind.save(update_fields=["partner_center_tenant_id"])
+    assert deliver_pending_for(northwind) is True
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.SENT and delivery.tenant_id == str(tenant)
+    assert len(agreements_for(northwind)) == 1
+
+    # What was known under the account now belongs to the tenant.
+    from mca.models import CustomerKnowledge
+
+    assert CustomerKnowledge.objects.filter(key=f"tenant:{tenant}").exists()
+    assert not CustomerKnowledge.objects.filter(key=f"account:{northwind.pk}").exists()
+
+
+def test_deliver_pending_for_reports_failure_so_provisioning_holds(sim, demo, demo_user):
+    import uuid
+
+    northwind = demo["northwind"]
+    confirm(demo, demo_user, key="northwind", user="customer")
+    tenant = uuid.uuid4()
+    sim.add_customer(tenant, company_name="Northwind Traders")
+    northwind.partner_center_tenant_id = tenant
+    northwind.save(update_fields=["partner_center_tenant_id"])
+    sim.set_fault(paths="v1/customers", mode="error", status=500)
+    assert deliver_pending_for(northwind) is False
+    assert AcceptanceDelivery.objects.get(account=northwind).state == DeliveryState.FAILING
