@@ -99,4 +99,10 @@ def pc_simulator(transactional_db, live_server, settings):
     reset = getattr(client_module, "reset_call_counts", None)
     if callable(reset):
         reset()
-    return SimulatorHandle(settings.PARTNER_CENTER_BASE_URL)
+    yield SimulatorHandle(settings.PARTNER_CENTER_BASE_URL)
+    # The process-wide client keeps HTTP connections alive; a live-server thread still serving one after the
+    # test would touch the database during teardown. Closing the pool ends those threads.
+    client = getattr(client_module, "_client", None)
+    session = getattr(client, "session", None)
+    if session is not None:
+        session.close()
