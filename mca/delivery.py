@@ -97,7 +97,7 @@ def _claim(delivery_id: int) -> tuple[AcceptanceDelivery, bool] | None:
     """Lock the row and move it to "sending". Returns it and whether it is a crash recovery, or None."""
     with transaction.atomic():
         delivery = (
-            AcceptanceDelivery.objects.select_for_update(skip_locked=True)
+            AcceptanceDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("record", "account")
             .filter(pk=delivery_id)
             .first()

@@ -160,8 +160,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---
 # No broker configured = tasks run in-process (eager), which is what `make run` uses.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+# Eager tasks still pass through a producer to serialise their arguments: an in-memory transport keeps that
+# from looking for a broker on localhost.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
