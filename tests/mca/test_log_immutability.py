@@ -50,7 +50,7 @@ def test_model_and_queryset_refuse_delete_and_update(records):
     ],
 )
 def test_database_refuses_update_and_delete_through_raw_sql(records, sql):
-    with pytest.raises(DatabaseError, match="(?i)cannot"), transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(DatabaseError, match=r"(?i)cannot"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql)
     assert AcceptanceRecord.objects.filter(first_name="Jane").count() == 3
 
