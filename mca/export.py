@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from mca.chain import entry_hash, record_values
-from mca.models import GENESIS_HASH, AcceptanceRecord
+from bss.models import Account
+from mca.chain import entry_hash, record_values, verify_chain
+from mca.choices import AcceptanceKind, EvidenceClass
+from mca.knowledge import known_acceptance
+from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord
+from mca.rules import attestation_counts, cloud_agreement_counts
 
 
 @dataclass(frozen=True)
@@ -153,3 +163,210 @@ def csv_text(rows: Iterable[list[Any]]) -> str:
     writer = csv.writer(buffer)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+# --- R14: the evidence export for one customer ---
+
+RECORD_FIELDS: tuple[str, ...] = tuple(
+    field.attname for field in AcceptanceRecord._meta.concrete_fields if field.attname != "id"
+)
+
+
+def customer_accounts(account: Account) -> QuerySet[Account]:
+    """The accounts that are the same Microsoft customer: all accounts of its tenant, or the account alone."""
+    if account.partner_center_tenant_id is not None:
+        return Account.objects.filter(partner_center_tenant_id=account.partner_center_tenant_id).order_by("pk")
+    return Account.objects.filter(pk=account.pk)
+
+
+def _record_json(record: AcceptanceRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": record.pk}
+    data.update({name: getattr(record, name) for name in RECORD_FIELDS})
+    try:
+        data["form_data_parsed"] = json.loads(record.form_data)
+    except ValueError:
+        data["form_data_parsed"] = None
+    data["confirmer"] = record.confirmer
+    return data
+
+
+def _delivery_json(record: AcceptanceRecord) -> dict[str, Any]:
+    try:
+        delivery = record.delivery
+    except AcceptanceDelivery.DoesNotExist:
+        return {"record_sequence": record.sequence, "record_id": record.pk, "state": None}
+    return {
+        "record_sequence": record.sequence,
+        "record_id": record.pk,
+        "state": delivery.state,
+        "state_display": delivery.get_state_display(),
+        "request_id": str(delivery.request_id),
+        "tenant_id": delivery.tenant_id,
+        "template_id": delivery.template_id,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "last_error": delivery.last_error,
+        "last_status_code": delivery.last_status_code,
+        "already_confirmed": delivery.already_confirmed,
+        "partner_center_answer": delivery.response,
+        "sent_at": delivery.sent_at,
+    }
+
+
+def _how_known(account: Account) -> str:
+    """How the customer's acceptance is known now, from what is stored here (Partner Center is not asked)."""
+    knowledge = known_acceptance(account)
+    if knowledge is not None:
+        counts = knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
+        text = f"{knowledge.get_kind_display()}, accepted {knowledge.accepted_at:%Y-%m-%d}"
+        if knowledge.confirmed_by:
+            text += f" by {knowledge.confirmed_by}"
+        text += (
+            f"; last verified at Partner Center {knowledge.verified_at:%Y-%m-%d %H:%M} UTC"
+            if (knowledge.verified_at)
+            else "; known here only (not verified at Partner Center)"
+        )
+        if not counts:
+            text += ". It no longer counts (a partner confirmation from before the MCA refresh): acceptance needed"
+        return text + "."
+    if cloud_agreement_counts(account.cloud_agreement_accepted_at):
+        return (
+            f"Microsoft Cloud Agreement accepted {account.cloud_agreement_accepted_at:%Y-%m-%d} (before the cut-over)."
+        )
+    return "Nothing is known here: acceptance would be asked for" + (
+        " (Partner Center is asked at the next check)." if account.is_synced else "."
+    )
+
+
+def export_evidence(account: Account, out_dir: Path | str) -> Path:
+    """Write the evidence for one Microsoft customer (R14) into a new folder under `out_dir`; returns the folder.
+
+    records.json / records.csv: every record of the customer (all accounts of its Partner Center tenant, or the
+    account if not synced), every field, the form as entered. chain.json: the whole chain's verification and,
+    per record, its own hash and link check. deliveries.json: what Partner Center was sent and answered.
+    README.md: a summary a person can read. SHA256SUMS: the files' digests, so the hand-over can be checked.
+    """
+    accounts = list(customer_accounts(account))
+    records = list(
+        AcceptanceRecord.objects.filter(account__in=[a.pk for a in accounts])
+        .select_related("delivery")
+        .order_by("sequence")
+    )
+    now = timezone.now()
+    folder = Path(out_dir) / f"mca-evidence-account-{account.pk}-{now:%Y%m%dT%H%M%SZ}"
+    folder.mkdir(parents=True, exist_ok=False)
+
+    chain = verify_chain()
+    known = {r.sequence: r.entry_hash for r in records}
+    checks = [check_record(record, known) for record in records]
+    files: dict[str, str] = {
+        "records.json": _dumps([_record_json(record) for record in records]),
+        "records.csv": csv_text(
+            csv_rows(AcceptanceRecord.objects.filter(pk__in=[r.pk for r in records]).order_by("sequence"))
+        ),
+        "chain.json": _dumps(
+            {
+                "verified_at": now,
+                "whole_chain": {
+                    "intact": chain.ok,
+                    "records_checked": chain.checked,
+                    "last_sequence": chain.last_sequence,
+                    "first_break": str(chain.first_break) if chain.first_break else None,
+                },
+                "records": [
+                    {
+                        "sequence": check.sequence,
+                        "entry_hash": record.entry_hash,
+                        "prev_hash": record.prev_hash,
+                        "hash_ok": check.hash_ok,
+                        "prev_link_ok": check.link_ok,
+                        "problem": check.problem or None,
+                    }
+                    for record, check in zip(records, checks, strict=True)
+                ],
+                "hash_format": "see mca/chain.py: SHA-256 over the length-prefixed canonical form, version 1",
+            }
+        ),
+        "deliveries.json": _dumps([_delivery_json(record) for record in records]),
+    }
+    files["README.md"] = _readme(account, accounts, records, checks, chain, now)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    sums = "".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {name}\n" for name, text in files.items())
+    (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    return folder
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False) + "\n"
+
+
+def _readme(account, accounts, records, checks, chain, now) -> str:
+    first_party = [r for r in records if r.evidence_class == EvidenceClass.FIRST_PARTY]
+    by_state = Counter(_delivery_json(r)["state"] or "none" for r in records)
+    lines = [
+        f"# MCA acceptance evidence: {account.name}",
+        "",
+        f"Exported {now:%Y-%m-%d %H:%M:%S} UTC.",
+        "",
+        "## Customer",
+        "",
+        f"- Account: {account.name} (id {account.pk}), {account.owner_name}",
+        f"- Partner Center tenant: {account.partner_center_tenant_id or 'none yet (not synced)'}",
+    ]
+    if len(accounts) > 1:
+        others = ", ".join(f"{a.name} (id {a.pk}, {a.owner_name})" for a in accounts if a.pk != account.pk)
+        lines.append(f"- The same Microsoft customer in other accounts (records included): {others}")
+    lines += [
+        f"- Acceptance known now: {_how_known(account)}",
+        "",
+        "## Records",
+        "",
+        f"{len(records)} acceptance log record(s); {len(first_party)} first-party, "
+        f"{len(records) - len(first_party)} attestation(s).",
+        "",
+    ]
+    if records:
+        lines += ["| # | created (UTC) | account | confirmed by | channel | evidence | log alone is proof | delivery |"]
+        lines += ["|---|---|---|---|---|---|---|---|"]
+        for record in records:
+            delivery = _delivery_json(record)
+            lines.append(
+                f"| {record.sequence} | {record.created_at:%Y-%m-%d %H:%M:%S} | {record.account_name} | "
+                f"{record.confirmer} | {record.get_channel_display()} | {record.get_evidence_class_display()} | "
+                f"{'yes' if record.log_sufficient_as_proof else 'no'} | {delivery.get('state_display', 'none')} |"
+            )
+        lines.append("")
+    lines.append(
+        "A first-party record (the customer's own user accepted) is sufficient proof on its own. "
+        "An attestation (a reseller or BSS user confirmed on the customer's behalf) is backed by Partner Center's "
+        "record of the confirmation: see deliveries.json."
+        if first_party
+        else "No first-party record: the proof is the attestation together with Partner Center's answer "
+        "(deliveries.json)."
+    )
+    broken = [c for c in checks if not c.ok]
+    lines += [
+        "",
+        "## Chain",
+        "",
+        f"- Whole log: {'intact' if chain.ok else 'NOT intact'}, {chain.checked} record(s) verified"
+        + (f"; first break: {chain.first_break}" if chain.first_break else ""),
+        f"- This customer's records: {len(checks) - len(broken)} of {len(checks)} match their hash and link"
+        + ("" if not broken else "; " + "; ".join(str(c) for c in broken)),
+        "",
+        "## Delivery to Partner Center",
+        "",
+    ]
+    lines += [f"- {state}: {count}" for state, count in sorted(by_state.items())] or ["- no records"]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- records.json, records.csv: every record, every field, the form exactly as entered",
+        "- chain.json: the whole-chain verification and each record's own check",
+        "- deliveries.json: each record's delivery state and Partner Center's answer",
+        "- SHA256SUMS: digests of the files above (`sha256sum -c SHA256SUMS`)",
+        "",
+    ]
+    return "\n".join(lines)
