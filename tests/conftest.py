@@ -86,6 +86,7 @@ class SimulatorHandle:
 @pytest.fixture
 def pc_simulator(transactional_db, live_server, settings):
     """The built-in simulator served over real HTTP; the client points at it for this test."""
+    import gc
     import importlib
 
     from django.core.cache import cache
@@ -101,8 +102,10 @@ def pc_simulator(transactional_db, live_server, settings):
         reset()
     yield SimulatorHandle(settings.PARTNER_CENTER_BASE_URL)
     # The process-wide client keeps HTTP connections alive; a live-server thread still serving one after the
-    # test would touch the database during teardown. Closing the pool ends those threads.
+    # test keeps its database connection (PostgreSQL then cannot drop the test database). Closing the pool ends
+    # those threads; a connection still referenced from a caught exception's traceback is freed by the collector.
     client = getattr(client_module, "_client", None)
     session = getattr(client, "session", None)
     if session is not None:
         session.close()
+    gc.collect()

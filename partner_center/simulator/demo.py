@@ -30,7 +30,8 @@ CLOUD_AGREEMENT_TEMPLATE_ID = uuid.UUID("5f4c9a2e-8d1b-4f63-9a0e-3b7d2c1e6a40")
 # The partner user who made the seeded confirmations (stable so a re-seed matches).
 DEMO_PARTNER_USER_ID = "3d0f5a8e-2b4c-4e61-9f7a-1c8b6d2e4f90"
 
-SIMULATED_TENANTS = ("adventure-works", "litware", "alpine-ski-house", "coho-winery", "fourth-coffee")
+# Every synced demo account's tenant (Alpine Ski House's two accounts share one).
+SIMULATED_TENANTS = tuple(dict.fromkeys(account.tenant for account in DEMO_ACCOUNTS if account.tenant))
 
 
 @dataclass(frozen=True)

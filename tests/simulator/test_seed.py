@@ -8,7 +8,7 @@ import pytest
 from django.apps import apps
 from django.core import serializers
 
-from bss.demo import demo_tenant_id
+from bss.demo import DEMO_ACCOUNTS, demo_tenant_id
 from partner_center.simulator.demo import MCA_TEMPLATE_ID, seed_simulator
 from partner_center.simulator.models import SimAgreement, SimAgreementTemplate, SimCustomer
 from partner_center.simulator.services import has_mca_acceptance
@@ -52,8 +52,8 @@ def test_seed_simulator_pins_the_templates():
 def test_seed_simulator_pins_the_customers_and_their_acceptance():
     seed_simulator()
     customers = {c.tenant_id: c for c in SimCustomer.objects.all()}
+    assert set(customers) == {demo_tenant_id(a.tenant) for a in DEMO_ACCOUNTS if a.tenant}
     keys = ["adventure-works", "litware", "alpine-ski-house", "coho-winery", "fourth-coffee"]
-    assert set(customers) == {demo_tenant_id(k) for k in keys}
     assert not any(c.direct_signed for c in customers.values())
 
     def agreements(key):
@@ -84,4 +84,6 @@ def test_seed_demo_command_seeds_the_simulator():
     from django.core.management import call_command
 
     call_command("seed_demo", stdout=io.StringIO())
-    assert SimCustomer.objects.count() == 5
+    synced = {demo_tenant_id(a.tenant) for a in DEMO_ACCOUNTS if a.tenant}
+    assert set(SimCustomer.objects.values_list("tenant_id", flat=True)) >= synced
+    assert SimAgreementTemplate.objects.filter(template_id=MCA_TEMPLATE_ID).exists()
