@@ -284,3 +284,16 @@ def test_other_changes_without_mca_acceptance_are_allowed(pc, subscription):
 def test_unknown_subscription_is_404(pc, seeded):
     response = pc.get(f"v1/customers/{seeded['adventure-works']}/subscriptions/{uuid.uuid4()}")
     assert response.status_code == 404
+
+
+def test_reconfirming_fourth_coffee_with_the_same_contact_is_600061_and_stays_refused(pc, seeded):
+    tenant = seeded["fourth-coffee"]
+    body = confirmation()
+    body["primaryContact"] = {
+        "firstName": "Frank",
+        "lastName": "Miller",
+        "email": "frank@fourthcoffee.example",
+        "phoneNumber": "+12065550108",
+    }
+    assert pc.post(f"v1/customers/{tenant}/agreements", body).json()["code"] == 600061
+    assert place_order(pc, tenant).status_code == 403
