@@ -132,6 +132,52 @@ DEMO_ACCOUNTS = [
         ("Carol", "Philips", "carol@cohowinery.example", "+12065550107"),
         cloud_agreement_accepted_at=datetime(2019, 11, 15, 10, 0, tzinfo=UTC),
     ),
+    # Customers with a confirmation in the demo log (mca/demo.py), one per channel.
+    DemoAccount(
+        "blue-yonder",
+        "Blue Yonder Airlines",
+        None,
+        "US",
+        "en-US",
+        "blue-yonder",
+        ("Bella", "Young", "bella@blueyonder.example", "+12065550109"),
+    ),
+    DemoAccount(
+        "proseware",
+        "Proseware",
+        "contoso",
+        "NL",
+        "nl-NL",
+        "proseware",
+        ("Pieter", "de Vries", "pieter@proseware.example", "+31201234510"),
+    ),
+    DemoAccount(
+        "woodgrove",
+        "Woodgrove Bank",
+        None,
+        "GB",
+        "en-US",
+        "woodgrove",
+        ("Wendy", "Grove", "wendy@woodgrove.example", "+442079460111"),
+    ),
+    DemoAccount(
+        "trey",
+        "Trey Research",
+        "fabrikam",
+        "DE",
+        "de-DE",
+        "trey-research",
+        ("Tobias", "Rey", "tobias@treyresearch.example", "+493012345612"),
+    ),
+    DemoAccount(
+        "lucerne",
+        "Lucerne Publishing",
+        None,
+        "CA",
+        "fr-FR",
+        None,
+        ("Lucie", "Bernard", "lucie@lucernepublishing.example", "+15145550113"),
+    ),
     DemoAccount(
         "fourth-coffee",
         "Fourth Coffee",
@@ -151,6 +197,7 @@ DEMO_USERS = [
     ("wl-bss", Role.WHITE_LABEL_BSS, "fabrikam", "Will", "Fabrikam"),
     ("customer", Role.CUSTOMER, "northwind", "Nancy", "Davolio"),
     ("wl-customer", Role.CUSTOMER, "tailspin", "Thomas", "Martin"),
+    ("by-customer", Role.CUSTOMER, "blue-yonder", "Bella", "Young"),
 ]
 
 
@@ -184,9 +231,7 @@ def seed_demo_data() -> dict[str, Account]:
             },
         )
     resellers = {
-        "contoso": _sync(
-            Reseller, {"slug": "contoso"}, {"name": "Contoso Reseller", "is_white_label": False}
-        ),
+        "contoso": _sync(Reseller, {"slug": "contoso"}, {"name": "Contoso Reseller", "is_white_label": False}),
         "fabrikam": _sync(
             Reseller,
             {"slug": "fabrikam"},

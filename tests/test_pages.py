@@ -50,7 +50,7 @@ def test_api_lists_only_visible_accounts(client, demo_user):
     assert client.get("/api/v1/accounts/").status_code == 403
     client.force_login(demo_user("reseller"))
     names = {a["name"] for a in client.get("/api/v1/accounts/").json()}
-    assert names == {"Adventure Works", "Alpine Ski House", "Litware", "Wide World Importers"}
+    assert names == {"Adventure Works", "Alpine Ski House", "Litware", "Proseware", "Wide World Importers"}
 
 
 def test_openapi_schema_is_served(client):

@@ -1,26 +1,41 @@
-from django.core.management.base import BaseCommand
+import requests
+import tenacity
+from django.core.management.base import BaseCommand, CommandError
 
 from bss.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
+from mca.demo import seed_history
 from partner_center.simulator.demo import seed_simulator
 
 
 class Command(BaseCommand):
-    help = "Load the demo CSP, resellers, customers, products and users (idempotent)."
+    help = "Load the demo CSP, resellers, customers, products, users and acceptance history (idempotent)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Printed with the logins.")
+        parser.add_argument(
+            "--wait-for-server",
+            action="store_true",
+            help="Wait until --base-url answers first, so the demo history is delivered to its simulator.",
+        )
 
-    def handle(self, *args, base_url: str, **options) -> None:
+    def handle(self, *args, base_url: str, wait_for_server: bool, **options) -> None:
+        base = base_url.rstrip("/")
+        if wait_for_server:
+            self._wait_for(base + "/")
         accounts = seed_demo_data()
         seed_simulator()
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(accounts)} customer accounts."))
+        history = seed_history(accounts)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {len(accounts)} customer accounts, {len(history)} past MCA confirmations."
+            )
+        )
         self.stdout.write("")
         self.stdout.write(f"Logins (password '{DEMO_PASSWORD}' for all):")
         for username, role, org, *_ in DEMO_USERS:
             where = f" — {org}" if org else ""
             self.stdout.write(f"  {username:<12} {role.label}{where}")
         self.stdout.write("")
-        base = base_url.rstrip("/")
         for label, path in [
             ("Home", "/"),
             ("Storefront", "/store/"),
@@ -28,5 +43,16 @@ class Command(BaseCommand):
             ("BSS", "/bss/"),
             ("Setup area (admin)", "/admin/"),
             ("API docs", "/api/docs/"),
+            ("Partner Center simulator", "/simulator/partner-center/_control/faults"),
         ]:
-            self.stdout.write(f"  {label:<24} {base}{path}")
+            self.stdout.write(f"  {label:<26} {base}{path}")
+
+    def _wait_for(self, url: str) -> None:
+        try:
+            for attempt in tenacity.Retrying(
+                stop=tenacity.stop_after_delay(60), wait=tenacity.wait_fixed(0.5), reraise=True
+            ):
+                with attempt:
+                    requests.get(url, timeout=2).raise_for_status()
+        except requests.RequestException as error:
+            raise CommandError(f"{url} did not answer within 60 s: {error}") from error

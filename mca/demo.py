@@ -1,0 +1,85 @@
+"""Demo acceptance history for `seed_demo`: one past confirmation per channel, made through the real service.
+
+Each uses an idempotency key, so a second seed returns the records of the first and writes nothing. Deliveries
+go to Partner Center (the simulator) like any other: delivered for synced customers when the simulator is
+being served, waiting for a customer id for the one that is not synced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from bss.choices import Channel, Operation
+from bss.demo import DEMO_ACCOUNTS
+from bss.models import Account
+from mca.models import AcceptanceRecord
+from mca.services import ConfirmationContext, confirm_acceptance
+from partner_center.simulator.demo import MCA_TEMPLATE_ID
+
+DOCUMENT_LINK = "https://www.microsoft.com/licensing/docs/customeragreement"
+
+
+@dataclass(frozen=True)
+class PastConfirmation:
+    account_key: str
+    username: str
+    channel: Channel
+    date_agreed: str
+    operation: Operation
+    order_number: str = ""
+    subscription_ref: str = ""
+
+
+PAST_CONFIRMATIONS = [
+    PastConfirmation(
+        "blue-yonder", "by-customer", Channel.STOREFRONT, "2025-09-12", Operation.NEW_PURCHASE, "SO-900001"
+    ),
+    PastConfirmation(
+        "proseware", "reseller", Channel.RESELLER_STOREFRONT, "2025-11-03", Operation.NEW_PURCHASE, "SO-900002"
+    ),
+    PastConfirmation("woodgrove", "bss", Channel.BSS_EXECUTION, "2026-02-17", Operation.NEW_PURCHASE, "SO-900003"),
+    PastConfirmation(
+        "trey", "wl-bss", Channel.BSS_SUBSCRIPTION, "2026-05-08", Operation.SEAT_INCREASE, subscription_ref="SUB-7731"
+    ),
+    # Not synced: waits for provisioning to give it a Partner Center customer id.
+    PastConfirmation("lucerne", "bss", Channel.API, "2026-10-21", Operation.NEW_PURCHASE, "SO-900005"),
+]
+
+
+def seed_history(accounts: dict[str, Account]) -> list[AcceptanceRecord]:
+    User = get_user_model()
+    contacts = {demo.key: demo.contact for demo in DEMO_ACCOUNTS}
+    records = []
+    for past in PAST_CONFIRMATIONS:
+        first, last, email, phone = contacts[past.account_key]
+        records.append(
+            confirm_acceptance(
+                actor=User.objects.get(username=past.username),
+                account=accounts[past.account_key],
+                data={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": email,
+                    "phone": phone,
+                    "date_agreed": past.date_agreed,
+                    "accepted": "on",
+                },
+                context=ConfirmationContext(
+                    channel=past.channel,
+                    host="127.0.0.1:8000",
+                    ip_address="127.0.0.1",
+                    user_agent="seed_demo",
+                    order_number=past.order_number,
+                    subscription_ref=past.subscription_ref,
+                    operation=past.operation,
+                    idempotency_key=f"seed-demo:{past.account_key}",
+                    # The simulator's seeded template: what these customers were shown.
+                    template_id=str(MCA_TEMPLATE_ID),
+                    template_version_rank=0,
+                    document_link=DOCUMENT_LINK,
+                ),
+            )
+        )
+    return records
