@@ -115,9 +115,7 @@ class Account(models.Model):
         null=True,
         blank=True,
         db_index=True,
-        help_text=(
-            "Partner Center customer (tenant) id; empty until the first Microsoft order is provisioned."
-        ),
+        help_text="Partner Center customer (tenant) id; empty until the first Microsoft order is provisioned.",
     )
     cloud_agreement_accepted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the Microsoft Cloud Agreement was accepted, if ever."
@@ -173,12 +171,8 @@ class Membership(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
     role = models.CharField(max_length=20, choices=Role.choices)
-    account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="members"
-    )
-    reseller = models.ForeignKey(
-        Reseller, null=True, blank=True, on_delete=models.CASCADE, related_name="members"
-    )
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="members")
+    reseller = models.ForeignKey(Reseller, null=True, blank=True, on_delete=models.CASCADE, related_name="members")
 
     class Meta:
         constraints = [
@@ -261,9 +255,7 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ["account", "product"]
-        constraints = [
-            models.CheckConstraint(condition=Q(seats__gte=1), name="subscription_at_least_one_seat")
-        ]
+        constraints = [models.CheckConstraint(condition=Q(seats__gte=1), name="subscription_at_least_one_seat")]
 
     def __str__(self) -> str:
         return f"{self.product} x {self.seats} for {self.account}"
@@ -277,9 +269,7 @@ class Order(models.Model):
     # The order state machine: from each status, where it may go next.
     TRANSITIONS: dict[str, frozenset[str]] = {
         OrderStatus.DRAFT: frozenset({OrderStatus.PLACED, OrderStatus.CANCELLED}),
-        OrderStatus.PLACED: frozenset(
-            {OrderStatus.AWAITING_ACCEPTANCE, OrderStatus.EXECUTED, OrderStatus.CANCELLED}
-        ),
+        OrderStatus.PLACED: frozenset({OrderStatus.AWAITING_ACCEPTANCE, OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
         OrderStatus.AWAITING_ACCEPTANCE: frozenset({OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
         OrderStatus.EXECUTED: frozenset({OrderStatus.PROVISIONING}),
         # Provisioning holds an order that turns out to lack acceptance (R11) instead of sending it on.
@@ -313,9 +303,7 @@ class Order(models.Model):
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.status]
 
-    def move_to(
-        self, status: str, *, by: AbstractBaseUser | None = None, note: str = ""
-    ) -> OrderStatusChange:
+    def move_to(self, status: str, *, by: AbstractBaseUser | None = None, note: str = "") -> OrderStatusChange:
         """Change status along the state machine, timestamped and recorded; anything else is refused."""
         if not self.can_move_to(status):
             raise IllegalTransition(f"Order {self.number} cannot go from {self.status} to {status}.")

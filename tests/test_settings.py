@@ -13,13 +13,9 @@ GOOD_KEY = "k" * 20 + "-production-secret-key-with-enough-entropy-0123456789"
 
 
 def run(code: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}
     clean.update(env, DJANGO_SETTINGS_MODULE="mca.settings")
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
 
 
 def settings_of(*names: str, **env: str) -> dict:
