@@ -25,9 +25,11 @@ $(TEST_STAMP): $(STAMP)
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
+# The server starts first, then seed_demo (once the server answers), so the demo history is delivered to the
+# simulator that the server itself serves. Logins are printed when seeding is done.
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT) --wait-for-server &
 	$(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Browser tests drive Debian's chromium through Playwright (a browser download is impossible here).
