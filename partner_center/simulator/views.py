@@ -8,6 +8,7 @@ the first answer to a repeated MS-RequestId. The views themselves only parse and
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -113,6 +114,35 @@ def _idempotent_answer(handler: Handler, request: HttpRequest, kwargs: dict[str,
     return status, body
 
 
+class _InFlight:
+    """How many simulator requests are being answered right now in this process.
+
+    A client that gave up on a "slow" answer leaves the simulator still working on it; tests wait for that work
+    to end (`wait_until_idle`) before the next test reuses the database.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._idle:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.notify_all()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout=timeout)
+
+
+in_flight = _InFlight()
+
+
 def endpoint(names: dict[str, str]) -> Callable[[Handler], Callable[..., HttpResponse]]:
     """Wrap a Partner Center handler; `names` maps each allowed method to its call-count name."""
 
@@ -120,6 +150,10 @@ def endpoint(names: dict[str, str]) -> Callable[[Handler], Callable[..., HttpRes
         @csrf_exempt
         @wraps(handler)
         def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            with in_flight:
+                return answer(request, **kwargs)
+
+        def answer(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             ids = {
                 "MS-RequestId": request.headers.get("MS-RequestId") or str(uuid.uuid4()),
                 "MS-CorrelationId": request.headers.get("MS-CorrelationId") or str(uuid.uuid4()),
