@@ -151,7 +151,7 @@ def _ask_partner_center(
         return None, Reason(ReasonCode.PARTNER_CENTER_THROTTLED, _UNAVAILABLE_TEXT["throttled"]), None
     except PartnerCenterUnavailable as error:
         logger.warning("Partner Center unavailable for acceptance status of account %s: %s", account.pk, error)
-        if _timed_out(error):
+        if error.timed_out:
             return None, Reason(ReasonCode.PARTNER_CENTER_SLOW, _UNAVAILABLE_TEXT["slow"]), None
         return None, Reason(ReasonCode.PARTNER_CENTER_UNAVAILABLE, _UNAVAILABLE_TEXT["down"]), None
     except PartnerCenterBadResponse as error:
@@ -162,11 +162,6 @@ def _ask_partner_center(
         return None, Reason(ReasonCode.PARTNER_CENTER_UNAVAILABLE, _UNAVAILABLE_TEXT["down"]), None
     stale = max((a.date_agreed for a in agreements), default=None)
     return None, None, stale
-
-
-def _timed_out(error: PartnerCenterUnavailable) -> bool:
-    """No answer within the budget (as opposed to an answer saying it is down, which carries a status)."""
-    return error.status_code is None and ("Timeout" in error.message or "budget" in error.message)
 
 
 _UNAVAILABLE_TEXT = {

@@ -576,7 +576,9 @@ class PartnerCenterClient:
             remaining = deadline - _monotonic()
             if remaining <= 0:
                 raise PartnerCenterUnavailable(
-                    f"Partner Center {endpoint.name}: no time left in the budget", request_id=request_id
+                    f"Partner Center {endpoint.name}: no time left in the budget",
+                    request_id=request_id,
+                    timed_out=True,
                 )
             token = provider.token()
             attempt_correlation_id = correlation_id or str(uuid.uuid4())
@@ -677,7 +679,11 @@ class PartnerCenterClient:
             return PartnerCenterUnavailable(f"Partner Center {endpoint.name}: HTTP {exc.status}", **ids)
         # The exception's own text is left out: it is only the URL and urllib3's wording.
         reason = type(exc).__name__ if exc is not None else "no answer"
-        return PartnerCenterUnavailable(f"Partner Center {endpoint.name}: {reason}", request_id=request_id)
+        return PartnerCenterUnavailable(
+            f"Partner Center {endpoint.name}: {reason}",
+            request_id=request_id,
+            timed_out=isinstance(exc, requests.Timeout),
+        )
 
     @staticmethod
     def _rejection(

@@ -33,7 +33,14 @@ class PartnerCenterError(Exception):
 
 
 class PartnerCenterUnavailable(PartnerCenterError):
-    """Partner Center could not be reached or kept failing within the retry budget."""
+    """Partner Center could not be reached or kept failing within the retry budget.
+
+    `timed_out` tells "no answer in time" (slow) from "answered that it is down" or "refused the connection".
+    """
+
+    def __init__(self, message: str, *, timed_out: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.timed_out = timed_out
 
 
 class PartnerCenterThrottled(PartnerCenterUnavailable):

@@ -963,3 +963,19 @@ def test_each_attempt_is_logged_without_token_or_bodies(pc, wire, clock, caplog)
     assert "simulator-token" not in caplog.text
     assert CUSTOMER_PASSWORD not in caplog.text
     assert all(r.levelno == logging.DEBUG for r in attempts)
+
+
+def test_no_answer_in_time_is_unavailable_and_timed_out(pc, wire):
+    import requests
+
+    wire.get(url("/v1/agreements"), body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(PartnerCenterUnavailable) as error:
+        pc.get_agreement_templates()
+    assert error.value.timed_out is True
+
+
+def test_an_answer_saying_it_is_down_is_not_a_time_out(pc, wire):
+    wire.get(url("/v1/agreements"), status=503, body="Service Unavailable")
+    with pytest.raises(PartnerCenterUnavailable) as error:
+        pc.get_agreement_templates()
+    assert error.value.timed_out is False and error.value.status_code == 503
