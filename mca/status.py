@@ -7,7 +7,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from urllib.parse import urlencode
+
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -52,6 +55,14 @@ class AcceptanceStatus:
     document_link: str = ""
     document_language: str = ""
     document_country: str = ""
+
+    @property
+    def document_download_path(self) -> str:
+        """Our link that fetches Microsoft's short-lived download link when clicked ("" without a template)."""
+        if self.template is None:
+            return ""
+        path = reverse("agreement-document", args=[self.template.template_id])
+        return f"{path}?{urlencode({'country': self.document_country, 'language': self.document_language})}"
 
     @property
     def summary(self) -> str:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("mca/agreements/<str:template_id>/document/", views.agreement_document, name="agreement-document"),
     path("store/", include("storefront.urls")),
     path("bss/", include("bss.urls")),
     path("api/v1/", include("mca.api_urls")),

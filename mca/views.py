@@ -1,8 +1,14 @@
+import re
+
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from bss.models import Reseller
+from partner_center.client import get_client
+from partner_center.errors import PartnerCenterError
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -14,3 +20,24 @@ def home(request: HttpRequest) -> HttpResponse:
             "simulator_enabled": settings.PARTNER_CENTER_SIMULATOR_ENABLED,
         },
     )
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+@login_required
+@require_GET
+def agreement_document(request: HttpRequest, template_id: str) -> HttpResponse:
+    """The agreement's download link, fetched when a person clicks it: Microsoft's link expires after five
+    minutes, so it is never stored or cached — the form links here instead."""
+    country, language = request.GET.get("country", "US"), request.GET.get("language", "en-US")
+    if not _COUNTRY.match(country) or not _LANGUAGE.match(language):
+        return HttpResponseBadRequest("country must be an upper-case ISO code (e.g. US) and language a tag like en-US.")
+    try:
+        document = get_client().get_agreement_document(template_id, language, country, use_cache=False)
+    except PartnerCenterError:
+        return render(request, "mca/document_unavailable.html", status=503)
+    if not document.download_uri.startswith("https://"):
+        return render(request, "mca/document_unavailable.html", status=503)
+    return HttpResponseRedirect(document.download_uri)

@@ -77,6 +77,7 @@ def test_synced_customer_without_acceptance_gets_the_form_with_template_and_docu
     assert status.template is not None and status.template.template_id == TEMPLATE_ID
     assert status.document_link.startswith("https://")
     assert status.document_country == "GB"
+    assert status.document_download_path == (f"/mca/agreements/{TEMPLATE_ID}/document/?country=GB&language=en-US")
     assert not CustomerKnowledge.objects.exists()  # a negative answer is not remembered
     acceptance_status(demo["litware"])
     assert sim.calls()["customer_agreements"] == 2  # ... so it is asked again
