@@ -6,7 +6,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-
 from urllib.parse import urlencode
 
 from django.conf import settings
