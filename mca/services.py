@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,6 +23,7 @@ from mca.forms import AcceptanceForm
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead
 from mca.permissions import ensure_can_confirm
+from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError
 from partner_center.types import MCA
 
@@ -76,13 +78,11 @@ def _normalised_ip(value: str) -> str:
 def _template_for(context: ConfirmationContext, account: Account) -> tuple[str, int | None, str]:
     if context.template_id:
         return context.template_id, context.template_version_rank, context.document_link
-    from partner_center.client import get_client
-
-    client = get_client()
+    client, budget = get_client(), settings.MCA_STATUS_TIME_BUDGET
     try:
-        template = client.get_current_template(MCA, budget=3.0)
+        template = client.get_current_template(MCA, budget=budget)
         document = client.get_agreement_document(
-            template.template_id, account.language or "en-US", account.country.code or "US", budget=3.0
+            template.template_id, account.language or "en-US", account.country.code or "US", budget=budget
         )
     except PartnerCenterError as error:
         # The record is still written: delivery resolves the template when it sends (see mca.delivery).

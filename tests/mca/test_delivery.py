@@ -169,3 +169,26 @@ def test_deliver_pending_for_reports_failure_so_provisioning_holds(sim, demo, de
     sim.set_fault(paths="v1/customers", mode="error", status=500)
     assert deliver_pending_for(northwind) is False
     assert AcceptanceDelivery.objects.get(account=northwind).state == DeliveryState.FAILING
+
+
+def test_template_shown_is_looked_up_when_the_channel_does_not_name_it(sim, demo, demo_user):
+    record = confirm_acceptance(
+        actor=demo_user("reseller"), account=demo["litware"], data=form_data(), context=context(template_id="")
+    )
+    assert record.template_id == "117a77b0-9360-443b-8795-c6dedc750cf9"
+    assert record.template_version_rank == 0 and record.document_link.startswith("https://")
+
+
+def test_confirmation_is_recorded_even_when_partner_center_is_down_and_sent_later(sim, demo, demo_user):
+    sim.set_fault(mode="down")
+    record = confirm_acceptance(
+        actor=demo_user("reseller"), account=demo["litware"], data=form_data(), context=context(template_id="")
+    )
+    assert record.template_id == ""  # nothing could be shown from Partner Center; the record is still written
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.FAILING
+    sim.clear_faults()
+    make_due(delivery)
+    assert deliver(delivery.pk) == DeliveryState.SENT
+    delivery.refresh_from_db()
+    assert delivery.template_id == "117a77b0-9360-443b-8795-c6dedc750cf9"  # resolved when sent
