@@ -13,28 +13,21 @@ from bss.choices import Role
 from bss.models import Account, Membership, Reseller
 
 # "app_label.codename" per role. Permissions of apps not installed yet are skipped, not invented.
+_BSS_STAFF = (
+    "bss.confirm_mca_acceptance",
+    "bss.execute_order",
+    "bss.view_account",
+    "bss.view_order",
+    "bss.view_subscription",
+    "mca.view_acceptancerecord",
+    "mca.export_acceptancerecord",
+)
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.CUSTOMER: ("bss.confirm_mca_acceptance",),
     Role.RESELLER: ("bss.confirm_mca_acceptance",),
-    Role.CSP_BSS: (
-        "bss.confirm_mca_acceptance",
-        "bss.execute_order",
-        "bss.view_account",
-        "bss.view_order",
-        "bss.view_subscription",
-        "mca.view_acceptancerecord",
-        "mca.export_acceptancerecord",
-        "mca.verify_acceptance_log",
-    ),
-    Role.WHITE_LABEL_BSS: (
-        "bss.confirm_mca_acceptance",
-        "bss.execute_order",
-        "bss.view_account",
-        "bss.view_order",
-        "bss.view_subscription",
-        "mca.view_acceptancerecord",
-        "mca.export_acceptancerecord",
-    ),
+    # Verifying the whole chain reads every customer's records: CSP staff only.
+    Role.CSP_BSS: (*_BSS_STAFF, "mca.verify_acceptance_log"),
+    Role.WHITE_LABEL_BSS: _BSS_STAFF,
     Role.ADMIN: (),
 }
 STAFF_ROLES = frozenset({Role.CSP_BSS, Role.WHITE_LABEL_BSS, Role.ADMIN})
