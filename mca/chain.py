@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from django.db import connection
+
 from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
 
 PREFIX = "mca-acceptance-log/v1\n"
@@ -126,28 +128,83 @@ class VerifyResult:
         return self.first_break is None
 
 
-def _rows(chunk_size: int) -> Iterator[tuple]:
-    """Every record's verify columns in sequence order, read in keyset-paginated chunks.
+# One row as the verifier sees it: (sequence, id, prev_hash, stored entry_hash, recomputed hash).
+HashedRow = tuple[int, int, str, str, str]
 
-    Keyset pages (sequence > last) keep each query short and index-driven on any database and never hold a
-    long transaction open, so verifying a large log does not block appends.
+
+def _python_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
+    """Every record in sequence order with its hash recomputed in Python (any database).
+
+    Keyset pages (sequence > last) keep each query short and index-driven and never hold a long transaction
+    open, so verifying a large log does not block appends.
     """
     last = -1
     queryset = AcceptanceRecord.objects.order_by("sequence").values_list(*VERIFY_COLUMNS)
+    sha256 = hashlib.sha256
     while True:
         chunk = list(queryset.filter(sequence__gt=last)[:chunk_size])
         if not chunk:
             return
-        yield from chunk
+        for row in chunk:
+            recomputed = sha256(canonical_bytes(row[:_FIELD_COUNT])).hexdigest()
+            yield row[_SEQUENCE], row[-1], row[_PREV_HASH], row[_FIELD_COUNT], recomputed
         last = chunk[-1][_SEQUENCE]
 
 
-def verify_rows(rows: Iterable[tuple], progress: Callable[[int], None] | None = None) -> VerifyResult:
+def _sql_text(field_name: str) -> str:
+    """The SQL that renders one column as `_text` renders its value in Python (NULL stays NULL)."""
+    field = AcceptanceRecord._meta.get_field(field_name)  # attnames such as "account_id" resolve too
+    column = connection.ops.quote_name(field.column)
+    internal = field.get_internal_type()
+    if internal == "DateTimeField":
+        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    if internal == "DateField":
+        return f"to_char({column}, 'YYYY-MM-DD')"
+    if internal == "BooleanField":
+        return f"CASE WHEN {column} THEN '1' WHEN NOT {column} THEN '0' END"
+    return f"{column}::text"  # text as is; integers and foreign keys in decimal
+
+
+def canonical_sql() -> str:
+    """`canonical_bytes` as one PostgreSQL expression over a record row (see the format above)."""
+    parts = [f"COALESCE(length({text}) || ':' || {text}, '~')" for text in map(_sql_text, HASHED_FIELDS)]
+    return "convert_to(" + " || ".join([f"'{PREFIX.rstrip(chr(10))}' || chr(10)", *parts]) + ", 'UTF8')"
+
+
+def _postgresql_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
+    """Every record in sequence order with its hash recomputed by PostgreSQL itself.
+
+    Building the canonical form and hashing it in the database (its built-in sha256) sends five short columns per
+    row instead of thirty-six, and skips building a Python object per value: a million records verify several
+    times faster than through the ORM. `canonical_sql` mirrors `canonical_bytes`; a test checks they agree.
+    """
+    table = connection.ops.quote_name(AcceptanceRecord._meta.db_table)
+    sql = (
+        # Built from the model's own column names, never from input.
+        f"SELECT sequence, id, prev_hash, entry_hash, encode(sha256({canonical_sql()}), 'hex') "  # noqa: S608
+        f"FROM {table} WHERE sequence > %s ORDER BY sequence LIMIT %s"
+    )
+    last = -1
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [last, chunk_size])
+            chunk = cursor.fetchall()
+            if not chunk:
+                return
+            yield from chunk
+            last = chunk[-1][0]
+
+
+def hashed_rows(chunk_size: int = 10_000) -> Iterator[HashedRow]:
+    if connection.vendor == "postgresql":
+        return _postgresql_hashed_rows(chunk_size)
+    return _python_hashed_rows(chunk_size)
+
+
+def verify_hashed_rows(rows: Iterable[HashedRow], progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Check sequence continuity, the prev-hash links and each row's own hash; stop at the first break."""
     expected_prev, expected_sequence, checked = GENESIS_HASH, 1, 0
-    sha256 = hashlib.sha256
-    for row in rows:
-        sequence, record_id = row[_SEQUENCE], row[-1]
+    for sequence, record_id, prev_hash, stored, recomputed in rows:
         if sequence != expected_sequence:
             problem = (
                 f"sequence gap: expected #{expected_sequence}, found #{sequence}"
@@ -155,30 +212,15 @@ def verify_rows(rows: Iterable[tuple], progress: Callable[[int], None] | None = 
                 else f"sequence repeats or goes back: expected #{expected_sequence}"
             )
             return VerifyResult(checked, expected_sequence - 1, ChainBreak(sequence, record_id, problem))
-        if row[_PREV_HASH] != expected_prev:
-            return VerifyResult(
-                checked,
-                sequence - 1,
-                ChainBreak(
-                    sequence,
-                    record_id,
-                    f"prev_hash {row[_PREV_HASH][:12]}… does not match record #{sequence - 1}'s hash "
-                    f"{expected_prev[:12]}…",
-                ),
+        if prev_hash != expected_prev:
+            problem = f"prev_hash {prev_hash[:12]}… does not match record #{sequence - 1}'s hash {expected_prev[:12]}…"
+            return VerifyResult(checked, sequence - 1, ChainBreak(sequence, record_id, problem))
+        if recomputed != stored:
+            problem = (
+                f"content does not match its hash (stored {stored[:12]}…, recomputed {recomputed[:12]}…): "
+                "a field was changed after it was written"
             )
-        stored = row[_FIELD_COUNT]
-        computed = sha256(canonical_bytes(row[:_FIELD_COUNT])).hexdigest()
-        if computed != stored:
-            return VerifyResult(
-                checked,
-                sequence - 1,
-                ChainBreak(
-                    sequence,
-                    record_id,
-                    f"content does not match its hash (stored {stored[:12]}…, recomputed {computed[:12]}…): "
-                    "a field was changed after it was written",
-                ),
-            )
+            return VerifyResult(checked, sequence - 1, ChainBreak(sequence, record_id, problem))
         checked += 1
         expected_prev, expected_sequence = stored, sequence + 1
         if progress is not None and checked % 10_000 == 0:
@@ -195,7 +237,7 @@ def verify_chain(*, chunk_size: int = 10_000, progress: Callable[[int], None] | 
         0,
         GENESIS_HASH,
     )
-    result = verify_rows(_rows(chunk_size), progress)
+    result = verify_hashed_rows(hashed_rows(chunk_size), progress)
     if result.ok and result.last_sequence != head[0]:
         problem = (
             f"the chain head says the log ends at #{head[0]}, but the last record is #{result.last_sequence}: "

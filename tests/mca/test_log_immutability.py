@@ -163,3 +163,22 @@ def test_canonical_form_is_pinned():
         + b"19:reseller_storefront0:0:0:0:0:1:00:0:0:0:4:J\xc3\xb6hn0:0:0:10:2026-11-020:0:0:0:1:0"
     )
     assert entry_hash(ordered) == "f1ce3f5c41c85da6f38e91c06bd2854161471c474d1e79d9dd23be6aec37b9df"
+
+
+@pytest.mark.postgres
+def test_postgresql_recomputes_exactly_the_python_hash(demo, demo_user):
+    """The SQL canonical form must match `canonical_bytes` byte for byte, NULLs and non-ASCII included."""
+    from mca.chain import _postgresql_hashed_rows, _python_hashed_rows
+
+    confirm_acceptance(
+        actor=demo_user("wl-customer"),
+        account=demo["tailspin"],
+        data=form_data(first_name="Zoë", last_name="O'Brien-Łukasz"),
+        context=context(idempotency_key="ünïcode-key", template_version_rank=None, ip_address=""),
+    )
+    confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
+    in_python = list(_python_hashed_rows(10))
+    in_sql = list(_postgresql_hashed_rows(10))
+    assert len(in_sql) == 2
+    assert in_sql == in_python
+    assert all(stored == recomputed for *_, stored, recomputed in in_sql)
