@@ -27,7 +27,7 @@ EXACT_COUNT_BELOW = 10_000
 
 
 def count_timeout_ms() -> int:
-    return int(getattr(settings, "MCA_ADMIN_COUNT_TIMEOUT_MS", 50))
+    return settings.MCA_ADMIN_COUNT_TIMEOUT_MS
 
 
 def table_estimate(queryset: QuerySet, using: str) -> int:

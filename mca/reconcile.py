@@ -36,15 +36,15 @@ MAX_THROTTLE_RETRIES = 3
 
 
 def default_concurrency() -> int:
-    return int(getattr(settings, "MCA_RECONCILE_CONCURRENCY", 4))
+    return settings.MCA_RECONCILE_CONCURRENCY
 
 
 def _throttle_pause() -> float:
-    return float(getattr(settings, "MCA_RECONCILE_THROTTLE_PAUSE", 2.0))
+    return settings.MCA_RECONCILE_THROTTLE_PAUSE
 
 
 def _max_throttle_pause() -> float:
-    return float(getattr(settings, "MCA_RECONCILE_THROTTLE_MAX_PAUSE", 60.0))
+    return settings.MCA_RECONCILE_THROTTLE_MAX_PAUSE
 
 
 @dataclass

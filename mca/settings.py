@@ -210,6 +210,13 @@ MCA_CLOUD_AGREEMENT_CUTOFF = env.str("MCA_CLOUD_AGREEMENT_CUTOFF", default="2020
 MCA_ATTESTATION_MIN_DATE = env.str("MCA_ATTESTATION_MIN_DATE", default="2023-04-01")
 # How long the checkout may wait for Partner Center before showing the form instead.
 MCA_STATUS_TIME_BUDGET = env.float("MCA_STATUS_TIME_BUDGET", default=3.0)
+# Setup area: how long a filtered log page may spend counting before it shows an estimate instead.
+MCA_ADMIN_COUNT_TIMEOUT_MS = env.int("MCA_ADMIN_COUNT_TIMEOUT_MS", default=50)
+# mca_reconcile: questions to Partner Center in flight at once, and the pause after a throttled answer
+# (doubling up to the maximum).
+MCA_RECONCILE_CONCURRENCY = env.int("MCA_RECONCILE_CONCURRENCY", default=4)
+MCA_RECONCILE_THROTTLE_PAUSE = env.float("MCA_RECONCILE_THROTTLE_PAUSE", default=2.0)
+MCA_RECONCILE_THROTTLE_MAX_PAUSE = env.float("MCA_RECONCILE_THROTTLE_MAX_PAUSE", default=60.0)
 
 # --- Logging ---
 LOGGING = {
