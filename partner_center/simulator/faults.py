@@ -114,7 +114,8 @@ def take_fault(relative_path: str) -> ActiveFault | None:
 
 
 def count_call(endpoint: str) -> None:
-    SimCallCount.objects.get_or_create(endpoint=endpoint)
+    # INSERT ... ON CONFLICT DO NOTHING, then an atomic increment: safe when many first calls arrive at once.
+    SimCallCount.objects.bulk_create([SimCallCount(endpoint=endpoint, count=0)], ignore_conflicts=True)
     SimCallCount.objects.filter(endpoint=endpoint).update(count=F("count") + 1)
 
 
