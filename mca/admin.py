@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from bss.models import Account
 from mca.admin_filters import DateRangeFilter, ResellerFilter
 from mca.chain import verify_chain
+from mca.choices import EvidenceClass
 from mca.export import check_record, csv_lines, csv_rows
 from mca.models import AcceptanceDelivery, AcceptanceRecord, CustomerKnowledge
 from mca.paginator import EstimatedCountPaginator
@@ -68,6 +69,17 @@ def _delivery_of(record: AcceptanceRecord) -> AcceptanceDelivery | None:
         return None
 
 
+admin.site.site_header = "MCA acceptance — setup area"
+admin.site.site_title = "MCA setup area"
+admin.site.index_title = "Setup area"
+
+
+class DeliveryStateFilter(admin.ChoicesFieldListFilter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "delivery to Partner Center"
+
+
 @admin.register(AcceptanceRecord)
 class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -77,7 +89,7 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "reseller_name",
         "confirmer_column",
         "channel",
-        "evidence_class",
+        "evidence",
         "delivery_state",
     )
     list_display_links = ("sequence",)
@@ -86,7 +98,7 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         DateRangeFilter,
         "channel",
         "evidence_class",
-        ("delivery__state", admin.ChoicesFieldListFilter),
+        ("delivery__state", DeliveryStateFilter),
         ResellerFilter,
     )
     search_fields = ("account_name", "last_name", "first_name", "actor_display_name", "email")
@@ -155,6 +167,11 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return None
 
     # --- list columns ---
+    @admin.display(description="evidence", ordering=None)
+    def evidence(self, record: AcceptanceRecord) -> str:
+        # The full labels explain themselves in the filter and the detail page; the list needs room.
+        return "first-party" if record.evidence_class == EvidenceClass.FIRST_PARTY else "attestation"
+
     @admin.display(description="confirmed by")
     def confirmer_column(self, record: AcceptanceRecord) -> str:
         return record.confirmer
