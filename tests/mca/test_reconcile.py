@@ -14,7 +14,6 @@ from mca.choices import AcceptanceKind, ReasonCode
 from mca.models import CustomerKnowledge
 from mca.reconcile import reconcile_unknown, unknown_synced_accounts
 from mca.services import confirm_acceptance
-from mca.status import AcceptanceStatus, Reason
 from tests.mca.helpers import context, form_data
 
 # What Partner Center (the simulator's demo) says about the demo customers the spec names.
@@ -126,18 +125,18 @@ def test_customers_known_here_are_not_asked(demo, demo_user, pc_simulator, asked
     assert tenant("alpine-ski-house") not in asked_tenants and tenant("alpine-ski-house") not in summary.outcomes
 
 
-@pytest.mark.django_db
-def test_persistent_throttling_pauses_retries_then_reports_it(demo, settings, monkeypatch):
-    """Partner Center throttling every question (decided without HTTP: the client's own retries take long)."""
+def test_persistent_throttling_pauses_retries_then_reports_it(demo, pc_simulator, settings):
+    """Partner Center throttles every question with a Retry-After longer than the gate's budget, so each answer
+    comes back at once as "throttled" (the client does not sleep past its budget)."""
     settings.MCA_RECONCILE_THROTTLE_PAUSE = 0.001
     settings.MCA_RECONCILE_THROTTLE_MAX_PAUSE = 0.01
-    throttled = AcceptanceStatus(needed=True, reason=Reason(ReasonCode.PARTNER_CENTER_THROTTLED, "throttling"))
-    monkeypatch.setattr(mca.reconcile, "acceptance_status", lambda account, **kwargs: throttled)
+    pc_simulator.set_fault(mode="throttle", retry_after=120, paths="v1/customers")
     summary = reconcile_unknown(concurrency=2)
     unknown = len(synced_tenants())
     assert summary.throttled_pauses == unknown * mca.reconcile.MAX_THROTTLE_RETRIES
     assert summary.asked == unknown * (mca.reconcile.MAX_THROTTLE_RETRIES + 1)
     assert dict(summary.still_needed) == {ReasonCode.PARTNER_CENTER_THROTTLED: unknown}
+    assert pc_simulator.calls()["customer_agreements"] == summary.asked
 
 
 def test_throttling_that_passes_lets_the_tenant_be_asked_again(demo, pc_simulator, settings):
