@@ -192,3 +192,18 @@ def test_confirmation_is_recorded_even_when_partner_center_is_down_and_sent_late
     assert deliver(delivery.pk) == DeliveryState.SENT
     delivery.refresh_from_db()
     assert delivery.template_id == "117a77b0-9360-443b-8795-c6dedc750cf9"  # resolved when sent
+
+
+def test_deliver_command_sends_what_is_due(sim, demo, demo_user):
+    import io
+
+    from django.core.management import call_command
+
+    sim.set_fault(paths="v1/customers", mode="error", status=500)
+    record = confirm(demo, demo_user)
+    sim.clear_faults()
+    make_due(AcceptanceDelivery.objects.get(record=record))
+    out = io.StringIO()
+    call_command("mca_deliver", stdout=out)
+    assert "1 due delivery" in out.getvalue()
+    assert AcceptanceDelivery.objects.get(record=record).state == DeliveryState.SENT
