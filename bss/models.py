@@ -46,7 +46,6 @@ class Reseller(models.Model):
         max_length=7,
         blank=True,
         help_text="Storefront accent colour as #RRGGBB.",
-        validators=[],
     )
     storefront_host = models.CharField(
         max_length=253,
@@ -318,10 +317,6 @@ class Order(models.Model):
             changed_by=by if by is not None and by.is_authenticated else None,
             note=note,
         )
-
-    @property
-    def has_microsoft_lines(self) -> bool:
-        return any(line.product.is_microsoft for line in self.lines.all())
 
 
 class OrderLine(models.Model):

@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from bss.models import Account
 from mca.chain import entry_hash, record_values, verify_chain
-from mca.choices import AcceptanceKind, EvidenceClass
-from mca.knowledge import known_acceptance
+from mca.choices import EvidenceClass
+from mca.knowledge import known_acceptance, still_counts
 from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord
-from mca.rules import attestation_counts, cloud_agreement_counts
+from mca.rules import cloud_agreement_counts
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,6 @@ def _how_known(account: Account) -> str:
     """How the customer's acceptance is known now, from what is stored here (Partner Center is not asked)."""
     knowledge = known_acceptance(account)
     if knowledge is not None:
-        counts = knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
         text = f"{knowledge.get_kind_display()}, accepted {knowledge.accepted_at:%Y-%m-%d}"
         if knowledge.confirmed_by:
             text += f" by {knowledge.confirmed_by}"
@@ -226,7 +225,7 @@ def _how_known(account: Account) -> str:
             if (knowledge.verified_at)
             else "; known here only (not verified at Partner Center)"
         )
-        if not counts:
+        if not still_counts(knowledge):
             text += ". It no longer counts (a partner confirmation from before the MCA refresh): acceptance needed"
         return text + "."
     if cloud_agreement_counts(account.cloud_agreement_accepted_at):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from bss.models import Account
 from mca.choices import AcceptanceKind
 from mca.models import AcceptanceRecord, CustomerKnowledge
+from mca.rules import attestation_counts
 
 # Stronger evidence is never replaced by weaker: a direct acceptance at Microsoft stays what we know.
 _STRENGTH = {
@@ -28,6 +29,13 @@ def knowledge_key(account: Account) -> str:
 
 def known_acceptance(account: Account) -> CustomerKnowledge | None:
     return CustomerKnowledge.objects.filter(key=knowledge_key(account)).first()
+
+
+def still_counts(knowledge: CustomerKnowledge | None) -> bool:
+    """R4a: the customer's own direct acceptance always counts; a partner attestation only if recent enough."""
+    if knowledge is None:
+        return False
+    return knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
 
 
 def _is_newer_or_stronger(current: CustomerKnowledge, kind: str, accepted_at: datetime) -> bool:

@@ -26,8 +26,8 @@ from django.db import connection
 
 from bss.models import Account
 from mca.choices import AcceptanceKind, ReasonCode
+from mca.knowledge import still_counts
 from mca.models import CustomerKnowledge
-from mca.rules import attestation_counts
 from mca.status import AcceptanceStatus, acceptance_status
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,6 @@ def _label(code: str) -> str:
     return code
 
 
-def _counts(knowledge: CustomerKnowledge) -> bool:
-    return knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
-
-
 def unknown_synced_accounts() -> list[Account]:
     """One account per tenant whose acceptance is not known (or known only by a stale attestation)."""
     known = {
@@ -94,7 +90,7 @@ def unknown_synced_accounts() -> list[Account]:
         if key in chosen:
             continue
         knowledge = known.get(key)
-        if knowledge is not None and _counts(knowledge):
+        if still_counts(knowledge):
             continue
         chosen[key] = account
     return list(chosen.values())

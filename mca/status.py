@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 
 from bss.models import Account
 from mca.choices import AcceptanceKind, ReasonCode
-from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance
+from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
 from mca.models import CustomerKnowledge
 from mca.rules import attestation_counts, attestation_min_date, cloud_agreement_counts, cloud_agreement_cutoff
 from partner_center.client import PartnerCenterClient, get_client
@@ -98,13 +98,6 @@ def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
         accepted_at=knowledge.accepted_at,
         verified_at=knowledge.verified_at,
     )
-
-
-def _counts(knowledge: CustomerKnowledge | None) -> bool:
-    """R4a: the customer's own direct acceptance always counts; a partner attestation only if recent enough."""
-    if knowledge is None:
-        return False
-    return knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
 
 
 def _stale_reason(accepted_at: datetime) -> Reason:
@@ -218,7 +211,7 @@ def acceptance_status(account: Account, *, correlation_id: str | None = None) ->
     shown with the reason, so a sale is never blocked and the check never skipped silently.
     """
     knowledge = known_acceptance(account)
-    if _counts(knowledge):
+    if still_counts(knowledge):
         return _accepted(knowledge)
     if cloud_agreement_counts(account.cloud_agreement_accepted_at):
         return AcceptanceStatus(
