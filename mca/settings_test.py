@@ -24,3 +24,11 @@ DATABASES["default"]["ENGINE"] = _TEST_BACKENDS.get(DATABASES["default"]["ENGINE
 # Nothing in a test reaches Partner Center unless it points the client at the simulator (the pc_simulator
 # fixture); an accidental call fails fast on the discard port instead of hitting a dev server on :8000.
 PARTNER_CENTER_BASE_URL = "http://127.0.0.1:9/no-partner-center-in-this-test"
+
+if DATABASES["default"]["ENGINE"] == "mca.testing.sqlite3":  # noqa: F405
+    # A file, not Django's default shared-cache in-memory database: threads in tests (reconcile's pool, the live
+    # server) then get their own connections that queue on SQLite's lock for `timeout` seconds, as in
+    # production, instead of failing at once with "database table is locked" (shared cache ignores the timeout).
+    # WAL lets readers run beside the one writer; durability does not matter for a throwaway database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"  # noqa: F405
