@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from bss.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
 
@@ -41,8 +42,7 @@ def allow_async_unsafe() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def browser(chromium_path: str, live_server, allow_async_unsafe):
     # live_server is started first, before Playwright's event loop exists in this thread.
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser
