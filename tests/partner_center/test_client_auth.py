@@ -19,7 +19,7 @@ from partner_center.auth import (
     StaticTokenProvider,
     TokenProvider,
 )
-from partner_center.client import get_client, reset_call_counts
+from partner_center.client import get_client, reset_call_counts, transport
 from partner_center.errors import PartnerCenterUnavailable
 
 BASE = "https://api.partnercenter.example.test"
@@ -81,7 +81,7 @@ def _live(settings, monkeypatch):
     settings.PARTNER_CENTER_REFRESH_TOKEN = REFRESH_TOKEN
     settings.PARTNER_CENTER_AUTHORITY_HOST = AUTHORITY
     settings.PARTNER_CENTER_RETRY_BUDGET = 20.0
-    monkeypatch.setattr(client_module, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(transport, "_sleep", lambda seconds: None)
     # A fresh process-wide client per test: MSAL's token cache must not carry tokens from one test to the next.
     monkeypatch.setattr(client_module, "_client", None)
     cache.clear()

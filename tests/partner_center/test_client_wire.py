@@ -16,7 +16,7 @@ from django.core.cache import cache
 
 from partner_center import client as client_module
 from partner_center.auth import StaticTokenProvider
-from partner_center.client import PartnerCenterClient, call_counts, get_client, reset_call_counts
+from partner_center.client import PartnerCenterClient, call_counts, get_client, reset_call_counts, transport
 from partner_center.errors import (
     McaAcceptanceRequired,
     PartnerCenterBadResponse,
@@ -160,8 +160,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
-    monkeypatch.setattr(client_module, "_sleep", fake.sleep)
-    monkeypatch.setattr(client_module, "_monotonic", fake.monotonic)
+    monkeypatch.setattr(transport, "_sleep", fake.sleep)
+    monkeypatch.setattr(transport, "_monotonic", fake.monotonic)
     return fake
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bss.demo import demo_tenant_id
 from partner_center import client as client_module
+from partner_center.client import transport
 from partner_center.errors import (
     McaAcceptanceRequired,
     PartnerCenterNotFound,
@@ -29,7 +30,7 @@ def pc(pc_simulator, monkeypatch):
     """The process-wide client pointed at the simulator; retry waits are recorded instead of slept."""
     seed_simulator()
     sleeps: list[float] = []
-    monkeypatch.setattr(client_module, "_sleep", sleeps.append)
+    monkeypatch.setattr(transport, "_sleep", sleeps.append)
     client = client_module.get_client()
     assert client.base_url == pc_simulator.base_url
     client.sleeps = sleeps  # type: ignore[attr-defined]
@@ -175,7 +176,7 @@ def test_down_until_cleared_is_unavailable(pc, pc_simulator):
 def test_slow_answer_past_the_read_timeout_is_retried(pc_simulator, settings, monkeypatch):
     seed_simulator()
     settings.PARTNER_CENTER_READ_TIMEOUT = 0.3
-    monkeypatch.setattr(client_module, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(transport, "_sleep", lambda seconds: None)
     client = client_module.get_client()
     pc_simulator.set_fault(mode="slow", latency_ms=800, count=1)
     assert client.get_direct_signed_status(tenant("litware")).is_signed is False
