@@ -8,6 +8,7 @@ Shapes are those of /work/shared/partner-center.md. Where Microsoft's documentat
 deliberate and local to this module: the agreement type is read from `type` or `agreementType`, error codes may
 be strings or numbers, and dates without an offset are UTC. Assumed (not read on a Microsoft page): a customer
 without partner confirmations answers `{"totalCount": 0, "items": []}` - an answer with neither is accepted too.
+The enhanced attestation's names are assumed as a whole: they come from `partner_center.wire_assumed`.
 """
 
 from __future__ import annotations
@@ -16,18 +17,23 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+from . import wire_assumed as assumed
 from .errors import PartnerCenterBadResponse
 from .types import (
     AgreementContact,
     AgreementDocument,
     AgreementTemplate,
+    AttestationStatus,
     Customer,
     CustomerAgreement,
     DirectSignedStatus,
+    EnhancedAttestation,
     OrderLineResult,
     PartnerCenterOrder,
     PartnerCenterSubscription,
+    Signatory,
 )
 
 _MISSING = object()
@@ -242,6 +248,79 @@ def parse_direct_signed(body: Any) -> DirectSignedStatus:
     if not isinstance(value, bool):
         raise _bad("isSigned is missing or not a boolean")
     return DirectSignedStatus(is_signed=value, raw=dict(obj))
+
+
+# --- enhanced attestation -------------------------------------------------------------------------------------
+
+_ATTESTATION_STATUSES = {
+    assumed.STATUS_PENDING: AttestationStatus.PENDING,
+    assumed.STATUS_ACCEPTED: AttestationStatus.ACCEPTED,
+    assumed.STATUS_EXPIRED: AttestationStatus.EXPIRED,
+}
+
+
+def _acceptance_url(obj: Mapping[str, Any]) -> str:
+    url = req_str(obj, assumed.ACCEPTANCE_URL)
+    # The link is handed to a signatory and rendered as a link: anything but an absolute http(s) URL (a
+    # `javascript:` one, say) is refused rather than passed on.
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in {"https", "http"} or not parts.netloc:
+        raise _bad(f"{assumed.ACCEPTANCE_URL} is not an absolute http(s) URL")
+    return url.strip()
+
+
+def parse_enhanced_attestation(
+    body: Any,
+    *,
+    sent_signatory: Signatory | None = None,
+    sent_country: str = "",
+    sent_language: str = "",
+    now: datetime | None = None,
+) -> EnhancedAttestation:
+    """An attestation answer (create or read). The echo of the fields sent is assumed, so on a create answer the
+    values sent stand in for any the answer leaves out; a read answer must carry the documented ones.
+
+    A `pending` attestation whose `expiresAt` has passed is reported as EXPIRED: its link no longer works, whether
+    or not Microsoft has updated the status yet.
+    """
+    obj = as_object(body)
+    raw_status = req_str(obj, assumed.STATUS)
+    status = _ATTESTATION_STATUSES.get(raw_status.strip().lower())
+    if status is None:
+        raise _bad(f"{assumed.STATUS} is not a known attestation status")
+    expires_at = parse_datetime(obj.get(assumed.EXPIRES_AT), assumed.EXPIRES_AT).astimezone(UTC)
+    accepted_raw = obj.get(assumed.ACCEPTED_AT)
+    accepted_at = parse_datetime(accepted_raw, assumed.ACCEPTED_AT).astimezone(UTC) if accepted_raw else None
+    if status is AttestationStatus.PENDING and expires_at <= (now or datetime.now(UTC)):
+        status = AttestationStatus.EXPIRED
+
+    def text(key: str, fallback: str | None) -> str:
+        if fallback:
+            return opt_str(obj, key, default=fallback)
+        return req_str(obj, key)
+
+    sent = sent_signatory
+    signatory = Signatory(
+        first_name=text(assumed.SIGNATORY_FIRST_NAME, sent.first_name if sent else None),
+        last_name=text(assumed.SIGNATORY_LAST_NAME, sent.last_name if sent else None),
+        email=opt_str(obj, assumed.SIGNATORY_EMAIL, default=sent.email if sent else ""),
+        company_name=text(assumed.COMPANY_NAME, sent.company_name if sent else None),
+        phone_number=opt_str(obj, assumed.SIGNATORY_PHONE_NUMBER) or (sent.phone_number if sent else None) or None,
+    )
+    attestation_id = req_str(obj, assumed.ATTESTATION_ID).strip()
+    if not attestation_id:
+        raise _bad(f"{assumed.ATTESTATION_ID} is empty")
+    return EnhancedAttestation(
+        attestation_id=attestation_id,
+        status=status,
+        acceptance_url=_acceptance_url(obj),
+        expires_at=expires_at,
+        accepted_at=accepted_at,
+        country=text(assumed.COUNTRY, sent_country or None).upper(),
+        language=text(assumed.LANGUAGE, sent_language or None),
+        signatory=signatory,
+        raw=dict(obj),
+    )
 
 
 # --- customers, orders, subscriptions -------------------------------------------------------------------------

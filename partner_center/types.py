@@ -149,3 +149,39 @@ class PartnerCenterSubscription:
     status: str
     etag: str
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class AttestationStatus(StrEnum):
+    """Where an enhanced attestation stands: the signatory has not yet accepted, has accepted, or let the link
+    expire (a new attestation is then needed)."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """The customer's person who accepts the MCA on Microsoft's page in the enhanced attestation."""
+
+    first_name: str
+    last_name: str
+    email: str
+    company_name: str
+    phone_number: str | None = None
+
+
+@dataclass(frozen=True)
+class EnhancedAttestation:
+    """An enhanced attestation as Partner Center reports it. `acceptance_url` is the link the signatory opens
+    (no sign-in); it stops working at `expires_at`."""
+
+    attestation_id: str
+    status: AttestationStatus
+    acceptance_url: str
+    expires_at: datetime  # timezone-aware, UTC
+    accepted_at: datetime | None  # timezone-aware, UTC; set once accepted
+    country: str
+    language: str
+    signatory: Signatory
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -1,12 +1,16 @@
 """Agreements: templates, documents, a customer's confirmations, its direct acceptance, the legacy one-step
-confirmation."""
+confirmation, and Microsoft's enhanced attestation (the only partner path since 2026-01-05).
+
+Wire names of the enhanced attestation that no Microsoft page shows come from `partner_center.wire_assumed`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from partner_center import parsing
-from partner_center.client.transport import Endpoint, Transport, segment
+from partner_center import wire_assumed as assumed
+from partner_center.client.transport import Answer, Endpoint, Transport, segment
 from partner_center.errors import AGREEMENT_ALREADY_EXISTS_CODE, PartnerCenterBadResponse, PartnerCenterRejected
 from partner_center.types import (
     MCA,
@@ -16,6 +20,8 @@ from partner_center.types import (
     ConfirmationResult,
     CustomerAgreement,
     DirectSignedStatus,
+    EnhancedAttestation,
+    Signatory,
     TokenKind,
 )
 
@@ -25,6 +31,11 @@ _AGREEMENT_DOCUMENT = Endpoint("agreement_document", TokenKind.APP_USER, idempot
 _CUSTOMER_AGREEMENTS = Endpoint("customer_agreements", TokenKind.APP_USER, idempotent=True)
 _CONFIRM_ACCEPTANCE = Endpoint("confirm_acceptance", TokenKind.APP_USER, idempotent=True)
 _DIRECT_SIGNED = Endpoint("direct_signed_status", TokenKind.APP_USER, idempotent=True)
+# The enhanced attestation API is documented app-only only. Creating the agreement from an attestation is a step
+# of that API, so it takes the app-only token too, although the legacy confirmation on the same path took App+User.
+_CREATE_ATTESTATION = Endpoint("create_enhanced_attestation", TokenKind.APP_ONLY, idempotent=True)
+_GET_ATTESTATION = Endpoint("enhanced_attestation", TokenKind.APP_ONLY, idempotent=True)
+_AGREEMENT_FROM_ATTESTATION = Endpoint("agreement_from_attestation", TokenKind.APP_ONLY, idempotent=True)
 
 
 class AgreementsMixin(Transport):
@@ -195,11 +206,111 @@ class AgreementsMixin(Transport):
             "dateAgreed": parsing.format_datetime(date_agreed),
             "type": agreement_type,
         }
+        return self._create_agreement(
+            tenant_id,
+            body,
+            _CONFIRM_ACCEPTANCE,
+            request_id,
+            agreement_type=agreement_type,
+            correlation_id=correlation_id,
+        )
+
+    # --- enhanced attestation ---------------------------------------------------------------------------------
+
+    def create_enhanced_attestation(
+        self,
+        signatory: Signatory,
+        *,
+        country: str,
+        language: str,
+        request_id: str,
+        correlation_id: str | None = None,
+    ) -> EnhancedAttestation:
+        """Ask Microsoft for an attestation the signatory will accept on Microsoft's page (`acceptance_url`).
+
+        A write: `request_id` is the caller's persisted MS-RequestId, sent on every attempt and again when the
+        caller retries later, so a lost answer cannot create a second attestation.
+        """
+        country = country.strip().upper()
+        body: dict[str, str] = {
+            assumed.COUNTRY: country,
+            assumed.LANGUAGE: language,
+            assumed.COMPANY_NAME: signatory.company_name,
+            assumed.SIGNATORY_FIRST_NAME: signatory.first_name,
+            assumed.SIGNATORY_LAST_NAME: signatory.last_name,
+            assumed.SIGNATORY_EMAIL: signatory.email,
+        }
+        if signatory.phone_number:
+            body[assumed.SIGNATORY_PHONE_NUMBER] = signatory.phone_number
+        answer = self._call(
+            "POST",
+            assumed.ENHANCED_ATTESTATIONS_PATH,
+            _CREATE_ATTESTATION,
+            json_body=body,
+            request_id=request_id,
+            correlation_id=correlation_id,
+        )
+        return self._parse(
+            answer,
+            parsing.parse_enhanced_attestation,
+            answer.body,
+            sent_signatory=signatory,
+            sent_country=country,
+            sent_language=language,
+        )
+
+    def get_enhanced_attestation(
+        self, attestation_id: str, *, budget: float | None = None, correlation_id: str | None = None
+    ) -> EnhancedAttestation:
+        """Where an attestation stands. Never cached: it is asked precisely to see a change (the signatory
+        accepting), and a pending one past its `expiresAt` is reported as EXPIRED."""
+        answer = self._call(
+            "GET",
+            assumed.enhanced_attestation_path(segment(attestation_id)),
+            _GET_ATTESTATION,
+            budget=budget,
+            correlation_id=correlation_id,
+        )
+        return self._parse(answer, parsing.parse_enhanced_attestation, answer.body)
+
+    def create_agreement_from_attestation(
+        self,
+        tenant_id: str,
+        attestation_id: str,
+        template_id: str,
+        request_id: str,
+        *,
+        correlation_id: str | None = None,
+    ) -> ConfirmationResult:
+        """Create the customer's MCA agreement from an accepted attestation. `request_id` as for
+        `confirm_customer_acceptance`; Microsoft's 600061 (the same signatory already has an agreement for this
+        customer) is a success: `already_confirmed=True`, `agreement=None`."""
+        body = {
+            assumed.AGREEMENT_ATTESTATION_ID: attestation_id,
+            assumed.AGREEMENT_TEMPLATE_ID: template_id,
+            assumed.AGREEMENT_TYPE: MCA,
+        }
+        return self._create_agreement(
+            tenant_id, body, _AGREEMENT_FROM_ATTESTATION, request_id, agreement_type=MCA, correlation_id=correlation_id
+        )
+
+    def _create_agreement(
+        self,
+        tenant_id: str,
+        body: dict[str, object],
+        endpoint: Endpoint,
+        request_id: str,
+        *,
+        agreement_type: str,
+        correlation_id: str | None,
+    ) -> ConfirmationResult:
+        """POST an agreement for a customer (legacy confirmation or from an attestation): 600061 is a success,
+        and the customer's cached agreement lists are dropped whatever happens."""
         try:
-            answer = self._call(
+            answer: Answer = self._call(
                 "POST",
-                f"/v1/customers/{segment(tenant_id)}/agreements",
-                _CONFIRM_ACCEPTANCE,
+                assumed.customer_agreements_path(segment(tenant_id)),
+                endpoint,
                 json_body=body,
                 request_id=request_id,
                 correlation_id=correlation_id,
