@@ -5,6 +5,7 @@ from django.contrib import admin
 from partner_center.simulator.models import (
     SimAgreement,
     SimAgreementTemplate,
+    SimAttestation,
     SimCallCount,
     SimCustomer,
     SimFault,
@@ -31,6 +32,15 @@ class SimAgreementAdmin(admin.ModelAdmin):
     list_display = ["customer", "agreement_type", "date_agreed", "first_name", "last_name", "email"]
     list_filter = ["agreement_type"]
     list_select_related = ["customer"]
+
+
+@admin.register(SimAttestation)
+class SimAttestationAdmin(admin.ModelAdmin):
+    list_display = ["attestation_id", "company_name", "first_name", "last_name", "email", "status", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["attestation_id", "company_name", "email", "last_name"]
+    list_select_related = ["agreement"]
+    readonly_fields = ["created_at", "accepted_at", "accepted_ip", "accepted_user_agent"]
 
 
 @admin.register(SimOrder)

@@ -76,6 +76,53 @@ class SimAgreement(models.Model):
         return f"{self.agreement_type} for {self.customer_id} on {self.date_agreed:%Y-%m-%d}"
 
 
+class AttestationStatus(models.TextChoices):
+    # The values are the wire's (assumed, see partner_center.wire_assumed).
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+
+
+class SimAttestation(models.Model):
+    """An enhanced attestation: created by the partner, accepted by the signatory on the hosted page (the
+    simulator's stand-in for Microsoft's), then turned into the customer's agreement.
+
+    `status` is what was recorded; a pending attestation past `expires_at` is expired all the same (see
+    `services.effective_status`), as nothing runs to flip it at the moment it expires.
+    """
+
+    attestation_id = models.UUIDField(unique=True)
+    status = models.CharField(max_length=16, choices=AttestationStatus.choices, default=AttestationStatus.PENDING)
+    country = models.CharField(max_length=2)
+    language = models.CharField(max_length=35)
+    company_name = models.CharField(max_length=200)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.CharField(max_length=254)
+    phone_number = models.CharField(max_length=40, blank=True)  # "" = not sent
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_ip = models.GenericIPAddressField(null=True, blank=True)
+    accepted_user_agent = models.CharField(max_length=500, blank=True)
+    # The agreement created from it; one attestation backs at most one customer's agreement.
+    agreement = models.OneToOneField(
+        SimAgreement, null=True, blank=True, on_delete=models.SET_NULL, related_name="attestation"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="accepted") | models.Q(accepted_at__isnull=False),
+                name="sim_attestation_accepted_has_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} ({self.company_name}): {self.status}"
+
+
 class SimOrder(models.Model):
     order_id = models.UUIDField(unique=True)
     customer = models.ForeignKey(SimCustomer, on_delete=models.CASCADE, related_name="orders")

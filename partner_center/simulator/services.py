@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -18,13 +19,16 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from partner_center import wire_assumed as assumed
 from partner_center.simulator import wire
 from partner_center.simulator.models import (
     AGREEMENT_TYPES,
     CLOUD_AGREEMENT,
     MCA,
+    AttestationStatus,
     SimAgreement,
     SimAgreementTemplate,
+    SimAttestation,
     SimCustomer,
     SimOrder,
     SimSubscription,
@@ -68,6 +72,13 @@ AGREEMENT_LINKS = {
     CLOUD_AGREEMENT: "https://aka.ms/microsoftcloudagreement",
 }
 
+# How long a signatory has to accept, unless PARTNER_CENTER_SIMULATOR_ATTESTATION_TTL (seconds) says otherwise:
+# CSP platforms expose links valid from 5 minutes to 7 days; the simulator defaults to the longest.
+DEFAULT_ATTESTATION_TTL = 7 * 24 * 3600
+
+# Assumed: a BCP 47 tag such as en-US; Microsoft's list of accepted languages is not documented for attestations.
+_LANGUAGE_MAX = 35
+
 _USER_NAMESPACE = uuid.UUID("0b7c3c55-45d5-4a4e-8f0e-4d1f1f7a2b90")
 
 
@@ -90,6 +101,14 @@ def _text(container: dict[str, Any], key: str, name: str | None = None, *, requi
     if not isinstance(value, str) or not value.strip():
         raise invalid(f"{label} must be a non-empty string.")
     return value.strip()
+
+
+def _bounded(container: dict[str, Any], key: str, limit: int, *, required: bool = True) -> str:
+    # Partner Center answers an over-long field with 800002; the simulator must not fail in the database instead.
+    value = _text(container, key, required=required)
+    if len(value) > limit:
+        raise invalid(f"{key} must be at most {limit} characters.")
+    return value
 
 
 def _email(container: dict[str, Any], key: str, name: str) -> str:
@@ -156,7 +175,8 @@ def list_templates(agreement_type: str | None) -> list[SimAgreementTemplate]:
 def list_customer_agreements(*, tenant_id: str, agreement_type: str | None) -> list[SimAgreement]:
     customer = get_customer(tenant_id)
     types = agreement_type_filter(agreement_type)
-    return list(customer.agreements.filter(agreement_type__in=types))
+    # The attestation is joined because an agreement made from one names it in its answer.
+    return list(customer.agreements.filter(agreement_type__in=types).select_related("attestation"))
 
 
 def direct_signed_status(tenant_id: str) -> bool:
@@ -263,6 +283,172 @@ def confirm_acceptance(*, tenant_id: str, data: Any, user_id: str) -> SimAgreeme
     except IntegrityError:
         # Two identical confirmations raced; the loser gets what it would have got a moment later.
         raise _already_exists() from None
+
+
+# --- Enhanced attestation -------------------------------------------------------------------------------
+
+
+def attestation_ttl() -> timedelta:
+    return timedelta(seconds=getattr(settings, "PARTNER_CENTER_SIMULATOR_ATTESTATION_TTL", DEFAULT_ATTESTATION_TTL))
+
+
+def effective_status(attestation: SimAttestation, now: datetime | None = None) -> str:
+    """The status Partner Center would report: a pending attestation past its expiry is expired."""
+    if attestation.status == AttestationStatus.PENDING and attestation.expires_at <= (now or timezone.now()):
+        return AttestationStatus.EXPIRED
+    return attestation.status
+
+
+def create_attestation(*, data: Any) -> SimAttestation:
+    """A pending attestation the signatory can accept on the hosted page until it expires."""
+    body = _object(data, "The request body")
+    country = _text(body, assumed.COUNTRY)
+    # Country is upper-case ISO-2 and case-sensitive at Microsoft (as for agreement documents).
+    if len(country) != 2 or not country.isalpha() or not country.isupper():
+        raise invalid(f"{assumed.COUNTRY} '{country}' must be an upper-case ISO 3166-1 alpha-2 code.")
+    language = _bounded(body, assumed.LANGUAGE, _LANGUAGE_MAX)
+    if not all(part.isalnum() for part in language.split("-")):
+        raise invalid(f"{assumed.LANGUAGE} '{language}' is not a language tag such as en-US.")
+    company_name = _bounded(body, assumed.COMPANY_NAME, 200)
+    first_name = _bounded(body, assumed.SIGNATORY_FIRST_NAME, 100)
+    last_name = _bounded(body, assumed.SIGNATORY_LAST_NAME, 100)
+    email = _email(body, assumed.SIGNATORY_EMAIL, assumed.SIGNATORY_EMAIL)
+    phone = _bounded(body, assumed.SIGNATORY_PHONE_NUMBER, 40, required=False)
+    now = timezone.now()
+    return SimAttestation.objects.create(
+        attestation_id=uuid.uuid4(),
+        country=country,
+        language=language,
+        company_name=company_name,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone_number=phone,
+        created_at=now,
+        expires_at=now + attestation_ttl(),
+    )
+
+
+def get_attestation(attestation_id: str) -> SimAttestation:
+    try:
+        return SimAttestation.objects.select_related("agreement").get(attestation_id=uuid.UUID(attestation_id))
+    except (ValueError, SimAttestation.DoesNotExist):
+        # Assumed: Microsoft's code for an unknown attestation is not documented.
+        raise SimulatorError(404, wire.INVALID_INPUT, f"Attestation {attestation_id} was not found.") from None
+
+
+def current_mca_link() -> str:
+    """The MCA link the hosted page shows: the current template's, or Microsoft's short link."""
+    template = SimAgreementTemplate.objects.filter(agreement_type=MCA).order_by("-version_rank").first()
+    return template.agreement_link if template else AGREEMENT_LINKS[MCA]
+
+
+def list_attestations(*, email: str | None = None) -> list[SimAttestation]:
+    attestations = SimAttestation.objects.all()
+    if email:
+        attestations = attestations.filter(email__iexact=email.strip())
+    return list(attestations.order_by("-created_at", "-pk"))
+
+
+def accept_attestation(*, attestation_id: str, ip: str | None = None, user_agent: str = "") -> SimAttestation:
+    """The signatory accepts. Accepting twice keeps the first acceptance; an expired link cannot be accepted."""
+    with transaction.atomic():
+        found = get_attestation(attestation_id)
+        # Locked, so a double-clicked Accept records one acceptance time.
+        attestation = SimAttestation.objects.select_for_update().get(pk=found.pk)
+        if attestation.status == AttestationStatus.ACCEPTED:
+            return attestation
+        if effective_status(attestation) == AttestationStatus.EXPIRED:
+            raise SimulatorError(410, wire.INVALID_INPUT, f"Attestation {attestation_id} has expired.")
+        attestation.status = AttestationStatus.ACCEPTED
+        attestation.accepted_at = timezone.now()
+        attestation.accepted_ip = ip or None
+        attestation.accepted_user_agent = user_agent[:500]
+        attestation.save(update_fields=["status", "accepted_at", "accepted_ip", "accepted_user_agent"])
+    return attestation
+
+
+def expire_attestation(*, attestation_id: str) -> SimAttestation:
+    """Let a pending link lapse now (tests and drills); an accepted attestation stays accepted."""
+    with transaction.atomic():
+        found = get_attestation(attestation_id)
+        attestation = SimAttestation.objects.select_for_update().get(pk=found.pk)
+        if attestation.status == AttestationStatus.ACCEPTED:
+            raise SimulatorError(409, wire.INVALID_INPUT, f"Attestation {attestation_id} is already accepted.")
+        if attestation.status != AttestationStatus.EXPIRED:
+            attestation.status = AttestationStatus.EXPIRED
+            attestation.expires_at = min(attestation.expires_at, timezone.now())
+            attestation.save(update_fields=["status", "expires_at"])
+    return attestation
+
+
+def is_attestation_agreement(data: Any) -> bool:
+    """Whether a create-agreement body is the enhanced one (with an attestation id) rather than the legacy one."""
+    return isinstance(data, dict) and assumed.AGREEMENT_ATTESTATION_ID in data
+
+
+def create_agreement_from_attestation(*, tenant_id: str, data: Any) -> SimAgreement:
+    """The customer's MCA agreement from an accepted attestation, with its signatory as the contact.
+
+    The same duplicate rule as the legacy confirmation applies (600061 for the same contact and customer).
+    """
+    customer = get_customer(tenant_id)
+    body = _object(data, "The request body")
+    raw_attestation = _text(body, assumed.AGREEMENT_ATTESTATION_ID)
+    template_id = _text(body, assumed.AGREEMENT_TEMPLATE_ID)
+    try:
+        template = SimAgreementTemplate.objects.get(template_id=uuid.UUID(template_id))
+    except (ValueError, SimAgreementTemplate.DoesNotExist):
+        raise invalid(f"templateId {template_id} is not a known agreement template.") from None
+    agreement_type = body.get(assumed.AGREEMENT_TYPE) or template.agreement_type
+    if agreement_type != template.agreement_type:
+        raise invalid(f"type '{agreement_type}' does not match template {template_id}.")
+    if agreement_type != MCA:
+        raise invalid(f"An attestation creates a {MCA} agreement, not {agreement_type}.")
+    with transaction.atomic():
+        try:
+            found = SimAttestation.objects.get(attestation_id=uuid.UUID(raw_attestation))
+        except (ValueError, SimAttestation.DoesNotExist):
+            raise invalid(f"attestationId {raw_attestation} is not a known attestation.") from None
+        # Locked: two customers cannot both turn the same attestation into an agreement.
+        attestation = SimAttestation.objects.select_for_update().select_related("agreement").get(pk=found.pk)
+        status = effective_status(attestation)
+        if status == AttestationStatus.EXPIRED:
+            raise invalid(f"attestationId {raw_attestation} has expired before the signatory accepted it.")
+        if status != AttestationStatus.ACCEPTED:
+            raise invalid(f"attestationId {raw_attestation} has not been accepted by the signatory yet.")
+        used_for = attestation.agreement
+        if used_for is not None and used_for.customer_id != customer.pk:
+            raise invalid(f"attestationId {raw_attestation} was already used for another customer.")
+        duplicate = customer.agreements.filter(
+            agreement_type=agreement_type,
+            first_name=attestation.first_name,
+            last_name=attestation.last_name,
+            email=attestation.email,
+            phone_number=attestation.phone_number,
+        )
+        if duplicate.exists():
+            raise _already_exists()
+        try:
+            with transaction.atomic():
+                agreement = SimAgreement.objects.create(
+                    customer=customer,
+                    agreement_type=agreement_type,
+                    template_id=template.template_id,
+                    agreement_link=template.agreement_link,
+                    date_agreed=attestation.accepted_at,
+                    first_name=attestation.first_name,
+                    last_name=attestation.last_name,
+                    email=attestation.email,
+                    phone_number=attestation.phone_number,
+                    # An app-only call: no partner user stands behind it.
+                    user_id="",
+                )
+        except IntegrityError:
+            raise _already_exists() from None
+        attestation.agreement = agreement
+        attestation.save(update_fields=["agreement"])
+    return agreement
 
 
 def _already_exists() -> SimulatorError:

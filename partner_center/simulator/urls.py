@@ -17,6 +17,14 @@ urlpatterns = [
         views.agreement_document,
         name="agreement-document",
     ),
+    path("v1/attestations/enhanced", views.enhanced_attestations, name="enhanced-attestations"),
+    path(
+        "v1/attestations/enhanced/<str:attestation_id>",
+        views.enhanced_attestation,
+        name="enhanced-attestation",
+    ),
+    # The hosted page a signatory opens (Microsoft's page in real life): no bearer token, no login.
+    path("attestations/<str:attestation_id>/accept", views.attestation_accept_page, name="attestation-accept"),
     path("v1/customers", views.customers, name="customers"),
     path("v1/customers/<str:tenant_id>/agreements", views.customer_agreements, name="customer-agreements"),
     path(
@@ -38,5 +46,16 @@ urlpatterns = [
         "_control/customers/<str:tenant_id>/direct-signed",
         views.control_direct_signed,
         name="control-direct-signed",
+    ),
+    path("_control/attestations", views.control_attestations, name="control-attestations"),
+    path(
+        "_control/attestations/<str:attestation_id>/accept",
+        views.control_attestation_accept,
+        name="control-attestation-accept",
+    ),
+    path(
+        "_control/attestations/<str:attestation_id>/expire",
+        views.control_attestation_expire,
+        name="control-attestation-expire",
     ),
 ]

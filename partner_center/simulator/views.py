@@ -17,12 +17,19 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
 from partner_center.simulator import faults, services, wire
 from partner_center.simulator.faults import ActiveFault
-from partner_center.simulator.models import FaultMode, SimIdempotencyRecord
+from partner_center.simulator.models import (
+    AttestationStatus,
+    FaultMode,
+    SimAttestation,
+    SimIdempotencyRecord,
+)
 from partner_center.simulator.wire import SimulatorError
 
 Answer = tuple[int, Any]
@@ -209,11 +216,16 @@ def agreement_document(request: HttpRequest, template_id: str) -> Answer:
 @endpoint({"GET": "customer_agreements", "POST": "confirm_acceptance"})
 def customer_agreements(request: HttpRequest, tenant_id: str) -> Answer:
     if request.method == "POST":
-        agreement = services.confirm_acceptance(
-            tenant_id=tenant_id,
-            data=_json_body(request),
-            user_id=services.user_id_for_token(request.pc_token),  # type: ignore[attr-defined]
-        )
+        data = _json_body(request)
+        # One path, two bodies: the enhanced flow's {attestationId, templateId, type}, or the legacy confirmation.
+        if services.is_attestation_agreement(data):
+            agreement = services.create_agreement_from_attestation(tenant_id=tenant_id, data=data)
+        else:
+            agreement = services.confirm_acceptance(
+                tenant_id=tenant_id,
+                data=data,
+                user_id=services.user_id_for_token(request.pc_token),  # type: ignore[attr-defined]
+            )
         return 201, wire.agreement_json(agreement)
     items = services.list_customer_agreements(tenant_id=tenant_id, agreement_type=request.GET.get("agreementType"))
     return 200, wire.collection([wire.agreement_json(a) for a in items])
@@ -245,6 +257,73 @@ def subscription(request: HttpRequest, tenant_id: str, subscription_id: str) -> 
     else:
         sub = services.get_subscription(tenant_id=tenant_id, subscription_id=subscription_id)
     return 200, wire.subscription_json(sub)
+
+
+def _acceptance_url(request: HttpRequest, attestation: SimAttestation) -> str:
+    # Absolute, built from the request: the link leaves this system (e-mailed or shown to the signatory).
+    path = reverse("pc_simulator:attestation-accept", args=[str(attestation.attestation_id)])
+    return request.build_absolute_uri(path)
+
+
+def _attestation_answer(request: HttpRequest, attestation: SimAttestation) -> dict[str, Any]:
+    return wire.attestation_json(
+        attestation,
+        status=services.effective_status(attestation),
+        acceptance_url=_acceptance_url(request, attestation),
+    )
+
+
+@endpoint({"POST": "create_enhanced_attestation"})
+def enhanced_attestations(request: HttpRequest) -> Answer:
+    attestation = services.create_attestation(data=_json_body(request))
+    return 201, _attestation_answer(request, attestation)
+
+
+@endpoint({"GET": "enhanced_attestation"})
+def enhanced_attestation(request: HttpRequest, attestation_id: str) -> Answer:
+    return 200, _attestation_answer(request, services.get_attestation(attestation_id))
+
+
+# --- The hosted acceptance page (the simulator's stand-in for Microsoft's) -------------------------------
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: a forwarded header could be anything the caller likes, and this is evidence.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+# CSRF-exempt: the page stands for Microsoft's, which a signatory reaches from an e-mailed link with no session
+# here; the action stays a POST so a link preview or crawler following the URL cannot accept.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def attestation_accept_page(request: HttpRequest, attestation_id: str) -> HttpResponse:
+    try:
+        attestation = services.get_attestation(attestation_id)
+    except SimulatorError:
+        return render(request, "pc_simulator/attestation_missing.html", status=404)
+    just_accepted = False
+    if request.method == "POST" and attestation.status != AttestationStatus.ACCEPTED:
+        try:
+            attestation = services.accept_attestation(
+                attestation_id=attestation_id,
+                ip=_client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+            just_accepted = True
+        except SimulatorError:
+            attestation.refresh_from_db()
+    status = services.effective_status(attestation)
+    context = {
+        "attestation": attestation,
+        "status": status,
+        "just_accepted": just_accepted,
+        "agreement_link": services.current_mca_link(),
+    }
+    if status == AttestationStatus.EXPIRED:
+        return render(request, "pc_simulator/attestation_expired.html", context, status=410)
+    if status == AttestationStatus.ACCEPTED:
+        return render(request, "pc_simulator/attestation_accepted.html", context)
+    return render(request, "pc_simulator/attestation_accept.html", context)
 
 
 # --- Control API (no auth: the simulator never runs in production) --------------------------------------
@@ -320,4 +399,32 @@ def _control_customer_json(customer: Any) -> dict[str, Any]:
         "domain": customer.domain,
         "country": customer.country,
         "directSigned": customer.direct_signed,
+    }
+
+
+@control({"GET"})
+def control_attestations(request: HttpRequest) -> Answer:
+    attestations = services.list_attestations(email=request.GET.get("email"))
+    return 200, {"items": [_control_attestation_json(request, a) for a in attestations]}
+
+
+@control({"POST"})
+def control_attestation_accept(request: HttpRequest, attestation_id: str) -> Answer:
+    attestation = services.accept_attestation(attestation_id=attestation_id)
+    return 200, _control_attestation_json(request, attestation)
+
+
+@control({"POST"})
+def control_attestation_expire(request: HttpRequest, attestation_id: str) -> Answer:
+    attestation = services.expire_attestation(attestation_id=attestation_id)
+    return 200, _control_attestation_json(request, attestation)
+
+
+def _control_attestation_json(request: HttpRequest, attestation: SimAttestation) -> dict[str, Any]:
+    agreement = attestation.agreement
+    return {
+        **_attestation_answer(request, attestation),
+        "acceptedIp": attestation.accepted_ip,
+        "acceptedUserAgent": attestation.accepted_user_agent,
+        "agreementTenantId": str(agreement.customer.tenant_id) if agreement else None,
     }

@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from partner_center import wire_assumed as assumed
 from partner_center.simulator.models import (
+    AttestationStatus,
     SimAgreement,
     SimAgreementTemplate,
+    SimAttestation,
     SimCustomer,
     SimOrder,
     SimSubscription,
@@ -89,7 +92,7 @@ def agreement_json(agreement: SimAgreement) -> dict[str, Any]:
     }
     if agreement.phone_number:
         contact["phoneNumber"] = agreement.phone_number
-    return {
+    body: dict[str, Any] = {
         "primaryContact": contact,
         "templateId": str(agreement.template_id),
         "dateAgreed": naive_timestamp(agreement.date_agreed),
@@ -98,6 +101,42 @@ def agreement_json(agreement: SimAgreement) -> dict[str, Any]:
         "userId": agreement.user_id,
         "attributes": {"objectType": "Agreement"},
     }
+    attestation = getattr(agreement, "attestation", None)
+    if attestation is not None:
+        # Assumed: an agreement made from an attestation names it.
+        body[assumed.AGREEMENT_ATTESTATION_ID] = str(attestation.attestation_id)
+    return body
+
+
+_ATTESTATION_STATUSES = {
+    AttestationStatus.PENDING: assumed.STATUS_PENDING,
+    AttestationStatus.ACCEPTED: assumed.STATUS_ACCEPTED,
+    AttestationStatus.EXPIRED: assumed.STATUS_EXPIRED,
+}
+
+
+def attestation_json(attestation: SimAttestation, *, status: str, acceptance_url: str) -> dict[str, Any]:
+    """The attestation resource (assumed shape, see partner_center.wire_assumed): its id, status, link and
+    expiry, and the fields the partner sent. `status` is the effective one (a lapsed pending link is expired)."""
+    body: dict[str, Any] = {
+        assumed.ATTESTATION_ID: str(attestation.attestation_id),
+        assumed.STATUS: _ATTESTATION_STATUSES[AttestationStatus(status)],
+        assumed.ACCEPTANCE_URL: acceptance_url,
+        assumed.EXPIRES_AT: timestamp(attestation.expires_at),
+        assumed.CREATED_AT: timestamp(attestation.created_at),
+        assumed.COUNTRY: attestation.country,
+        assumed.LANGUAGE: attestation.language,
+        assumed.COMPANY_NAME: attestation.company_name,
+        assumed.SIGNATORY_FIRST_NAME: attestation.first_name,
+        assumed.SIGNATORY_LAST_NAME: attestation.last_name,
+        assumed.SIGNATORY_EMAIL: attestation.email,
+    }
+    if attestation.phone_number:
+        body[assumed.SIGNATORY_PHONE_NUMBER] = attestation.phone_number
+    if attestation.accepted_at is not None:
+        body[assumed.ACCEPTED_AT] = timestamp(attestation.accepted_at)
+    body["attributes"] = {"objectType": "EnhancedAttestation"}
+    return body
 
 
 def customer_json(customer: SimCustomer, *, user_name: str, password: str) -> dict[str, Any]:
