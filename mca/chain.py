@@ -1,8 +1,8 @@
 """The acceptance log's hash chain: the canonical form of a record, and verification of the whole chain.
 
-Canonical form, hash version 1 (changing it needs a new version; tests pin the bytes of a fixture):
+Canonical form, hash version N (changing it needs a new version; tests pin the bytes of a fixture per version):
 
-    b"mca-acceptance-log/v1\\n" + the fields of HASHED_FIELDS, in that order, each encoded as
+    b"mca-acceptance-log/vN\\n" + the fields of HASHED_FIELDS_BY_VERSION[N], in that order, each encoded as
         "~"                    for None (SQL NULL)
         "<n>:<text>"           otherwise, where <text> is the value as text and <n> its length in characters:
                                str as is; int in decimal; bool "1"/"0"; date "YYYY-MM-DD";
@@ -28,9 +28,7 @@ from django.db import connection
 
 from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
 
-PREFIX = "mca-acceptance-log/v1\n"
-
-HASHED_FIELDS: tuple[str, ...] = (
+HASHED_FIELDS_V1: tuple[str, ...] = (
     "sequence",
     "hash_version",
     "prev_hash",
@@ -68,10 +66,32 @@ HASHED_FIELDS: tuple[str, ...] = (
     "evidence_class",
     "log_sufficient_as_proof",
 )
-# What verification reads per row: the hashed fields, then the stored hash and the primary key.
+# Version 2: the event chain of Microsoft's enhanced attestation. Version-1 records (legacy confirmations written
+# before it) keep their version and verify with the version-1 list.
+HASHED_FIELDS_V2: tuple[str, ...] = (
+    *HASHED_FIELDS_V1,
+    "event",
+    "attestation_id",
+    "signatory_company",
+    "authority_declared",
+    "link_expires_at",
+    "microsoft_answer",
+)
+HASHED_FIELDS_BY_VERSION: dict[int, tuple[str, ...]] = {1: HASHED_FIELDS_V1, 2: HASHED_FIELDS_V2}
+CURRENT_VERSION = AcceptanceRecord.HASH_VERSION
+HASHED_FIELDS = HASHED_FIELDS_BY_VERSION[CURRENT_VERSION]
+# What verification reads per row: every field of the newest version, then the stored hash and the primary key.
+# Every older list is a prefix of the newest, so one row serves each version.
 VERIFY_COLUMNS: tuple[str, ...] = (*HASHED_FIELDS, "entry_hash", "id")
 _SEQUENCE, _PREV_HASH = HASHED_FIELDS.index("sequence"), HASHED_FIELDS.index("prev_hash")
+_VERSION = HASHED_FIELDS.index("hash_version")
 _FIELD_COUNT = len(HASHED_FIELDS)
+_PREFIX_COUNT = {version: len(fields) for version, fields in HASHED_FIELDS_BY_VERSION.items()}
+assert all(HASHED_FIELDS[: len(fields)] == fields for fields in HASHED_FIELDS_BY_VERSION.values())
+
+
+def prefix(version: int) -> str:
+    return f"mca-acceptance-log/v{version}\n"
 
 
 def _text(value: Any) -> str | None:
@@ -90,21 +110,27 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def canonical_bytes(values: Sequence[Any]) -> bytes:
-    """The canonical form of one record, from its values in HASHED_FIELDS order."""
-    parts = [PREFIX]
-    for value in values:
+def canonical_bytes(values: Sequence[Any], version: int = CURRENT_VERSION) -> bytes:
+    """The canonical form of one record, from its values in the order of its version's field list."""
+    if version not in HASHED_FIELDS_BY_VERSION:
+        raise ValueError(f"unknown hash version {version!r}")
+    parts = [prefix(version)]
+    for value in values[: _PREFIX_COUNT[version]]:
         text = _text(value)
         parts.append("~" if text is None else f"{len(text)}:{text}")
     return "".join(parts).encode()
 
 
-def entry_hash(values: Sequence[Any]) -> str:
-    return hashlib.sha256(canonical_bytes(values)).hexdigest()
+def entry_hash(values: Sequence[Any], version: int = CURRENT_VERSION) -> str:
+    return hashlib.sha256(canonical_bytes(values, version)).hexdigest()
 
 
 def record_values(record: AcceptanceRecord) -> list[Any]:
-    return [getattr(record, field) for field in HASHED_FIELDS]
+    return [getattr(record, field) for field in HASHED_FIELDS_BY_VERSION[record.hash_version]]
+
+
+def record_hash(record: AcceptanceRecord) -> str:
+    return entry_hash(record_values(record), record.hash_version)
 
 
 @dataclass(frozen=True)
@@ -146,7 +172,10 @@ def _python_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
         if not chunk:
             return
         for row in chunk:
-            recomputed = sha256(canonical_bytes(row[:_FIELD_COUNT])).hexdigest()
+            try:
+                recomputed = sha256(canonical_bytes(row[:_FIELD_COUNT], row[_VERSION])).hexdigest()
+            except ValueError:
+                recomputed = f"unknown hash version {row[_VERSION]}"
             yield row[_SEQUENCE], row[-1], row[_PREV_HASH], row[_FIELD_COUNT], recomputed
         last = chunk[-1][_SEQUENCE]
 
@@ -165,10 +194,19 @@ def _sql_text(field_name: str) -> str:
     return f"{column}::text"  # text as is; integers and foreign keys in decimal
 
 
-def canonical_sql() -> str:
+def canonical_sql(version: int = CURRENT_VERSION) -> str:
     """`canonical_bytes` as one PostgreSQL expression over a record row (see the format above)."""
-    parts = [f"COALESCE(length({text}) || ':' || {text}, '~')" for text in map(_sql_text, HASHED_FIELDS)]
-    return "convert_to(" + " || ".join([f"'{PREFIX.rstrip(chr(10))}' || chr(10)", *parts]) + ", 'UTF8')"
+    fields = HASHED_FIELDS_BY_VERSION[version]
+    parts = [f"COALESCE(length({text}) || ':' || {text}, '~')" for text in map(_sql_text, fields)]
+    return "convert_to(" + " || ".join([f"'{prefix(version).rstrip(chr(10))}' || chr(10)", *parts]) + ", 'UTF8')"
+
+
+def hash_sql() -> str:
+    """The recomputed hash of a row, by its own hash version (an unknown version never matches)."""
+    cases = " ".join(
+        f"WHEN {version} THEN encode(sha256({canonical_sql(version)}), 'hex')" for version in HASHED_FIELDS_BY_VERSION
+    )
+    return f"CASE hash_version {cases} ELSE 'unknown hash version' END"
 
 
 def _postgresql_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
@@ -181,7 +219,7 @@ def _postgresql_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
     table = connection.ops.quote_name(AcceptanceRecord._meta.db_table)
     sql = (
         # Built from the model's own column names, never from input.
-        f"SELECT sequence, id, prev_hash, entry_hash, encode(sha256({canonical_sql()}), 'hex') "  # noqa: S608
+        f"SELECT sequence, id, prev_hash, entry_hash, {hash_sql()} "  # noqa: S608
         f"FROM {table} WHERE sequence > %s ORDER BY sequence LIMIT %s"
     )
     last = -1

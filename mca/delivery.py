@@ -5,30 +5,32 @@
   broker message or a killed worker only delays a delivery).
 - A row found in "sending" after its lease expired may have reached Microsoft before the crash: it first asks
   Partner Center whether the acceptance is there, and only sends if it is not.
-- Every try of one row sends the same MS-RequestId (Microsoft's idempotency key); 600061 ("an identical partner
-  confirmation exists") counts as delivered.
-- `send_acceptance` is the one step that knows what is sent; Microsoft's enhanced attestation replaces it, not
-  the outbox around it.
+- Every try of one row sends the same MS-RequestId (Microsoft's idempotency key). 600061 ("an identical partner
+  confirmation exists") counts as delivered only when that existing confirmation still counts (R4a): a stale one
+  from the same contact means Microsoft keeps refusing orders, so the delivery is refused and the acceptance is
+  no longer taken as known.
+- What is sent is the record's attestation flow's business (`mca.attestation`); the outbox is the same for all.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
+import uuid
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from bss.models import Account
+from mca.attestation.base import SendOutcome
 from mca.choices import DeliveryState
-from mca.knowledge import link_account_to_tenant
+from mca.knowledge import forget_acceptance_from, link_account_to_tenant
 from mca.models import AcceptanceDelivery, AcceptanceRecord
+from mca.rules import attestation_counts
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError, PartnerCenterRejected, PartnerCenterThrottled
-from partner_center.types import MCA, AgreementContact, ConfirmationResult, CustomerAgreement
+from partner_center.types import MCA, CustomerAgreement
 
 logger = logging.getLogger(__name__)
 
@@ -38,38 +40,6 @@ BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 6 * 3600
 
 
-@dataclass(frozen=True)
-class SendOutcome:
-    status_code: int
-    already_confirmed: bool
-    answer: dict[str, Any] = field(default_factory=dict)
-    template_id: str = ""
-
-
-def _contact(record: AcceptanceRecord) -> AgreementContact:
-    return AgreementContact(
-        first_name=record.first_name,
-        last_name=record.last_name,
-        email=record.email,
-        phone_number=record.phone or None,
-    )
-
-
-def send_acceptance(record: AcceptanceRecord, *, tenant_id: str, request_id: str) -> SendOutcome:
-    """Send one acceptance with the legacy partner confirmation (POST /v1/customers/{id}/agreements)."""
-    client = get_client()
-    template_id = record.template_id or client.get_current_template(MCA).template_id
-    result: ConfirmationResult = client.confirm_customer_acceptance(
-        tenant_id,
-        _contact(record),
-        template_id,
-        datetime.combine(record.date_agreed, time.min, tzinfo=UTC),
-        request_id,
-        agreement_type=record.agreement_type or MCA,
-    )
-    return SendOutcome(result.status_code, result.already_confirmed, dict(result.raw or {}), template_id)
-
-
 def _matches(agreement: CustomerAgreement, record: AcceptanceRecord) -> bool:
     contact = agreement.primary_contact
     return (
@@ -77,14 +47,39 @@ def _matches(agreement: CustomerAgreement, record: AcceptanceRecord) -> bool:
         and contact.email.lower() == record.email.lower()
         and contact.first_name == record.first_name
         and contact.last_name == record.last_name
-        and (not record.template_id or agreement.template_id == record.template_id)
     )
+
+
+def matching_confirmation(record: AcceptanceRecord, tenant_id: str) -> CustomerAgreement | None:
+    """The customer's confirmation at Partner Center by this record's contact, if any (asked fresh)."""
+    agreements = get_client().get_customer_agreements(tenant_id, record.agreement_type or MCA, use_cache=False)
+    same_contact = [agreement for agreement in agreements if _matches(agreement, record)]
+    return max(same_contact, key=lambda agreement: agreement.date_agreed, default=None)
 
 
 def already_at_partner_center(record: AcceptanceRecord, tenant_id: str) -> CustomerAgreement | None:
     """Is this record's confirmation already listed for the customer? (Asked fresh, never from the cache.)"""
-    agreements = get_client().get_customer_agreements(tenant_id, record.agreement_type or MCA, use_cache=False)
-    return next((agreement for agreement in agreements if _matches(agreement, record)), None)
+    found = matching_confirmation(record, tenant_id)
+    if found is None or (record.template_id and found.template_id != record.template_id):
+        return None
+    return found
+
+
+def enqueue_delivery(record: AcceptanceRecord, account: Account) -> AcceptanceDelivery:
+    """The outbox row for telling Partner Center about `record`, written in the caller's transaction and sent
+    after commit; it waits when the account has no Partner Center customer yet (provisioning releases it)."""
+    delivery = AcceptanceDelivery.objects.create(
+        record=record,
+        account=account,
+        request_id=uuid.uuid4(),
+        state=DeliveryState.PENDING if account.is_synced else DeliveryState.WAITING_FOR_CUSTOMER,
+        next_attempt_at=timezone.now() if account.is_synced else None,
+    )
+    if account.is_synced:
+        from mca.tasks import deliver_acceptance_task
+
+        transaction.on_commit(lambda: deliver_acceptance_task.delay(delivery.pk))
+    return delivery
 
 
 def backoff(attempts: int) -> timedelta:
@@ -102,7 +97,11 @@ def _claim(delivery_id: int) -> tuple[AcceptanceDelivery, bool] | None:
             .filter(pk=delivery_id)
             .first()
         )
-        if delivery is None or delivery.state in (DeliveryState.SENT, DeliveryState.WAITING_FOR_CUSTOMER):
+        if delivery is None or delivery.state in (
+            DeliveryState.SENT,
+            DeliveryState.WAITING_FOR_CUSTOMER,
+            DeliveryState.REFUSED,
+        ):
             return None
         now = timezone.now()
         recovering = delivery.state == DeliveryState.SENDING
@@ -122,6 +121,14 @@ def _claim(delivery_id: int) -> tuple[AcceptanceDelivery, bool] | None:
 
 
 def _mark_sent(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
+    from mca.attestation import flow_for_record
+
+    with transaction.atomic():
+        _save_sent(delivery, outcome)
+        flow_for_record(delivery.record).after_sent(delivery.record, outcome)
+
+
+def _save_sent(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
     delivery.state = DeliveryState.SENT
     delivery.sent_at = timezone.now()
     delivery.next_attempt_at = None
@@ -146,6 +153,31 @@ def _mark_failing(delivery: AcceptanceDelivery, error: PartnerCenterError) -> No
     delivery.save()
 
 
+def _mark_refused(delivery: AcceptanceDelivery, outcome: SendOutcome, existing: CustomerAgreement) -> None:
+    """600061 over a confirmation that no longer counts: Microsoft keeps the stale one and refuses orders (13605),
+    so this is not a success; the acceptance recorded here stops counting and the customer is asked again."""
+    from mca.messages import stale_duplicate_message
+
+    with transaction.atomic():
+        delivery.state = DeliveryState.REFUSED
+        delivery.next_attempt_at = None
+        delivery.already_confirmed = True
+        delivery.last_status_code = outcome.status_code
+        delivery.response = outcome.answer
+        delivery.last_error = stale_duplicate_message(delivery.record, existing.date_agreed)
+        delivery.save()
+        forget_acceptance_from(delivery.record)
+
+
+def _settle(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
+    if outcome.already_confirmed:
+        existing = matching_confirmation(delivery.record, delivery.tenant_id)
+        if existing is not None and not attestation_counts(existing.date_agreed):
+            _mark_refused(delivery, outcome, existing)
+            return
+    _mark_sent(delivery, outcome)
+
+
 def deliver(delivery_id: int) -> str | None:
     """Send one delivery row if it is due; returns its state afterwards (None if nothing was done)."""
     claimed = _claim(delivery_id)
@@ -160,12 +192,16 @@ def deliver(delivery_id: int) -> str | None:
                 logger.info("Delivery %s was sent before a crash; Partner Center has it", delivery.pk)
                 _mark_sent(delivery, SendOutcome(200, False, dict(found.raw or {}), found.template_id))
                 return delivery.state
-        outcome = send_acceptance(record, tenant_id=delivery.tenant_id, request_id=str(delivery.request_id))
+        from mca.attestation import flow_for_record
+
+        outcome = flow_for_record(record).send(
+            record, tenant_id=delivery.tenant_id, request_id=str(delivery.request_id)
+        )
+        _settle(delivery, outcome)
     except PartnerCenterError as error:
         logger.warning("Delivery %s of record #%s failed: %s", delivery.pk, record.sequence, error)
         _mark_failing(delivery, error)
         return delivery.state
-    _mark_sent(delivery, outcome)
     logger.info("Record #%s delivered to Partner Center (%s)", record.sequence, outcome.status_code)
     return delivery.state
 
@@ -197,6 +233,23 @@ def deliver_pending_for(account: Account) -> bool:
     undelivered.filter(state__in=[DeliveryState.WAITING_FOR_CUSTOMER, DeliveryState.FAILING]).update(
         state=DeliveryState.PENDING, next_attempt_at=timezone.now()
     )
-    for delivery_id in undelivered.values_list("pk", flat=True):
+    for delivery_id in undelivered.exclude(state=DeliveryState.REFUSED).values_list("pk", flat=True):
         deliver(delivery_id)
     return not AcceptanceDelivery.objects.filter(account=account).exclude(state=DeliveryState.SENT).exists()
+
+
+def release_waiting_deliveries(account: Account) -> int:
+    """The account has a Partner Center customer now: its waiting deliveries are due (sent after commit)."""
+    from mca.tasks import deliver_acceptance_task
+
+    waiting = list(
+        AcceptanceDelivery.objects.filter(account=account, state=DeliveryState.WAITING_FOR_CUSTOMER).values_list(
+            "pk", flat=True
+        )
+    )
+    AcceptanceDelivery.objects.filter(pk__in=waiting).update(
+        state=DeliveryState.PENDING, next_attempt_at=timezone.now()
+    )
+    for delivery_id in waiting:
+        transaction.on_commit(lambda delivery_id=delivery_id: deliver_acceptance_task.delay(delivery_id))
+    return len(waiting)

@@ -1,74 +1,93 @@
-"""The acceptance form (R5): one validator for the storefront, the BSS and the API."""
+"""What every attestation flow's form shares: strict fields, names that are names, data kept as entered.
+
+The flows' own forms live beside their flow (`mca.attestation.legacy`, `mca.attestation.enhanced`); this module
+holds what both need, so the storefront, the BSS and the API validate the same way.
+"""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import date
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.utils import timezone
-from phonenumber_field.formfields import PhoneNumberField
-
-# Microsoft introduced the MCA to CSP on 2019-10-01: an earlier acceptance date cannot be right.
-MCA_INTRODUCED = date(2019, 10, 1)
-FORM_FIELDS = ("first_name", "last_name", "email", "phone", "date_agreed", "accepted")
 
 # Letters (any script), spaces, apostrophes, hyphens and dots: what names are made of; never markup.
 name_validator = RegexValidator(
     r"^[^\W\d_]+(?:[ .'’-][^\W\d_]*)*\.?$",
     "Use letters, spaces, apostrophes, hyphens and dots only.",
 )
+# What the permanent record keeps of any one submitted value: a form field is never this long, an attack may be.
+MAX_ENTERED_LENGTH = 500
 
-CUSTOMER_ACCEPT_LABEL = "I accept the Microsoft Customer Agreement on behalf of my company."
-ATTESTATION_ACCEPT_LABEL = "I confirm that the customer has accepted the Microsoft Customer Agreement."
+
+class NameField(forms.CharField):
+    """A person's name, NFC-normalised first so a decomposed "José" is the same name as a composed one."""
+
+    default_validators = [name_validator]
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        return unicodedata.normalize("NFC", text)
 
 
-class AcceptanceForm(forms.Form):
-    first_name = forms.CharField(label="First name", max_length=100, validators=[name_validator])
-    last_name = forms.CharField(label="Last name", max_length=100, validators=[name_validator])
-    email = forms.EmailField(label="Email", max_length=254)
-    phone = PhoneNumberField(
-        label="Phone number",
-        help_text="With the country code, e.g. +1 206 555 0100.",
-        error_messages={"invalid": "Enter a valid phone number, with the country code (e.g. +1 206 555 0100)."},
-    )
-    date_agreed = forms.DateField(label="Date of agreement", help_text="The day the customer accepted.")
-    accepted = forms.BooleanField(label=ATTESTATION_ACCEPT_LABEL, required=True)
+class StrictDateField(forms.DateField):
+    """A date given as text ("2026-11-26"): a number, a list or an object is a field error, never an exception."""
 
-    def __init__(self, *args: Any, first_party: bool = False, country: str = "", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.first_party = first_party
-        accepted = self.fields["accepted"]
-        accepted.label = CUSTOMER_ACCEPT_LABEL if first_party else ATTESTATION_ACCEPT_LABEL
-        accepted.error_messages["required"] = (
-            "Tick the box to accept the agreement."
-            if first_party
-            else "Tick the box to confirm that the customer has accepted the agreement."
-        )
-        # Numbers without a country code are read as the customer's country.
-        self.fields["phone"].region = country or None
-        self.fields["date_agreed"].initial = timezone.localdate
+    def to_python(self, value: Any) -> date | None:
+        if value is not None and not isinstance(value, (str, date)):
+            raise ValidationError("Enter a date as text, e.g. 2026-11-26.", code="invalid")
+        return super().to_python(value)
 
-    def clean_date_agreed(self) -> date:
-        value: date = self.cleaned_data["date_agreed"]
-        if value > timezone.localdate():
-            raise ValidationError("The date of agreement cannot be in the future.", code="future")
-        if value < MCA_INTRODUCED:
-            raise ValidationError(
-                f"The date of agreement cannot be before {MCA_INTRODUCED:%d %B %Y}, when the MCA was introduced.",
-                code="too_old",
-            )
-        return value
+
+class CheckboxValue(forms.CheckboxInput):
+    """Hands the posted value through untouched, so `AcceptBox` decides what counts as ticked."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name)
+
+
+class AcceptBox(forms.Field):
+    """The explicit "accepted" box: only a ticked checkbox ("on") or JSON `true` counts.
+
+    Django's BooleanField reads any non-empty text but "false" and "0" as ticked, so "no" or "off" posted by a
+    script would count as consent; here nothing but the two real signals does.
+    """
+
+    widget = CheckboxValue
+
+    def __init__(self, *, required_message: str = "Tick the box.", **kwargs: Any) -> None:
+        super().__init__(required=True, **kwargs)
+        self.error_messages["required"] = required_message
+
+    def to_python(self, value: Any) -> bool:
+        return value is True or value == "on"
+
+    def validate(self, value: bool) -> None:
+        if value is not True:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+
+class EnteredFormMixin:
+    """Keeps the submitted values exactly as typed, for the log record (R8)."""
+
+    FIELDS: tuple[str, ...] = ()
+    data: Any
 
     def as_entered(self) -> str:
-        """The submitted values exactly as typed, as canonical JSON text (for the log record, R8)."""
-        entered = {}
-        for name in FORM_FIELDS:
+        """The submitted values as canonical JSON text, each bounded so an oversized value cannot bloat the
+        permanent record; a value of another type is kept as its text."""
+        entered: dict[str, Any] = {}
+        for name in self.FIELDS:
             value = self.data.get(name)
             if isinstance(value, (list, tuple)):
                 value = value[-1] if value else None
-            entered[name] = value if value is None or isinstance(value, (str, bool, int, float)) else str(value)
+            if value is not None and not isinstance(value, (str, bool, int, float)):
+                value = str(value)
+            if isinstance(value, str) and len(value) > MAX_ENTERED_LENGTH:
+                value = value[:MAX_ENTERED_LENGTH] + "…"
+            entered[name] = value
         return json.dumps(entered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

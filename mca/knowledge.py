@@ -15,9 +15,13 @@ from mca.rules import attestation_counts
 # Stronger evidence is never replaced by weaker: a direct acceptance at Microsoft stays what we know.
 _STRENGTH = {
     AcceptanceKind.DIRECT_AT_MICROSOFT: 2,
+    AcceptanceKind.SIGNATORY_AT_MICROSOFT: 2,
     AcceptanceKind.PARTNER_CENTER_ATTESTATION: 1,
     AcceptanceKind.CONFIRMED_HERE: 1,
 }
+
+
+ACCEPTED_AT_MICROSOFT = frozenset({AcceptanceKind.DIRECT_AT_MICROSOFT, AcceptanceKind.SIGNATORY_AT_MICROSOFT})
 
 
 def knowledge_key(account: Account) -> str:
@@ -32,10 +36,11 @@ def known_acceptance(account: Account) -> CustomerKnowledge | None:
 
 
 def still_counts(knowledge: CustomerKnowledge | None) -> bool:
-    """R4a: the customer's own direct acceptance always counts; a partner attestation only if recent enough."""
+    """R4a: the customer's own acceptance at Microsoft (directly, or as the signatory of an enhanced attestation)
+    always counts; a partner attestation only if recent enough."""
     if knowledge is None:
         return False
-    return knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
+    return knowledge.kind in ACCEPTED_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
 
 
 def _is_newer_or_stronger(current: CustomerKnowledge, kind: str, accepted_at: datetime) -> bool:
@@ -70,9 +75,13 @@ def remember_acceptance(
         if current is None:
             try:
                 with transaction.atomic():
-                    return CustomerKnowledge.objects.create(key=key, **values)
+                    created = CustomerKnowledge.objects.create(key=key, **values)
+                _announce(key)
+                return created
             except IntegrityError:  # another request stored it first: fall through and compare
                 current = CustomerKnowledge.objects.select_for_update().get(key=key)
+        if not still_counts(current):
+            _announce(key)  # it did not count before (stale): now it may
         if _is_newer_or_stronger(current, kind, accepted_at):
             for field, value in values.items():
                 setattr(current, field, value)
@@ -82,11 +91,34 @@ def remember_acceptance(
         return current
 
 
+def _announce(key: str) -> None:
+    """Tell the rest (the BSS releases held orders) once the acceptance is committed."""
+    from mca.signals import acceptance_known
+
+    transaction.on_commit(lambda: acceptance_known.send(sender=CustomerKnowledge, key=key, accounts=accounts_for(key)))
+
+
+def accounts_for(key: str):
+    """The accounts one knowledge key stands for: every account of the tenant, or the one not-synced account."""
+    kind, _, value = key.partition(":")
+    if kind == "tenant":
+        return Account.objects.filter(partner_center_tenant_id=value)
+    return Account.objects.filter(pk=value)
+
+
+def forget_acceptance_from(record: AcceptanceRecord) -> None:
+    """The acceptance this record made known does not count after all (Microsoft refused it): ask again."""
+    CustomerKnowledge.objects.filter(record=record).delete()
+
+
 def link_account_to_tenant(account: Account) -> None:
     """After provisioning gave a not-synced account its tenant, move what was known under the account key
     to the tenant key (keeping the stronger or newer if the tenant already had knowledge)."""
     if account.partner_center_tenant_id is None:
         return
+    from mca.models import Attestation
+
+    Attestation.objects.filter(key=f"account:{account.pk}").update(key=knowledge_key(account))
     old = CustomerKnowledge.objects.filter(key=f"account:{account.pk}").first()
     if old is None:
         return

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bss.choices import Channel, Operation, Role
-from mca.choices import AcceptanceKind, DeliveryState, EvidenceClass
+from mca.choices import AcceptanceKind, AttestationState, DeliveryState, EvidenceClass, RecordEvent
 
 GENESIS_HASH = "0" * 64
 
@@ -64,7 +64,8 @@ class AcceptanceRecord(models.Model):
     row's hash and its own SHA-256 over `mca.chain.canonical_bytes` — see that module for the exact format.
     """
 
-    HASH_VERSION = 1
+    # Version 2 added the event fields (enhanced attestation); version-1 records keep verifying as version 1.
+    HASH_VERSION = 2
 
     sequence = models.PositiveBigIntegerField(unique=True)
     hash_version = models.PositiveSmallIntegerField(default=HASH_VERSION)
@@ -108,15 +109,25 @@ class AcceptanceRecord(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     email = models.EmailField()
-    phone = models.CharField(max_length=20, help_text="E.164")
-    date_agreed = models.DateField()
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164 (optional for a signatory)")
+    date_agreed = models.DateField(null=True, blank=True, help_text="Legacy confirmation: the day stated.")
+
+    # The event this record stands for, and the enhanced attestation it belongs to (hash version 2).
+    event = models.CharField(max_length=30, choices=RecordEvent.choices, default=RecordEvent.LEGACY_CONFIRMATION)
+    attestation_id = models.CharField(max_length=64, blank=True, help_text="Microsoft's attestation id.")
+    signatory_company = models.CharField(max_length=200, blank=True)
+    authority_declared = models.BooleanField(
+        null=True, blank=True, help_text="The submitter declared the signatory's authority to accept."
+    )
+    link_expires_at = models.DateTimeField(null=True, blank=True)
+    microsoft_answer = models.TextField(blank=True, help_text="Microsoft's answer for this step, as JSON.")
 
     # What triggered it.
     order_number = models.CharField(max_length=20, blank=True)
     subscription_ref = models.CharField(max_length=64, blank=True)
     operation = models.CharField(max_length=20, choices=Operation.choices, blank=True)
 
-    evidence_class = models.CharField(max_length=20, choices=EvidenceClass.choices)
+    evidence_class = models.CharField(max_length=30, choices=EvidenceClass.choices)
     log_sufficient_as_proof = models.BooleanField(
         help_text="First-party acceptances: the log alone proves it (see the FAQ's proof answer)."
     )
@@ -138,6 +149,7 @@ class AcceptanceRecord(models.Model):
             models.Index(fields=["email"], name="mca_record_email"),
             models.Index(fields=["last_name"], name="mca_record_last_name"),
             models.Index(fields=["account_name"], name="mca_record_account_name"),
+            models.Index(fields=["attestation_id"], name="mca_record_attestation"),
         ]
         triggers = [
             pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
@@ -208,3 +220,60 @@ class AcceptanceDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery of #{self.record_id}: {self.get_state_display()}"
+
+
+class Attestation(models.Model):
+    """One enhanced attestation's progress (mutable state, outside the log): the link Microsoft issued for the
+    customer's signatory, until the signatory accepts or the link expires. Each step also writes a log record."""
+
+    account = models.ForeignKey("bss.Account", on_delete=models.PROTECT, related_name="attestations")
+    # The knowledge key (R2) it settles: moved to the tenant key with the account's knowledge.
+    key = models.CharField(max_length=64, db_index=True)
+    # The form submission it answers; a re-issued link is a new attestation for the same submission.
+    form_record = models.ForeignKey(AcceptanceRecord, on_delete=models.PROTECT, related_name="attestations")
+    state = models.CharField(max_length=10, choices=AttestationState.choices, default=AttestationState.CREATING)
+    # Microsoft's idempotency key for creating it: the same on every retry.
+    request_id = models.UUIDField(unique=True)
+    attestation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    acceptance_url = models.URLField(max_length=1000, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    signatory_name = models.CharField(max_length=201)
+    signatory_email = models.EmailField()
+    attempts = models.PositiveIntegerField(default=0)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_check_at"], name="mca_attestation_due")]
+
+    def __str__(self) -> str:
+        return f"attestation for {self.signatory_name}: {self.get_state_display()}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (AttestationState.CREATING, AttestationState.PENDING)
+
+
+class KnownTemplate(models.Model):
+    """The last agreement template and document Partner Center named per type, country and language, so a record
+    written while Partner Center is down still names what the person was shown (mutable, a cache in the database)."""
+
+    agreement_type = models.CharField(max_length=50)
+    country = models.CharField(max_length=2)
+    language = models.CharField(max_length=10)
+    template_id = models.CharField(max_length=64)
+    version_rank = models.IntegerField(null=True, blank=True)
+    document_link = models.URLField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agreement_type", "country", "language"], name="mca_known_template_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agreement_type} {self.country}/{self.language}: {self.template_id}"

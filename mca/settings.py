@@ -217,6 +217,13 @@ MCA_ADMIN_COUNT_TIMEOUT_MS = env.int("MCA_ADMIN_COUNT_TIMEOUT_MS", default=50)
 MCA_RECONCILE_CONCURRENCY = env.int("MCA_RECONCILE_CONCURRENCY", default=4)
 MCA_RECONCILE_THROTTLE_PAUSE = env.float("MCA_RECONCILE_THROTTLE_PAUSE", default=2.0)
 MCA_RECONCILE_THROTTLE_MAX_PAUSE = env.float("MCA_RECONCILE_THROTTLE_MAX_PAUSE", default=60.0)
+# How Microsoft is told: "enhanced" (its enhanced attestation, the only partner path since 2026-01-05) or "legacy"
+# (the one-step partner confirmation, for installations and records from before then). See mca/attestation/.
+MCA_ATTESTATION_FLOW = env.str("MCA_ATTESTATION_FLOW", default="enhanced")
+if MCA_ATTESTATION_FLOW not in ("enhanced", "legacy"):
+    raise ImproperlyConfigured(f"MCA_ATTESTATION_FLOW must be 'enhanced' or 'legacy', not {MCA_ATTESTATION_FLOW!r}.")
+# Enhanced flow: first wait before asking Microsoft whether a signatory accepted (doubling up to an hour).
+MCA_ATTESTATION_POLL_SECONDS = env.float("MCA_ATTESTATION_POLL_SECONDS", default=60.0)
 
 # --- Logging ---
 LOGGING = {
@@ -232,5 +239,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-acceptance-deliveries": {
         "task": "mca.tasks.sweep_deliveries_task",
         "schedule": env.float("MCA_DELIVERY_SWEEP_SECONDS", default=60.0),
+    },
+    "poll-pending-attestations": {
+        "task": "mca.tasks.poll_attestations_task",
+        "schedule": env.float("MCA_ATTESTATION_SWEEP_SECONDS", default=30.0),
     },
 }

@@ -18,6 +18,7 @@ from mca.choices import AcceptanceKind, ReasonCode
 from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
 from mca.models import CustomerKnowledge
 from mca.rules import attestation_counts, attestation_min_date, cloud_agreement_counts, cloud_agreement_cutoff
+from mca.templates import shown_template
 from partner_center.client import PartnerCenterClient, get_client
 from partner_center.errors import (
     PartnerCenterBadResponse,
@@ -25,7 +26,7 @@ from partner_center.errors import (
     PartnerCenterThrottled,
     PartnerCenterUnavailable,
 )
-from partner_center.types import MCA, CustomerAgreement
+from partner_center.types import MCA, AgreementContact, CustomerAgreement
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def _day(moment: datetime) -> str:
 def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
     if knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT:
         reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, "Accepted directly at Microsoft")
+    elif knowledge.kind == AcceptanceKind.SIGNATORY_AT_MICROSOFT:
+        by = knowledge.confirmed_by.replace(" (signatory, at Microsoft)", "") or "the signatory"
+        reason = Reason(
+            ReasonCode.SIGNATORY_AT_MICROSOFT, f"Accepted at Microsoft by {by} on {_day(knowledge.accepted_at)}"
+        )
     elif knowledge.kind == AcceptanceKind.PARTNER_CENTER_ATTESTATION:
         reason = Reason(
             ReasonCode.PARTNER_CENTER_ATTESTATION,
@@ -100,12 +106,19 @@ def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
     )
 
 
-def _stale_reason(accepted_at: datetime) -> Reason:
+def _stale_reason(accepted_at: datetime, contact: AgreementContact | None = None) -> Reason:
     minimum = attestation_min_date()
+    by = f" by {contact.first_name} {contact.last_name}" if contact is not None else ""
+    other = (
+        f" — Microsoft keeps one confirmation per person, so name someone other than {contact.first_name} "
+        f"{contact.last_name}"
+        if contact is not None
+        else ""
+    )
     return Reason(
         ReasonCode.STALE_ATTESTATION,
-        f"The only partner confirmation is from {_day(accepted_at)}, before the MCA refresh of {minimum:%Y-%m-%d}: "
-        "Microsoft requires the customer to accept the current agreement — please confirm",
+        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh of "
+        f"{minimum:%Y-%m-%d}: Microsoft requires the customer to accept the current agreement{other}",
     )
 
 
@@ -115,18 +128,16 @@ def _latest_counting(agreements: list[CustomerAgreement]) -> CustomerAgreement |
 
 
 def _ask_partner_center(
-    account: Account, client: PartnerCenterClient, correlation_id: str | None
-) -> tuple[CustomerKnowledge | None, Reason | None, datetime | None]:
-    """Ask Partner Center within the time budget (R3). Returns what it taught us, or why we still ask.
-
-    The third value is the newest partner confirmation seen, when it no longer counts (for the reason).
+    account: Account, client: PartnerCenterClient, correlation_id: str | None, deadline: float
+) -> tuple[CustomerKnowledge | None, Reason | None, CustomerAgreement | None]:
+    """Ask Partner Center within the time left before `deadline` (R3). Returns what it taught us, or why we
+    still ask. The third value is the newest partner confirmation seen, when it no longer counts (for the reason).
     """
     key = knowledge_key(account)
     tenant = str(account.partner_center_tenant_id)
-    deadline = time.monotonic() + settings.MCA_STATUS_TIME_BUDGET
     try:
         agreements = client.get_customer_agreements(
-            tenant, MCA, budget=settings.MCA_STATUS_TIME_BUDGET, correlation_id=correlation_id
+            tenant, MCA, budget=max(deadline - time.monotonic(), 0.001), correlation_id=correlation_id
         )
         best = _latest_counting(agreements)
         if best is not None:
@@ -163,7 +174,7 @@ def _ask_partner_center(
     except PartnerCenterError as error:
         logger.warning("Partner Center refused the acceptance status of account %s: %s", account.pk, error)
         return None, Reason(ReasonCode.PARTNER_CENTER_UNAVAILABLE, _UNAVAILABLE_TEXT["down"]), None
-    stale = max((a.date_agreed for a in agreements), default=None)
+    stale = max(agreements, key=lambda a: a.date_agreed, default=None)
     return None, None, stale
 
 
@@ -175,30 +186,17 @@ _UNAVAILABLE_TEXT = {
 }
 
 
-def _with_form(account: Account, reason: Reason, client: PartnerCenterClient, correlation_id: str | None):
-    """A needed status, with the template and document link the form shows (both cached by the client)."""
-    country, language = account.country.code or "US", account.language or "en-US"
-    try:
-        template = client.get_current_template(
-            MCA, budget=settings.MCA_STATUS_TIME_BUDGET, correlation_id=correlation_id
-        )
-        document = client.get_agreement_document(
-            template.template_id,
-            language,
-            country,
-            budget=settings.MCA_STATUS_TIME_BUDGET,
-            correlation_id=correlation_id,
-        )
-    except PartnerCenterError as error:
-        logger.warning("No agreement template/document for account %s: %s", account.pk, error)
-        return AcceptanceStatus(needed=True, reason=reason, document_country=country, document_language=language)
+def _with_form(account: Account, reason: Reason, deadline: float, correlation_id: str | None) -> AcceptanceStatus:
+    """A needed status, with the template and document link the form shows, within what is left of the budget
+    (the last known ones when Partner Center cannot answer in time)."""
+    shown = shown_template(account, deadline=deadline, correlation_id=correlation_id)
     return AcceptanceStatus(
         needed=True,
         reason=reason,
-        template=TemplateInfo(template.template_id, template.version_rank),
-        document_link=document.display_uri,
-        document_language=document.language,
-        document_country=document.country,
+        template=TemplateInfo(shown.template_id, shown.version_rank) if shown.template_id else None,
+        document_link=shown.document_link,
+        document_language=shown.language,
+        document_country=shown.country,
     )
 
 
@@ -224,18 +222,21 @@ def acceptance_status(account: Account, *, correlation_id: str | None = None) ->
             accepted_at=account.cloud_agreement_accepted_at,
         )
 
-    client = get_client()
+    # One budget for the whole check, Partner Center's answers and the template lookup together.
+    deadline = time.monotonic() + settings.MCA_STATUS_TIME_BUDGET
     stale_date = knowledge.accepted_at if knowledge is not None else None
+    stale_contact = None
     if account.is_synced:
-        learned, failure, stale_seen = _ask_partner_center(account, client, correlation_id)
+        learned, failure, stale_seen = _ask_partner_center(account, get_client(), correlation_id, deadline)
         if learned is not None:
             return _accepted(learned)
         if failure is not None:
-            return _with_form(account, failure, client, correlation_id)
-        stale_date = max(filter(None, [stale_date, stale_seen]), default=None)
+            return _with_form(account, failure, deadline, correlation_id)
+        if stale_seen is not None and (stale_date is None or stale_seen.date_agreed > stale_date):
+            stale_date, stale_contact = stale_seen.date_agreed, stale_seen.primary_contact
 
     if stale_date is not None:
-        reason = _stale_reason(stale_date)
+        reason = _stale_reason(stale_date, stale_contact)
     elif account.cloud_agreement_accepted_at is not None:
         reason = Reason(
             ReasonCode.CLOUD_AGREEMENT_EXPIRED,
@@ -249,4 +250,4 @@ def acceptance_status(account: Account, *, correlation_id: str | None = None) ->
             ReasonCode.NEW_CUSTOMER,
             "New Microsoft customer: the MCA must be accepted before the first Microsoft order",
         )
-    return _with_form(account, reason, client, correlation_id)
+    return _with_form(account, reason, deadline, correlation_id)

@@ -17,3 +17,22 @@ def sweep_deliveries_task() -> int:
     from mca.delivery import sweep_due_deliveries
 
     return sweep_due_deliveries()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def advance_attestation_task(attestation_id: int) -> str | None:
+    # Idempotent: a claim with a short lease decides who talks to Microsoft; creating reuses the MS-RequestId.
+    from mca.attestation.enhanced import advance_attestation
+
+    return advance_attestation(attestation_id)
+
+
+@shared_task(ignore_result=True)
+def poll_attestations_task() -> int:
+    """Beat: enqueue every attestation due for a look (its link to create, or the signatory's answer)."""
+    from mca.attestation.enhanced import due_attestation_ids
+
+    ids = due_attestation_ids()
+    for attestation_id in ids:
+        advance_attestation_task.delay(attestation_id)
+    return len(ids)

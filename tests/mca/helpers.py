@@ -3,7 +3,7 @@
 from datetime import date
 
 from bss.choices import Channel
-from mca.services import ConfirmationContext
+from mca.context import ConfirmationContext
 
 TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"
 

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bss.choices import Channel
+from mca.attestation.legacy import confirm_acceptance
 from mca.choices import DeliveryState, EvidenceClass
 from mca.models import AcceptanceRecord
-from mca.services import confirm_acceptance
 from tests.factories import AccountFactory
 from tests.mca.helpers import context, form_data
 from tests.mca.test_log_immutability import tamper

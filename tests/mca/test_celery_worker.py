@@ -17,11 +17,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from mca.attestation.legacy import confirm_acceptance
 from mca.celery import app as celery_app
 from mca.choices import DeliveryState
 from mca.delivery import sweep_due_deliveries
 from mca.models import AcceptanceDelivery
-from mca.services import confirm_acceptance
 from partner_center.simulator.models import SimAgreement
 from tests.mca.helpers import context, form_data
 

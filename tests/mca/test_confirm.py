@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from bss.choices import Channel, Operation, Role
 from bss.models import Account, Contact
+from mca.attestation import AcceptanceInvalid, IdempotencyConflict
+from mca.attestation.legacy import confirm_acceptance
 from mca.choices import AcceptanceKind, DeliveryState, EvidenceClass
 from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead, CustomerKnowledge
 from mca.permissions import can_confirm_for
-from mca.services import AcceptanceInvalid, IdempotencyConflict, confirm_acceptance
 from tests.factories import UserFactory
 from tests.mca.helpers import TEMPLATE_ID, context, form_data
 
@@ -90,8 +91,12 @@ def test_confirmation_remembers_acceptance_for_the_customer_and_queues_delivery(
 
 def test_delivery_is_scheduled_only_after_commit(demo, demo_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
-    assert len(callbacks) == 1
+        record = confirm_acceptance(
+            actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context()
+        )
+    # Two things wait for the commit: the delivery task and the acceptance_known signal.
+    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "enqueue_delivery"]
+    assert AcceptanceDelivery.objects.get(record=record).attempts == 0
 
 
 def test_not_synced_account_waits_for_its_customer_id_and_schedules_nothing(
@@ -101,7 +106,7 @@ def test_not_synced_account_waits_for_its_customer_id_and_schedules_nothing(
         record = confirm_acceptance(
             actor=demo_user("customer"), account=demo["northwind"], data=form_data(), context=context()
         )
-    assert callbacks == []
+    assert [callback.__qualname__.split(".")[0] for callback in callbacks] == ["_announce"]
     assert record.delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
 
 

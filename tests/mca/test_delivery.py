@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from mca.attestation.legacy import confirm_acceptance
 from mca.choices import DeliveryState
 from mca.delivery import deliver, deliver_pending_for, sweep_due_deliveries
 from mca.models import AcceptanceDelivery
-from mca.services import confirm_acceptance
 from partner_center.client import get_client
 from tests.mca.helpers import context, form_data
 

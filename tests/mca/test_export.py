@@ -10,10 +10,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bss.choices import Channel
+from mca.attestation.legacy import confirm_acceptance
 from mca.choices import DeliveryState
 from mca.export import export_evidence
 from mca.models import AcceptanceDelivery
-from mca.services import confirm_acceptance
 from tests.mca.helpers import context, form_data
 from tests.mca.test_log_immutability import tamper
 

@@ -1,5 +1,6 @@
 """R7: append-only enforced by the model and by the database on both engines; tamper-evident chain."""
 
+import hashlib
 import io
 from datetime import UTC, date, datetime
 
@@ -8,10 +9,10 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from bss.choices import Channel, Role
-from mca.chain import HASHED_FIELDS, canonical_bytes, entry_hash, verify_chain
+from mca.attestation.legacy import confirm_acceptance
+from mca.chain import HASHED_FIELDS, HASHED_FIELDS_V1, HASHED_FIELDS_V2, canonical_bytes, entry_hash, verify_chain
 from mca.db import SQLITE_TRIGGERS, drop_sqlite_triggers_sql
 from mca.models import AcceptanceRecord, ImmutableRecordError
-from mca.services import confirm_acceptance
 from tests.mca.helpers import context, form_data
 
 pytestmark = pytest.mark.django_db
@@ -134,8 +135,7 @@ def test_verify_command_fails_naming_the_record(records):
         call_command("mca_verify_log", "--no-progress", stdout=io.StringIO())
 
 
-def test_canonical_form_is_pinned():
-    """A refactor must not silently change how records hash (old records would stop verifying)."""
+def _pinned_values() -> dict:
     values = {name: "" for name in HASHED_FIELDS}
     values.update(
         sequence=1,
@@ -155,14 +155,74 @@ def test_canonical_form_is_pinned():
         date_agreed=date(2026, 11, 2),
         log_sufficient_as_proof=False,
     )
-    ordered = [values[name] for name in HASHED_FIELDS]
-    assert canonical_bytes(ordered) == (
+    return values
+
+
+def test_canonical_form_is_pinned():
+    """A refactor must not silently change how records hash (old records would stop verifying)."""
+    ordered = [_pinned_values()[name] for name in HASHED_FIELDS_V1]
+    assert canonical_bytes(ordered, 1) == (
         b"mca-acceptance-log/v1\n1:11:164:"
         + b"0" * 64
         + b"27:2026-11-02T14:10:05.123456Z~1:78:reseller0:8:reseller0:1:315:Adventure Works~0:0:"
         + b"19:reseller_storefront0:0:0:0:0:1:00:0:0:0:4:J\xc3\xb6hn0:0:0:10:2026-11-020:0:0:0:1:0"
     )
-    assert entry_hash(ordered) == "f1ce3f5c41c85da6f38e91c06bd2854161471c474d1e79d9dd23be6aec37b9df"
+    assert entry_hash(ordered, 1) == "f1ce3f5c41c85da6f38e91c06bd2854161471c474d1e79d9dd23be6aec37b9df"
+
+
+def test_canonical_form_version_2_is_pinned():
+    """Version 2 (the enhanced attestation's events) appends its fields to version 1's, under its own prefix."""
+    values = _pinned_values()
+    values.update(
+        hash_version=2,
+        event="signatory_accepted",
+        attestation_id="6f1c",
+        signatory_company="Adventure Works",
+        authority_declared=None,
+        link_expires_at=datetime(2026, 11, 9, 0, 0, tzinfo=UTC),
+        microsoft_answer='{"status":"accepted"}',
+    )
+    ordered = [values[name] for name in HASHED_FIELDS_V2]
+    body = canonical_bytes(ordered, 2)
+    assert body.startswith(b"mca-acceptance-log/v2\n1:11:264:")
+    assert body.endswith(
+        b'18:signatory_accepted4:6f1c15:Adventure Works~27:2026-11-09T00:00:00.000000Z21:{"status":"accepted"}'
+    )
+    assert entry_hash(ordered, 2) == hashlib.sha256(body).hexdigest()
+    assert entry_hash(ordered, 2) == "c8db533e7bc0648791cec57723967430abb83adeda18986fee77ae6c2b3c7277"
+
+
+def test_a_version_1_record_keeps_verifying_beside_version_2_records(demo, demo_user):
+    from mca.chain import record_values, verify_chain
+    from mca.log import account_snapshot, actor_snapshot
+    from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
+
+    old = AcceptanceRecord(
+        sequence=1,
+        hash_version=1,
+        prev_hash=GENESIS_HASH,
+        created_at=datetime(2025, 6, 1, tzinfo=UTC),
+        **actor_snapshot(demo_user("bss")),
+        **account_snapshot(demo["litware"]),
+        channel=Channel.BSS_EXECUTION,
+        form_data="{}",
+        first_name="Ann",
+        last_name="Old",
+        email="ann@example.com",
+        phone="+12065550100",
+        date_agreed=date(2025, 6, 1),
+        evidence_class="attestation",
+        log_sufficient_as_proof=False,
+    )
+    old.entry_hash = entry_hash(record_values(old), 1)
+    old.save()
+    ChainHead.objects.update_or_create(pk=1, defaults={"last_sequence": 1, "last_hash": old.entry_hash})
+    assert old.entry_hash != entry_hash([getattr(old, name) for name in HASHED_FIELDS_V2], 2)
+
+    new = confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
+    assert (new.sequence, new.hash_version, new.prev_hash) == (2, 2, old.entry_hash)
+    result = verify_chain()
+    assert result.ok and result.checked == 2
 
 
 @pytest.mark.postgres

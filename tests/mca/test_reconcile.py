@@ -10,10 +10,10 @@ from django.core.management import call_command
 import mca.reconcile
 from bss.demo import demo_tenant_id
 from bss.models import Account
+from mca.attestation.legacy import confirm_acceptance
 from mca.choices import AcceptanceKind, ReasonCode
 from mca.models import CustomerKnowledge
 from mca.reconcile import reconcile_unknown, unknown_synced_accounts
-from mca.services import confirm_acceptance
 from tests.mca.helpers import context, form_data
 
 # What Partner Center (the simulator's demo) says about the demo customers the spec names.

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 
 from bss.models import Account
+from mca.attestation.legacy import confirm_acceptance
 from mca.choices import AcceptanceKind, ReasonCode
 from mca.models import CustomerKnowledge
-from mca.services import confirm_acceptance
 from mca.status import acceptance_status
 from partner_center.client import call_counts
 from tests.mca.helpers import TEMPLATE_ID, context, form_data
@@ -122,11 +122,14 @@ def test_stale_attestation_counts_when_the_setting_is_empty(sim, demo, settings)
     assert not acceptance_status(demo["fourth-coffee"]).needed
 
 
-def test_confirmation_here_dated_before_the_refresh_is_stale_too(sim, demo, demo_user):
+def test_confirmation_here_dated_before_the_minimum_is_stale_too(sim, demo, demo_user, settings):
+    """A confirmation recorded here stops counting when the minimum date moves past it (R4a)."""
     wide_world = demo["wide-world"]
     confirm_acceptance(
-        actor=demo_user("reseller"), account=wide_world, data=form_data(date_agreed="2022-05-01"), context=context()
+        actor=demo_user("reseller"), account=wide_world, data=form_data(date_agreed="2024-05-01"), context=context()
     )
+    assert not acceptance_status(wide_world).needed
+    settings.MCA_ATTESTATION_MIN_DATE = "2025-01-01"
     status = acceptance_status(wide_world)
     assert status.needed and status.reason.code == ReasonCode.STALE_ATTESTATION
 

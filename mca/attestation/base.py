@@ -1,0 +1,93 @@
+"""The interface every attestation flow implements, and what crosses it.
+
+A flow is how Microsoft is told that a customer accepted the MCA: the legacy one-step partner confirmation, or
+Microsoft's enhanced attestation (the signatory accepts on Microsoft's page). Callers never branch on the flow:
+they get the form from it, start it with the submitted data, and let the delivery and polling tasks advance it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from bss.models import Account
+    from mca.context import ConfirmationContext
+    from mca.models import AcceptanceRecord, Attestation
+
+
+class AcceptanceInvalid(ValidationError):
+    """The form data is invalid; `error_dict` holds a message per field. Nothing was written."""
+
+
+class IdempotencyConflict(ValidationError):
+    """The idempotency key was used before for a different submission."""
+
+
+class OutcomeKind(StrEnum):
+    ACCEPTED = "accepted"  # acceptance is known now (legacy flow)
+    PENDING_SIGNATORY = "pending_signatory"  # the signatory must accept at Microsoft (enhanced flow)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What submitting the form did: `record` is the log record the form wrote."""
+
+    kind: OutcomeKind
+    record: AcceptanceRecord
+    attestation: Attestation | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.kind == OutcomeKind.ACCEPTED
+
+    @property
+    def link(self) -> str:
+        return self.attestation.acceptance_url if self.attestation is not None else ""
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.attestation.expires_at if self.attestation is not None else None
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """The answer of telling Microsoft about one record (a delivery)."""
+
+    status_code: int
+    already_confirmed: bool
+    answer: dict[str, Any] = field(default_factory=dict)
+    template_id: str = ""
+
+
+class AttestationFlow(ABC):
+    """One way of attesting. `name` is the value of the MCA_ATTESTATION_FLOW setting."""
+
+    name: str
+    label: str
+
+    @abstractmethod
+    def form(self, data: Any = None, *, actor: AbstractBaseUser, account: Account, first_party: bool) -> forms.Form:
+        """The flow's form, worded for the actor (a customer accepts; a reseller or BSS user confirms)."""
+
+    @abstractmethod
+    def start(self, *, actor: AbstractBaseUser, account: Account, data: Any, context: ConfirmationContext) -> Outcome:
+        """Validate the form and write its record(s). Permission is checked by the caller (the gate)."""
+
+    @abstractmethod
+    def send(self, record: AcceptanceRecord, *, tenant_id: str, request_id: str) -> SendOutcome:
+        """Tell Partner Center about a record that needs delivering (called by the delivery outbox)."""
+
+    def after_sent(self, record: AcceptanceRecord, outcome: SendOutcome) -> None:  # noqa: B027 - optional hook
+        """Called once a delivery of `record` succeeded (in its transaction)."""
+
+    def advance(self, attestation: Attestation) -> str | None:
+        """Move a pending attestation on (create its link, poll Microsoft). Returns its state afterwards."""
+        return None

@@ -1,0 +1,354 @@
+"""The gate: the one API every channel calls about MCA acceptance (storefront, BSS execution, manual
+subscriptions, REST API, provisioning). No channel combines R1 (which operations need it), R3 (how we know) and
+R6 (who may confirm) by itself; they ask here, show what the decision says, and submit the form here.
+
+    decision = gate.check(account, [GatedOperation.for_product(Operation.NEW_PURCHASE, product)])
+    if decision.needed and not decision.waiting:
+        form = gate.form_for(user, account)            # the configured flow's form, worded for the user
+        outcome = gate.submit_acceptance(actor=user, account=account, data=request.POST,
+                                         context=ConfirmationContext.from_request(request, Channel.STOREFRONT))
+    gate.ensure_accepted(account, operations)          # raises AcceptanceRequired (code mca_acceptance_required)
+
+`acceptance_known` (mca.signals) is sent after commit when a customer's acceptance becomes known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from bss.choices import Operation
+from bss.models import Account, Product
+from mca.attestation import (
+    AcceptanceInvalid,
+    IdempotencyConflict,
+    Outcome,
+    OutcomeKind,
+    current_flow,
+)
+from mca.attestation import reissue_link as _reissue_link
+from mca.attestation.enhanced import check_open_attestations_now
+from mca.choices import AttestationState, ReasonCode
+from mca.context import ConfirmationContext
+from mca.delivery import deliver_pending_for, release_waiting_deliveries
+from mca.knowledge import knowledge_key, link_account_to_tenant
+from mca.log import is_first_party
+from mca.models import Attestation
+from mca.permissions import can_confirm_for, ensure_can_confirm
+from mca.rules import requires_acceptance
+from mca.status import AcceptanceStatus, acceptance_status
+
+ACCEPTANCE_REQUIRED_CODE = "mca_acceptance_required"
+
+
+@dataclass(frozen=True)
+class GatedOperation:
+    """One operation a channel is about to perform, and whether it is on a Microsoft product (R1)."""
+
+    operation: Operation | str
+    is_microsoft: bool = True
+
+    @classmethod
+    def for_product(cls, operation: Operation | str, product: Product) -> GatedOperation:
+        return cls(operation, product.is_microsoft)
+
+
+@dataclass(frozen=True)
+class PendingAttestation:
+    """An acceptance link issued to the customer's signatory that is not settled yet (or just expired)."""
+
+    state: AttestationState
+    signatory_name: str
+    signatory_email: str
+    link: str
+    expires_at: datetime | None
+    created_at: datetime
+    last_error: str = ""
+
+    @property
+    def expired(self) -> bool:
+        return self.state == AttestationState.EXPIRED
+
+    @property
+    def waiting(self) -> bool:
+        return self.state in (AttestationState.CREATING, AttestationState.PENDING)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's answer for one account and a set of operations."""
+
+    needed: bool
+    reason_code: str
+    reason: str
+    flow: str
+    flow_label: str
+    status: AcceptanceStatus | None = None
+    pending: PendingAttestation | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def waiting(self) -> bool:
+        """Acceptance is needed and a link is out with the signatory: orders wait for it, nothing fails."""
+        return self.needed and self.pending is not None and self.pending.waiting
+
+    @property
+    def show_form(self) -> bool:
+        return self.needed and not self.waiting
+
+    @property
+    def template_id(self) -> str:
+        template = self.status.template if self.status else None
+        return template.template_id if template else ""
+
+    @property
+    def template_version_rank(self) -> int | None:
+        template = self.status.template if self.status else None
+        return template.version_rank if template else None
+
+    @property
+    def document_link(self) -> str:
+        return self.status.document_link if self.status else ""
+
+    @property
+    def document_download_path(self) -> str:
+        return self.status.document_download_path if self.status else ""
+
+    @property
+    def document_country(self) -> str:
+        return self.status.document_country if self.status else ""
+
+    @property
+    def document_language(self) -> str:
+        return self.status.document_language if self.status else ""
+
+    def context_for(self, context: ConfirmationContext) -> ConfirmationContext:
+        """The confirmation context naming the template and document this decision showed."""
+        if not self.template_id or context.template_id:
+            return context
+        return context.with_trigger(
+            template_id=self.template_id,
+            template_version_rank=self.template_version_rank,
+            document_link=self.document_link,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The decision as the API and the pages' scripts show it."""
+        pending = self.pending
+        return {
+            "needed": self.needed,
+            "reason_code": self.reason_code,
+            "reason": self.reason,
+            "flow": self.flow,
+            "template_id": self.template_id or None,
+            "template_version_rank": self.template_version_rank,
+            "document_link": self.document_link or None,
+            "document_country": self.document_country or None,
+            "document_language": self.document_language or None,
+            "pending_attestation": None
+            if pending is None
+            else {
+                "state": pending.state.value if hasattr(pending.state, "value") else pending.state,
+                "signatory_name": pending.signatory_name,
+                "signatory_email": pending.signatory_email,
+                "link": pending.link or None,
+                "expires_at": pending.expires_at.isoformat() if pending.expires_at else None,
+                "last_error": pending.last_error or None,
+            },
+        }
+
+
+class AcceptanceRequired(Exception):
+    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision."""
+
+    code = ACCEPTANCE_REQUIRED_CODE
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+def _normalised(operations: Iterable[GatedOperation | Operation | str]) -> list[GatedOperation]:
+    return [item if isinstance(item, GatedOperation) else GatedOperation(item) for item in operations]
+
+
+def _when(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i T")
+
+
+def _pending_for(account: Account) -> PendingAttestation | None:
+    latest = (
+        Attestation.objects.filter(key=knowledge_key(account))
+        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
+        .order_by("-created_at")
+        .only("state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error")
+        .first()
+    )
+    if latest is None:
+        return None
+    state = AttestationState(latest.state)
+    if state == AttestationState.PENDING and latest.expires_at is not None and latest.expires_at <= timezone.now():
+        state = AttestationState.EXPIRED  # Microsoft will say so at the next poll; the link is dead already
+    return PendingAttestation(
+        state=state,
+        signatory_name=latest.signatory_name,
+        signatory_email=latest.signatory_email,
+        link=latest.acceptance_url,
+        expires_at=latest.expires_at,
+        created_at=latest.created_at,
+        last_error=latest.last_error,
+    )
+
+
+def _pending_reason(pending: PendingAttestation) -> tuple[str, str]:
+    if pending.expired:
+        when = f" on {_when(pending.expires_at)}" if pending.expires_at else ""
+        return (
+            ReasonCode.LINK_EXPIRED,
+            f"The acceptance link sent to {pending.signatory_name} expired{when}: send a new one",
+        )
+    if pending.state == AttestationState.CREATING:
+        return (
+            ReasonCode.PENDING_SIGNATORY,
+            f"Pending: preparing Microsoft's acceptance link for {pending.signatory_name}",
+        )
+    until = f" (the link expires {_when(pending.expires_at)})" if pending.expires_at else ""
+    return (
+        ReasonCode.PENDING_SIGNATORY,
+        f"Pending: waiting for {pending.signatory_name} to accept at Microsoft{until}",
+    )
+
+
+def check(
+    account: Account,
+    operations: Iterable[GatedOperation | Operation | str],
+    *,
+    correlation_id: str | None = None,
+) -> Decision:
+    """Does performing `operations` for `account` need the customer's MCA acceptance first, and why?
+
+    Operations that never need it (renewals, cancellations, non-Microsoft products: R1) cost nothing. For a
+    customer whose acceptance is known here the answer costs one query and no Partner Center call (R2); otherwise
+    R3 applies (Partner Center asked within MCA_STATUS_TIME_BUDGET; never blocks, never skips silently), and a
+    link out with the signatory is reported with its state and expiry.
+    """
+    flow = current_flow()
+    gated = _normalised(operations)
+    if not any(requires_acceptance(item.operation, is_microsoft=item.is_microsoft) for item in gated):
+        return Decision(
+            needed=False,
+            reason_code=ReasonCode.NOT_REQUIRED,
+            reason=_not_required_reason(gated),
+            flow=flow.name,
+            flow_label=flow.label,
+        )
+    status = acceptance_status(account, correlation_id=correlation_id)
+    if not status.needed:
+        return Decision(False, status.reason.code, status.summary, flow.name, flow.label, status)
+    pending = _pending_for(account)
+    if pending is not None:
+        code, reason = _pending_reason(pending)
+        return Decision(True, code, reason, flow.name, flow.label, status, pending)
+    return Decision(True, status.reason.code, status.reason.message, flow.name, flow.label, status)
+
+
+def _not_required_reason(gated: list[GatedOperation]) -> str:
+    if not gated:
+        return "Nothing in this order needs the Microsoft Customer Agreement"
+    if all(not item.is_microsoft for item in gated):
+        return "Not needed: no Microsoft product in this order"
+    labels = sorted({Operation(item.operation).label.lower() for item in gated if item.is_microsoft})
+    return f"Not needed for a {' or '.join(labels)}"
+
+
+def ensure_accepted(
+    account: Account, operations: Iterable[GatedOperation | Operation | str], *, correlation_id: str | None = None
+) -> Decision:
+    """The decision when nothing stands in the way; raises AcceptanceRequired (with the decision) otherwise."""
+    decision = check(account, operations, correlation_id=correlation_id)
+    if decision.needed:
+        raise AcceptanceRequired(decision)
+    return decision
+
+
+def form_for(actor: AbstractBaseUser, account: Account, data: Any = None) -> forms.Form:
+    """The configured flow's form for `actor` confirming for `account`, worded for them (R5)."""
+    return current_flow().form(data, actor=actor, account=account, first_party=is_first_party(actor))
+
+
+def may_confirm(user: AbstractBaseUser | AnonymousUser, account: Account) -> bool:
+    """R6: may this user confirm (or name the signatory) for this customer?"""
+    return can_confirm_for(user, account)
+
+
+def submit_acceptance(*, actor: AbstractBaseUser, account: Account, data: Any, context: ConfirmationContext) -> Outcome:
+    """Submit the acceptance form for `account` (R5–R10): `accepted` at once in the legacy flow,
+    `pending_signatory` (with Microsoft's link and its expiry) in the enhanced flow.
+
+    Raises PermissionDenied (R6), AcceptanceInvalid (a message per field) or IdempotencyConflict, and then
+    writes nothing.
+    """
+    return current_flow().start(actor=actor, account=account, data=data, context=context)
+
+
+def resend_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
+    """A new acceptance link for the signatory (the old one expired or was lost); the old stays in the log."""
+    ensure_can_confirm(actor, account)
+    return _reissue_link(actor=actor, account=account, context=context)
+
+
+def check_now(account: Account) -> Decision:
+    """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
+    confirmations and direct acceptance — then decide for a new purchase."""
+    check_open_attestations_now(knowledge_key(account))
+    return check(account, [Operation.NEW_PURCHASE])
+
+
+def set_tenant(account: Account, tenant_id: Any) -> Account:
+    """The one way an account gets its Partner Center tenant (admin edit, import, provisioning): what is known
+    about its acceptance moves with it (R2), and its deliveries waiting for a customer go out."""
+    with transaction.atomic():
+        account.partner_center_tenant_id = tenant_id
+        account.save(update_fields=["partner_center_tenant_id"])
+        if tenant_id:
+            link_account_to_tenant(account)
+            release_waiting_deliveries(account)
+    return account
+
+
+def prepare_for_orders(account: Account) -> bool:
+    """For provisioning, after the account got its tenant and before any Microsoft order goes to Partner Center:
+    deliver its acceptances (legacy confirmations; agreements from accepted attestations) now. True when all are
+    delivered, so the order may go."""
+    return deliver_pending_for(account)
+
+
+__all__ = [
+    "ACCEPTANCE_REQUIRED_CODE",
+    "AcceptanceInvalid",
+    "AcceptanceRequired",
+    "ConfirmationContext",
+    "Decision",
+    "GatedOperation",
+    "IdempotencyConflict",
+    "Outcome",
+    "OutcomeKind",
+    "PendingAttestation",
+    "check",
+    "check_now",
+    "ensure_accepted",
+    "form_for",
+    "may_confirm",
+    "prepare_for_orders",
+    "resend_link",
+    "set_tenant",
+    "submit_acceptance",
+]

@@ -1,0 +1,132 @@
+"""Appending to the acceptance log (R7, R8): the one place a record is sealed into the hash chain.
+
+Callers build an unsaved `AcceptanceRecord` (with `snapshot` for the who / for whom / where / what fields every
+record shares) and call `append` inside their transaction: it locks the chain head, so sequence numbers and hash
+links stay linear under concurrency, and the record commits or rolls back with the caller's other writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from bss.choices import Role
+from bss.models import Account, Membership
+from mca.chain import CURRENT_VERSION, entry_hash, record_values
+from mca.context import ConfirmationContext
+from mca.models import AcceptanceRecord, ChainHead
+from partner_center.types import MCA
+
+
+def display_name(user: AbstractBaseUser) -> str:
+    full = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full or user.get_username()
+
+
+def actor_role(user: AbstractBaseUser, membership: Membership | None) -> str:
+    if membership is not None:
+        return membership.role
+    return Role.ADMIN if user.is_superuser else ""
+
+
+def is_first_party(user: AbstractBaseUser) -> bool:
+    """The customer's own user (first-party acceptance) rather than someone attesting on its behalf."""
+    membership = Membership.of(user)
+    return membership is not None and membership.role == Role.CUSTOMER
+
+
+def actor_snapshot(actor: AbstractBaseUser) -> dict[str, Any]:
+    """Who acted, as the record keeps it: a snapshot that stays true when the user or its role changes."""
+    membership = Membership.of(actor)
+    return {
+        "actor_user_id": actor.pk,
+        "actor_username": actor.get_username(),
+        "actor_display_name": display_name(actor),
+        "actor_role": actor_role(actor, membership),
+        "actor_organisation": membership.organisation_name if membership is not None else "",
+    }
+
+
+def account_snapshot(account: Account) -> dict[str, Any]:
+    reseller = account.reseller
+    return {
+        "account": account,
+        "account_name": account.name,
+        "reseller": reseller,
+        "reseller_name": reseller.name if reseller else "",
+        "tenant_id": str(account.partner_center_tenant_id or ""),
+        "language": account.language or "en-US",
+        "country": account.country.code or "US",
+    }
+
+
+def context_snapshot(context: ConfirmationContext) -> dict[str, Any]:
+    return {
+        "channel": context.channel,
+        "host": context.host[:253],
+        "ip_address": context.ip_address,
+        "user_agent": context.user_agent[:500],
+        "order_number": context.order_number,
+        "subscription_ref": context.subscription_ref,
+        "operation": context.operation,
+        "agreement_type": MCA,
+        "template_id": context.template_id,
+        "template_version_rank": context.template_version_rank,
+        "document_link": context.document_link,
+    }
+
+
+def follow_up_values(story: AcceptanceRecord) -> dict[str, Any]:
+    """What a later step of a story repeats from its first record: for whom, where it started, what was shown."""
+    names = (
+        "account_id",
+        "account_name",
+        "reseller_id",
+        "reseller_name",
+        "channel",
+        "agreement_type",
+        "template_id",
+        "template_version_rank",
+        "document_link",
+        "language",
+        "country",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "signatory_company",
+        "order_number",
+        "subscription_ref",
+        "operation",
+        "evidence_class",
+        "log_sufficient_as_proof",
+        "attestation_id",
+    )
+    return {name: getattr(story, name) for name in names}
+
+
+def lock_head() -> ChainHead:
+    """Lock the chain head for the rest of the caller's transaction: appends are serialised by this lock."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the chain head is locked inside transaction.atomic(): the record commits with its story")
+    ChainHead.objects.get_or_create(pk=1)
+    return ChainHead.objects.select_for_update().get(pk=1)
+
+
+def append(record: AcceptanceRecord) -> AcceptanceRecord:
+    """Seal an unsaved record into the chain and save it. Must run inside the caller's transaction."""
+    head = lock_head()
+    record.sequence = head.last_sequence + 1
+    record.prev_hash = head.last_hash
+    record.hash_version = CURRENT_VERSION
+    record.created_at = record.created_at or timezone.now()
+    if record.form_data == "":
+        record.form_data = "{}"
+    record.entry_hash = entry_hash(record_values(record))
+    record.save()
+    head.last_sequence, head.last_hash = record.sequence, record.entry_hash
+    head.save(update_fields=["last_sequence", "last_hash"])
+    return record
