@@ -82,6 +82,16 @@ class SimulatorHandle:
     def set_direct_signed(self, tenant_id, is_signed: bool) -> dict:
         return self._call("POST", f"customers/{tenant_id}/direct-signed", {"isSigned": is_signed})
 
+    def attestations(self, email: str | None = None) -> list[dict]:
+        query = f"?email={email}" if email else ""
+        return self._call("GET", f"attestations{query}")["items"]
+
+    def accept_attestation(self, attestation_id: str) -> dict:
+        return self._call("POST", f"attestations/{attestation_id}/accept")
+
+    def expire_attestation(self, attestation_id: str) -> dict:
+        return self._call("POST", f"attestations/{attestation_id}/expire")
+
 
 @pytest.fixture
 def pc_simulator(transactional_db, live_server, settings):
