@@ -290,6 +290,8 @@ class Order(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
+    # A repeated submit (double click, client retry) with the same key finds this order instead of a second one.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-created_at"]

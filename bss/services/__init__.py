@@ -1,0 +1,1 @@
+"""BSS write services: orders (placing, executing, holding for acceptance), subscriptions, provisioning."""
