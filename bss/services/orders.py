@@ -49,9 +49,9 @@ def _validate_lines(account: Account, lines: Sequence[LineRequest]) -> None:
             raise OrderInvalid({where: [f"Unknown operation {line.operation!r}."]})
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or not 1 <= line.quantity <= MAX_SEATS:
             raise OrderInvalid({where: [f"The seat count must be a whole number from 1 to {MAX_SEATS}."]})
-        if line.operation != Operation.NEW_PURCHASE:
-            if line.subscription is None or line.subscription.account_id != account.pk:
-                raise OrderInvalid({where: ["A change must name one of this customer's subscriptions."]})
+        changes_subscription = line.operation != Operation.NEW_PURCHASE
+        if changes_subscription and (line.subscription is None or line.subscription.account_id != account.pk):
+            raise OrderInvalid({where: ["A change must name one of this customer's subscriptions."]})
 
 
 def _new_number() -> str:
