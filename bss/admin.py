@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,6 +16,7 @@ from bss.models import (
     Reseller,
     Subscription,
 )
+from mca import gate
 
 
 class AccountScopedAdmin(admin.ModelAdmin):
@@ -63,6 +66,17 @@ class AccountAdmin(AccountScopedAdmin):
     @admin.display(description="Synced", boolean=True)
     def synced(self, obj: Account) -> bool:
         return obj.is_synced
+
+    def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
+        # The tenant is set through the gate, so what is known about the customer's acceptance moves with it (R2)
+        # and deliveries waiting for a Partner Center customer go out.
+        tenant_changed = "partner_center_tenant_id" in form.changed_data
+        tenant = obj.partner_center_tenant_id
+        if tenant_changed:
+            obj.partner_center_tenant_id = form.initial.get("partner_center_tenant_id") if change else None
+        super().save_model(request, obj, form, change)
+        if tenant_changed:
+            gate.set_tenant(obj, tenant)
 
 
 @admin.register(Membership)
