@@ -2,10 +2,13 @@
 # Celery beat and the one-shot migrate step. All configuration comes from the environment at run time.
 FROM python:3.11-slim
 
+# Every process of the image (gunicorn, celery, `python manage.py ...`) runs the production settings, which
+# refuse to start on an unsafe environment; manage.py's own default (local) is for a laptop only.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=config.settings.production
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
@@ -23,14 +26,20 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps -e .
 
-# Static files are collected into the image (served by WhiteNoise). Production settings refuse to load without
-# a real SECRET_KEY, so this one step gets a throwaway random key and DEBUG off; neither is kept in the image.
-RUN DEBUG=false \
-    SECRET_KEY="collectstatic-only-$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+# Static files (the API docs' Swagger UI and ReDoc included) are collected into the image and served by
+# WhiteNoise. Production settings refuse to load without a real environment, so this one step gets throwaway
+# values: a random key, live mode with placeholder credentials (the apps installed exactly as in production) and
+# an in-memory broker. None of them is kept in the image.
+RUN SECRET_KEY="collectstatic-only-$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+    PARTNER_CENTER_MODE=live \
+    PARTNER_CENTER_TENANT_ID=collectstatic-only \
+    PARTNER_CENTER_CLIENT_ID=collectstatic-only \
+    PARTNER_CENTER_CLIENT_SECRET=collectstatic-only \
+    CELERY_BROKER_URL=memory:// \
     python manage.py collectstatic --no-input --verbosity 0
 
 USER app
 
 EXPOSE 8000
 # Workers: gunicorn reads WEB_CONCURRENCY (default 1); compose sets it. A TLS-terminating proxy goes in front.
-CMD ["gunicorn", "mca.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--timeout", "60"]
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--timeout", "60"]

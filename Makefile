@@ -7,8 +7,9 @@ TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-# `make run` is the local demo: debug on, SQLite, in-process tasks, built-in Partner Center simulator.
-RUN_ENV := DEBUG=$${DEBUG:-true} PARTNER_CENTER_BASE_URL=$${PARTNER_CENTER_BASE_URL:-http://$(HOST):$(PORT)/simulator/partner-center}
+# `make run` is the local demo (manage.py's default settings, config.settings.local): debug on, SQLite,
+# in-process tasks, the built-in Partner Center simulator. Only the simulator's address follows HOST and PORT.
+RUN_ENV := PARTNER_CENTER_BASE_URL=$${PARTNER_CENTER_BASE_URL:-http://$(HOST):$(PORT)/simulator/partner-center}
 
 .PHONY: run test lint format bench install install-test browser clean
 
@@ -51,7 +52,7 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 
 bench: $(TEST_STAMP)
-	DEBUG=true $(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

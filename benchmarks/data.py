@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 
 from bss.choices import Channel, Operation, Role
-from bss.demo import seed_demo_data
 from bss.models import Account, Reseller
+from demo.accounts import seed_demo_data
 from mca.chain import HASHED_FIELDS, entry_hash
 from mca.choices import DeliveryState, EvidenceClass
 from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead

@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from benchmarks.timing import measure, median, p95
-from bss.demo import seed_demo_data
+from demo.accounts import seed_demo_data
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.status import acceptance_status
 from partner_center.client import call_counts, reset_call_counts
@@ -34,7 +34,7 @@ def _free_port() -> int:
 @contextmanager
 def simulator():
     port = _free_port()
-    env = {**os.environ, "DEBUG": "true"}
+    env = dict(os.environ)  # manage.py runs the local settings, which serve the simulator
     process = subprocess.Popen(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--nothreading"],
         env=env,
@@ -63,7 +63,7 @@ def _one(account) -> tuple[int, dict]:
 
 
 def run(calls: int = 500) -> dict:
-    from partner_center.simulator.demo import seed_simulator
+    from demo.simulator import seed_simulator
 
     accounts = seed_demo_data()
     seed_simulator()

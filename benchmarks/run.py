@@ -45,8 +45,7 @@ def _ensure_postgres_database(url: str) -> None:
 def setup_django() -> str:
     url = _database_url()
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mca.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     _ensure_postgres_database(url)
     import django
 

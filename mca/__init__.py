@@ -1,5 +1,1 @@
-"""The project package and the shared MCA acceptance app."""
-
-from mca.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""The MCA acceptance app: rules, status, confirmations, the append-only log and its delivery."""

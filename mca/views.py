@@ -1,26 +1,12 @@
 import re
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from bss.models import Reseller
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "home.html",
-        {
-            "white_label_resellers": Reseller.objects.filter(is_white_label=True),
-            "simulator_enabled": settings.PARTNER_CENTER_SIMULATOR_ENABLED,
-        },
-    )
-
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")

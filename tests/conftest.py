@@ -4,7 +4,7 @@ import shutil
 import pytest
 from django.db import connection
 
-from bss.demo import seed_demo_data
+from demo.accounts import seed_demo_data
 
 
 def pytest_collection_modifyitems(config, items):
@@ -19,7 +19,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def demo(db):
     """The pinned demo data, as `seed_demo` loads it (the simulator's customers too); the accounts by key."""
-    from partner_center.simulator.demo import seed_simulator
+    from demo.simulator import seed_simulator
 
     accounts = seed_demo_data()
     seed_simulator()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import sync_playwright
 
-from bss.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
+from demo.accounts import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

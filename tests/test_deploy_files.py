@@ -1,13 +1,18 @@
 """The production files, checked by reading them: Docker is not available on the development machines or CI.
 
-docker-compose.yml is parsed as YAML and held to the shape the README promises; the Dockerfile and the README
-are checked against the environment variables mca/settings.py actually reads, so neither drifts from them.
+docker-compose.yml is parsed as YAML and held to the shape the README promises; the Dockerfile, .env.example
+and the README are checked against the environment variables config/settings/*.py actually read, so none of them
+drifts from the settings.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,16 +28,29 @@ COMPOSE_ONLY_VARIABLES = {
     "WEB_CONCURRENCY": "gunicorn's worker count, read by gunicorn itself",
 }
 SECRET_NAMES = ("SECRET", "PASSWORD", "TOKEN")
+# The one variable compose decides for the app from its own: the database's address, with its password.
+COMPOSE_ENVIRONMENT = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}
+ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 REQUIRED = re.compile(r"^\$\{([A-Z0-9_]+):\?[^}]+\}$")
 
 
 def settings_variables() -> set[str]:
-    """Every environment variable mca/settings.py reads with django-environ (env.str, env.bool, env.db...)."""
-    source = (ROOT / "mca" / "settings.py").read_text()
+    """Every environment variable config/settings/*.py reads with django-environ (env.str, env.bool, env.db...)."""
+    source = "\n".join(path.read_text() for path in sorted((ROOT / "config" / "settings").glob("*.py")))
     names = set(re.findall(r"\benv\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", source))
-    assert names, 'found no env.<type>("NAME") calls in mca/settings.py'
+    assert names, 'found no env.<type>("NAME") calls in config/settings/'
     return names
+
+
+def readme_table_variables() -> set[str]:
+    """The variables in the README's settings table (rows that start with a `NAME` cell)."""
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", (ROOT / "README.md").read_text(), re.MULTILINE))
+
+
+def env_example_variables() -> set[str]:
+    """Every variable .env.example sets or shows commented out."""
+    return set(ASSIGNMENT.findall((ROOT / ".env.example").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +65,16 @@ def service_env(compose: dict, name: str) -> dict:
 
 
 def test_settings_variables_are_found():
-    expected = {"DATABASE_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL", "PARTNER_CENTER_MODE"}
+    expected = {
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "CELERY_BROKER_URL",
+        "PARTNER_CENTER_MODE",
+        "MCA_ATTESTATION_FLOW",
+    }
     assert expected <= settings_variables()
+    assert expected <= readme_table_variables()
 
 
 def test_compose_has_one_service_per_process(compose):
@@ -57,19 +83,22 @@ def test_compose_has_one_service_per_process(compose):
     assert compose["services"]["redis"]["image"].startswith("redis:7")
 
 
-def test_app_services_share_one_image_built_from_the_dockerfile(compose):
+def test_app_services_share_one_image_built_once_from_the_dockerfile(compose):
     services = compose["services"]
     images = {services[name]["image"] for name in APP_SERVICES}
-    builds = {str(services[name]["build"]) for name in APP_SERVICES}
-    assert len(images) == 1 and builds == {"."}
+    assert len(images) == 1
+    builders = [name for name in APP_SERVICES if "build" in services[name]]
+    assert builders == ["migrate"] and services["migrate"]["build"] == "."
+    for name in set(APP_SERVICES) - {"migrate"}:
+        assert services[name]["pull_policy"] == "never", f"{name} must run the image migrate builds, not pull one"
     assert (ROOT / "Dockerfile").is_file()
 
 
 def test_processes_run_the_documented_commands(compose):
     services = compose["services"]
-    assert "command" not in services["web"]  # the image's CMD: gunicorn mca.wsgi
-    assert services["worker"]["command"][:5] == ["celery", "-A", "mca", "worker", "-l"]
-    assert services["beat"]["command"][:5] == ["celery", "-A", "mca", "beat", "-l"]
+    assert "command" not in services["web"]  # the image's CMD: gunicorn config.wsgi
+    assert services["worker"]["command"][:5] == ["celery", "-A", "config", "worker", "-l"]
+    assert services["beat"]["command"][:5] == ["celery", "-A", "config", "beat", "-l"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--no-input"]
     assert services["migrate"]["restart"] == "no"
 
@@ -91,24 +120,38 @@ def test_database_and_redis_have_healthchecks_and_volumes(compose):
         assert volume in compose["volumes"], name
 
 
-def test_app_services_are_configured_for_production(compose):
+def test_app_services_take_their_settings_from_the_env_file(compose):
     for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["env_file"] == ".env", name
         env = service_env(compose, name)
-        assert env["DEBUG"] == "false", name
-        assert env["PARTNER_CENTER_MODE"] == "live", name
+        # Only what compose knows better than .env: the addresses of its own db and redis services.
+        assert set(env) - {"WEB_CONCURRENCY"} == COMPOSE_ENVIRONMENT, name
         assert env["DATABASE_URL"].startswith("postgres://") and "@db:5432/" in env["DATABASE_URL"], name
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379/"), name
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
-        for required in (
-            "SECRET_KEY",
-            "ALLOWED_HOSTS",
-            "CSRF_TRUSTED_ORIGINS",
-            "PARTNER_CENTER_TENANT_ID",
-            "PARTNER_CENTER_CLIENT_ID",
-            "PARTNER_CENTER_CLIENT_SECRET",
-        ):
-            match = REQUIRED.match(env[required] or "")
-            assert match and match.group(1) == required, f"{name}: {required} must be ${{{required}:?...}}"
+
+
+def test_env_example_documents_every_setting_the_readme_documents():
+    documented = env_example_variables()
+    missing = sorted((readme_table_variables() | settings_variables()) - documented)
+    assert not missing, f".env.example lacks {missing}"
+    unknown = documented - settings_variables() - set(COMPOSE_ONLY_VARIABLES)
+    assert not unknown, f".env.example sets {sorted(unknown)}, which no setting reads"
+
+
+def test_env_example_holds_no_secret():
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        name, _, value = line.partition("=")
+        if not line.startswith("#") and any(word in name for word in SECRET_NAMES):
+            assert value == "", f".env.example must leave {name} empty"
+
+
+def test_env_file_is_ignored_and_its_example_is_not():
+    patterns = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines() if line.strip()]
+    assert ".env" in patterns and "evidence/" in patterns
+    assert not any(fnmatch.fnmatch(".env.example", pattern) for pattern in patterns)
+    assert (ROOT / ".env.example").is_file()
 
 
 def test_web_healthcheck_is_valid_python(compose):
@@ -132,7 +175,7 @@ def test_every_variable_the_app_sees_is_a_setting(compose):
     known = settings_variables()
     for name in APP_SERVICES:
         unknown = set(service_env(compose, name)) - known - set(COMPOSE_ONLY_VARIABLES)
-        assert not unknown, f"{name} sets {sorted(unknown)}, which mca/settings.py does not read"
+        assert not unknown, f"{name} sets {sorted(unknown)}, which config/settings/ does not read"
 
 
 def test_every_interpolated_variable_is_a_setting_or_a_documented_compose_variable():
@@ -150,15 +193,43 @@ def test_dockerfile_builds_a_non_root_gunicorn_image():
     assert "collectstatic" in dockerfile
     assert not re.search(r"^ENV\s.*SECRET_KEY", dockerfile, re.MULTILINE), "no secret key kept in the image"
     cmd = re.findall(r"^CMD\s+(.+)$", dockerfile, re.MULTILINE)[-1]
-    assert '"gunicorn", "mca.wsgi"' in cmd and "0.0.0.0:8000" in cmd
+    assert '"gunicorn", "config.wsgi"' in cmd and "0.0.0.0:8000" in cmd
+    # `python manage.py migrate` (compose's migrate step) and every other process run production.
+    assert re.search(r"^\s+DJANGO_SETTINGS_MODULE=config\.settings\.production\b", dockerfile, re.MULTILINE)
 
 
-def test_dockerignore_keeps_local_state_out_of_the_image():
+def test_dockerfile_collectstatic_environment_satisfies_the_production_settings():
+    """The build's throwaway values must pass production's refusals, or the image does not build."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    step = re.search(r"^RUN ((?:.*\\\n)*.*collectstatic.*)$", dockerfile, re.MULTILINE)
+    assert step, "no collectstatic step"
+    values = dict(re.findall(r"\b([A-Z][A-Z0-9_]*)=(\"[^\"]*\"|\S+)", step.group(1)))
+    assert "SECRET_KEY" in values
+    values["SECRET_KEY"] = "collectstatic-only-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2  # the $(...) key
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(values, DJANGO_SETTINGS_MODULE="config.settings.production")
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_dockerignore_keeps_local_state_and_evidence_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().split())
-    assert {".git", ".venv", ".env", "db.sqlite3"} <= ignored
+    assert {".git", ".venv", ".env", "db.sqlite3", "evidence", "staticfiles"} <= ignored
 
 
 def test_readme_documents_every_setting():
-    readme = (ROOT / "README.md").read_text()
-    missing = sorted(name for name in settings_variables() if f"`{name}`" not in readme)
+    missing = sorted(settings_variables() - readme_table_variables())
     assert not missing, f"README.md's settings table lacks {missing}"
+
+
+def test_readme_says_how_to_log_in_to_partner_center_for_live_mode():
+    readme = (ROOT / "README.md").read_text()
+    assert "manage.py partner_center_login" in readme
+    assert "PARTNER_CENTER_REFRESH_TOKEN" in readme

@@ -1,6 +1,6 @@
 """Partner Center's real paths under the simulator root, plus `_control/` for tests and drills.
 
-Mounted by mca/urls.py at /simulator/partner-center/ only when PARTNER_CENTER_SIMULATOR_ENABLED.
+Mounted by config/urls.py at /simulator/partner-center/ where the simulator app is installed.
 """
 
 from django.urls import path

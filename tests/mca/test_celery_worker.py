@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from mca.attestation.legacy import confirm_acceptance
-from mca.celery import app as celery_app
 from mca.choices import DeliveryState
 from mca.delivery import sweep_due_deliveries
 from mca.models import AcceptanceDelivery
@@ -66,8 +66,7 @@ class Worker:
         db = connection.settings_dict
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "mca.settings",
-            "DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "CELERY_BROKER_URL": REDIS_URL,
             "PARTNER_CENTER_BASE_URL": simulator_url,
@@ -82,7 +81,7 @@ class Worker:
                 "-m",
                 "celery",
                 "-A",
-                "mca",
+                "config",
                 "worker",
                 "--pool=solo",
                 "-l",

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from partner_center.simulator.demo import MCA_TEMPLATE_ID
+from demo.simulator import MCA_TEMPLATE_ID
 
 
 def url(**query) -> str:

@@ -116,9 +116,7 @@ def test_tenant_set_in_the_admin_keeps_the_acceptance_and_sends_the_waiting_deli
     sim, demo, demo_user, client, django_capture_on_commit_callbacks
 ):
     northwind = demo["northwind"]
-    record = confirm_acceptance(
-        actor=demo_user("customer"), account=northwind, data=form_data(), context=context()
-    )
+    record = confirm_acceptance(actor=demo_user("customer"), account=northwind, data=form_data(), context=context())
     delivery = AcceptanceDelivery.objects.get(record=record)
     assert delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
 

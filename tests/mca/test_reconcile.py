@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 
 import mca.reconcile
-from bss.demo import demo_tenant_id
 from bss.models import Account
+from demo.accounts import demo_tenant_id
 from mca.attestation.legacy import confirm_acceptance
 from mca.choices import AcceptanceKind, ReasonCode
 from mca.models import CustomerKnowledge

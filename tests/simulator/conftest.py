@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bss.demo import demo_tenant_id
-from partner_center.simulator.demo import MCA_TEMPLATE_ID, seed_simulator
+from demo.accounts import demo_tenant_id
+from demo.simulator import MCA_TEMPLATE_ID, seed_simulator
 
 ROOT = "/simulator/partner-center"
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from partner_center.simulator.demo import CLOUD_AGREEMENT_TEMPLATE_ID, MCA_TEMPLATE_ID
+from demo.simulator import CLOUD_AGREEMENT_TEMPLATE_ID, MCA_TEMPLATE_ID
 from partner_center.simulator.models import SimAgreement
 from tests.simulator.conftest import confirmation
 

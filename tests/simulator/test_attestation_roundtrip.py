@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 import requests
 
-from bss.demo import demo_tenant_id
+from demo.accounts import demo_tenant_id
+from demo.simulator import MCA_TEMPLATE_ID, seed_simulator
 from partner_center import client as client_module
 from partner_center.client import transport
 from partner_center.errors import McaAcceptanceRequired, PartnerCenterRejected
-from partner_center.simulator.demo import MCA_TEMPLATE_ID, seed_simulator
 from partner_center.simulator.models import SimAttestation
 from partner_center.types import AttestationStatus, OrderLineItem, Signatory
 

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from partner_center.simulator.demo import CLOUD_AGREEMENT_TEMPLATE_ID, MCA_TEMPLATE_ID
+from demo.simulator import CLOUD_AGREEMENT_TEMPLATE_ID, MCA_TEMPLATE_ID
 from partner_center.simulator.models import SimAgreement, SimAttestation
 from tests.simulator.conftest import ROOT, confirmation, order_body
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bss.demo import demo_tenant_id
+from demo.accounts import demo_tenant_id
+from demo.simulator import MCA_TEMPLATE_ID, seed_simulator
 from partner_center import client as client_module
 from partner_center.client import transport
 from partner_center.errors import (
@@ -17,7 +18,6 @@ from partner_center.errors import (
     PartnerCenterThrottled,
     PartnerCenterUnavailable,
 )
-from partner_center.simulator.demo import MCA_TEMPLATE_ID, seed_simulator
 from partner_center.simulator.models import SimAgreement, SimOrder
 from partner_center.types import AgreementContact, CustomerProfile, OrderLineItem
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 import requests
 
-from partner_center.simulator.demo import seed_simulator
+from demo.simulator import seed_simulator
 
 pytestmark = pytest.mark.postgres
 

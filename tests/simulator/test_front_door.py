@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from partner_center.simulator.demo import MCA_TEMPLATE_ID
+from demo.simulator import MCA_TEMPLATE_ID
 from partner_center.simulator.models import SimAgreement, SimCustomer, SimFault, SimOrder
 from tests.simulator.conftest import confirmation, order_body
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from django.conf import settings
 
-from partner_center.simulator.demo import seed_simulator
+from demo.simulator import seed_simulator
 
 
 def _get(url: str, **kwargs) -> requests.Response:

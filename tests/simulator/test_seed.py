@@ -8,8 +8,8 @@ import pytest
 from django.apps import apps
 from django.core import serializers
 
-from bss.demo import DEMO_ACCOUNTS, demo_tenant_id
-from partner_center.simulator.demo import MCA_TEMPLATE_ID, seed_simulator
+from demo.accounts import DEMO_ACCOUNTS, demo_tenant_id
+from demo.simulator import MCA_TEMPLATE_ID, seed_simulator
 from partner_center.simulator.models import SimAgreement, SimAgreementTemplate, SimCustomer
 from partner_center.simulator.services import has_mca_acceptance
 

@@ -4,7 +4,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mca.settings")
+# Workers and beat run production unless told otherwise (the README sets local for a laptop).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 app = Celery("mca")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 
 from bss.choices import Channel, Operation
-from bss.demo import DEMO_ACCOUNTS
 from bss.models import Account
+from demo.accounts import DEMO_ACCOUNTS
+from demo.simulator import MCA_TEMPLATE_ID
 from mca.attestation.legacy import confirm_acceptance
 from mca.context import ConfirmationContext
 from mca.models import AcceptanceRecord
-from partner_center.simulator.demo import MCA_TEMPLATE_ID
 
 DOCUMENT_LINK = "https://www.microsoft.com/licensing/docs/customeragreement"
 

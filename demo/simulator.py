@@ -1,4 +1,4 @@
-"""The simulator's side of the pinned demo (bss/demo.py): templates, customers and their confirmations.
+"""The simulator's side of the pinned demo (demo/accounts.py): templates, customers and their confirmations.
 
 Idempotent like `seed_demo_data`: rows are found by natural key and written only when they differ, so a second
 run changes no row. Confirmations made during a demo are left alone (the seed never deletes).
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from bss.demo import DEMO_ACCOUNTS, demo_tenant_id
+from demo.accounts import DEMO_ACCOUNTS, demo_tenant_id
 from partner_center.simulator.models import (
     CLOUD_AGREEMENT,
     MCA,

@@ -1,8 +1,10 @@
-"""Settings for the MCA acceptance application.
+"""Settings shared by every environment (cookiecutter-django's layout).
 
 Everything that differs between a laptop and production comes from the environment (12-factor, read with
-django-environ). Defaults give a working demo: SQLite, in-process tasks, local-memory cache and the built-in
-Partner Center simulator. With DEBUG off, the process refuses to start without a real SECRET_KEY.
+django-environ). The environment itself is chosen by DJANGO_SETTINGS_MODULE, never by DEBUG:
+`config.settings.local` (manage.py's default: the demo with the built-in Partner Center simulator),
+`config.settings.test` (pytest) and `config.settings.production` (wsgi, asgi, Celery and the container), which
+refuses to start on an unsafe environment. This module alone is not meant to be loaded.
 """
 
 from __future__ import annotations
@@ -12,24 +14,17 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 # An optional .env file for local overrides; the real environment always wins.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core ---
-DEBUG = env.bool("DEBUG", default=False)
-
-_INSECURE_DEV_KEY = "django-insecure-dev-only-key-never-use-in-production"
-SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else "")
-if not DEBUG and (not SECRET_KEY or SECRET_KEY == _INSECURE_DEV_KEY or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off "
-        "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))')."
-    )
-
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+# DEBUG and SECRET_KEY are set by each environment's module: production never takes DEBUG from the environment
+# and has no default key.
+DEBUG = False
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -42,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_countries",
     "phonenumber_field",
     "pgtrigger",
@@ -49,8 +45,11 @@ INSTALLED_APPS = [
     "bss",
     "storefront",
     "partner_center",
-    "partner_center.simulator",
 ]
+# Installed by the local and test settings only (and by a production-settings deployment that runs the
+# simulator explicitly): the Partner Center stand-in and the demo data are not part of production.
+SIMULATOR_APPS = ["partner_center.simulator"]
+DEMO_APPS = ["demo"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -64,9 +63,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "mca.urls"
-WSGI_APPLICATION = "mca.wsgi.application"
-ASGI_APPLICATION = "mca.asgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -121,24 +120,13 @@ USE_TZ = True
 # --- Static files ---
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Production swaps in WhiteNoise's compressed, hashed storage (it needs `collectstatic` first).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# --- Security (production defaults on; a TLS-terminating proxy sets X-Forwarded-Proto) -------------------
-_secure = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_secure)
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_secure)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_secure)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _secure else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = _secure
-SECURE_HSTS_PRELOAD = _secure
+# --- Security (the HTTPS, cookie and HSTS protections are turned on in production.py) ---
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -156,14 +144,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Microsoft Customer Agreement acceptance: status, confirmations, orders.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc are served from drf-spectacular-sidecar's static files, not a CDN: the docs work
+    # offline and the pages load no third-party script.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery ---
-# No broker configured = tasks run in-process (eager), which is what `make run` uses.
-CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+# No broker configured = tasks run in-process (eager), which is what `make run` uses; production refuses it.
+_CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not _CELERY_BROKER_URL
 # Eager tasks still pass through a producer to serialise their arguments: an in-memory transport keeps that
 # from looking for a broker on localhost.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://"
+CELERY_BROKER_URL = _CELERY_BROKER_URL or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -176,11 +170,12 @@ CELERY_TIMEZONE = "UTC"
 PARTNER_CENTER_MODE = env.str("PARTNER_CENTER_MODE", default="simulator")
 if PARTNER_CENTER_MODE not in {"simulator", "live"}:
     raise ImproperlyConfigured("PARTNER_CENTER_MODE must be 'simulator' or 'live'.")
-PARTNER_CENTER_SIMULATOR_ENABLED = PARTNER_CENTER_MODE == "simulator"
+# Whether this process installs and routes the built-in simulator: each environment's module decides.
+PARTNER_CENTER_SIMULATOR_ENABLED = False
 PARTNER_CENTER_BASE_URL = env.str(
     "PARTNER_CENTER_BASE_URL",
     default="http://127.0.0.1:8000/simulator/partner-center"
-    if PARTNER_CENTER_SIMULATOR_ENABLED
+    if PARTNER_CENTER_MODE == "simulator"
     else "https://api.partnercenter.microsoft.com",
 )
 PARTNER_CENTER_TENANT_ID = env.str("PARTNER_CENTER_TENANT_ID", default="")
@@ -194,20 +189,16 @@ PARTNER_CENTER_READ_TIMEOUT = env.float("PARTNER_CENTER_READ_TIMEOUT", default=1
 # Total time one logical call may spend on retries (connection errors, 5xx, 429 with Retry-After).
 PARTNER_CENTER_RETRY_BUDGET = env.float("PARTNER_CENTER_RETRY_BUDGET", default=20.0)
 PARTNER_CENTER_CACHE_TTL = env.int("PARTNER_CENTER_CACHE_TTL", default=3600)
-if PARTNER_CENTER_MODE == "live" and not DEBUG:
-    _missing = [
-        name
-        for name in ("PARTNER_CENTER_TENANT_ID", "PARTNER_CENTER_CLIENT_ID", "PARTNER_CENTER_CLIENT_SECRET")
-        if not globals()[name]
-    ]
-    if _missing:
-        raise ImproperlyConfigured(f"PARTNER_CENTER_MODE=live needs {', '.join(_missing)}.")
 
 # --- MCA rules ---
 # R4: a Microsoft Cloud Agreement accepted before this moment still counts; after it only the MCA does.
 MCA_CLOUD_AGREEMENT_CUTOFF = env.str("MCA_CLOUD_AGREEMENT_CUTOFF", default="2020-02-01T00:00:00Z")
 # R4a: partner attestations dated before this day stop counting (empty = count every attestation).
 MCA_ATTESTATION_MIN_DATE = env.str("MCA_ATTESTATION_MIN_DATE", default="2023-04-01")
+# Which confirmation flow resellers and BSS users go through: `enhanced` (the default) or `legacy`.
+MCA_ATTESTATION_FLOW = env.str("MCA_ATTESTATION_FLOW", default="enhanced")
+if MCA_ATTESTATION_FLOW not in {"enhanced", "legacy"}:
+    raise ImproperlyConfigured(f"MCA_ATTESTATION_FLOW must be 'enhanced' or 'legacy', not {MCA_ATTESTATION_FLOW!r}.")
 # How long the checkout may wait for Partner Center before showing the form instead.
 MCA_STATUS_TIME_BUDGET = env.float("MCA_STATUS_TIME_BUDGET", default=3.0)
 # Setup area: how long a filtered log page may spend counting before it shows an estimate instead.

@@ -2,9 +2,9 @@ import requests
 import tenacity
 from django.core.management.base import BaseCommand, CommandError
 
-from bss.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
-from mca.demo import seed_history
-from partner_center.simulator.demo import seed_simulator
+from demo.accounts import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
+from demo.history import seed_history
+from demo.simulator import seed_simulator
 
 
 class Command(BaseCommand):
@@ -42,7 +42,9 @@ class Command(BaseCommand):
             ("White-label storefront", "/store/fabrikam/"),
             ("BSS", "/bss/"),
             ("Setup area (admin)", "/admin/"),
-            ("API docs", "/api/docs/"),
+            ("API", "/api/v1/"),
+            ("API docs (Swagger UI)", "/api/docs/"),
+            ("API docs (ReDoc)", "/api/redoc/"),
             ("Partner Center simulator", "/simulator/partner-center/_control/faults"),
         ]:
             self.stdout.write(f"  {label:<26} {base}{path}")

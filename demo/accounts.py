@@ -132,7 +132,7 @@ DEMO_ACCOUNTS = [
         ("Carol", "Philips", "carol@cohowinery.example", "+12065550107"),
         cloud_agreement_accepted_at=datetime(2019, 11, 15, 10, 0, tzinfo=UTC),
     ),
-    # Customers with a confirmation in the demo log (mca/demo.py), one per channel.
+    # Customers with a confirmation in the demo log (demo/history.py), one per channel.
     DemoAccount(
         "blue-yonder",
         "Blue Yonder Airlines",

@@ -1,0 +1,14 @@
+"""The local demo (manage.py's default, `make run`): debug on, SQLite, in-process tasks, the built-in Partner
+Center simulator and the demo data. Every variable is optional here, so the README's commands run as written."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DEMO_APPS, INSTALLED_APPS, SIMULATOR_APPS, env
+
+DEBUG = env.bool("DEBUG", default=True)
+# A fixed key for a laptop only: its prefix is Django's insecure marker, which production settings refuse.
+# `or`: an empty SECRET_KEY= line (as in .env.example) means "not set" here too.
+SECRET_KEY = env.str("SECRET_KEY", default="") or "django-insecure-local-only-key-never-use-in-production"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS, *DEMO_APPS]
+PARTNER_CENTER_SIMULATOR_ENABLED = True

@@ -1,0 +1,90 @@
+"""Production (wsgi, asgi, Celery and the container's default): refuses to start on an unsafe environment.
+
+Every refusal is an ImproperlyConfigured raised while the settings load, so a bad deployment fails at start-up
+with one clear message instead of serving with a guessable key, a silently chosen Partner Center, or tasks that
+a restart would lose.
+"""
+
+import os
+
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import (
+    _CELERY_BROKER_URL,
+    INSTALLED_APPS,
+    PARTNER_CENTER_CLIENT_ID,
+    PARTNER_CENTER_CLIENT_SECRET,
+    PARTNER_CENTER_MODE,
+    PARTNER_CENTER_TENANT_ID,
+    SIMULATOR_APPS,
+    env,
+)
+
+# Not read from the environment: a debug page in production leaks settings and data.
+DEBUG = False
+
+# --- Secret key: the same bar as Django's own deploy check (security.W009), enforced at start-up ---
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be set to a random value of at least {SECRET_KEY_MIN_LENGTH} characters, not starting "
+        f"with {SECRET_KEY_INSECURE_PREFIX!r} (generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
+
+# --- Partner Center: chosen on purpose, never by default ---
+# os.environ also holds what an optional .env file set (base.py reads it into the environment).
+if not os.environ.get("PARTNER_CENTER_MODE"):
+    raise ImproperlyConfigured(
+        "PARTNER_CENTER_MODE must be set explicitly in production: 'live' (Microsoft Partner Center) or "
+        "'simulator' (the built-in stand-in, for a non-production deployment only)."
+    )
+if PARTNER_CENTER_MODE == "live":
+    _missing = [
+        name
+        for name, value in (
+            ("PARTNER_CENTER_TENANT_ID", PARTNER_CENTER_TENANT_ID),
+            ("PARTNER_CENTER_CLIENT_ID", PARTNER_CENTER_CLIENT_ID),
+            ("PARTNER_CENTER_CLIENT_SECRET", PARTNER_CENTER_CLIENT_SECRET),
+        )
+        if not value
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"PARTNER_CENTER_MODE=live needs {', '.join(_missing)}.")
+else:
+    # A staging deployment that chose the simulator explicitly gets it installed and routed; live never does.
+    INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS]
+    PARTNER_CENTER_SIMULATOR_ENABLED = True
+
+# --- Celery: a broker is required ---
+# Without one, tasks run in-process: a delivery to Partner Center that is queued when the process restarts is lost.
+if not _CELERY_BROKER_URL:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be set in production (e.g. redis://redis:6379/0): without a broker, tasks run "
+        "in the web process and deliveries in flight are lost on a restart."
+    )
+
+# --- Static files: compressed, with hashed names (collected into the image by the Dockerfile) ---
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Security (a TLS-terminating proxy in front sets X-Forwarded-Proto) ---
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True

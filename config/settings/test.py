@@ -1,0 +1,36 @@
+"""Test settings (pytest's DJANGO_SETTINGS_MODULE): the shared settings, configured for speed and isolation,
+not patched in tests. The simulator and the demo data are installed as in local."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import BASE_DIR, DATABASES, DEMO_APPS, INSTALLED_APPS, SIMULATOR_APPS
+
+DEBUG = False
+SECRET_KEY = "django-insecure-test-only-key"
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS, *DEMO_APPS]
+# Tests run against the simulator whatever a developer's shell or .env says about Partner Center.
+PARTNER_CENTER_MODE = "simulator"
+PARTNER_CENTER_SIMULATOR_ENABLED = True
+# Nothing in a test reaches Partner Center unless it points the client at the simulator (the pc_simulator
+# fixture); an accidental call fails fast on the discard port instead of hitting a dev server on :8000.
+PARTNER_CENTER_BASE_URL = "http://127.0.0.1:9/no-partner-center-in-this-test"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+
+# The log's triggers refuse the DELETE/TRUNCATE a test flush does; these backends lift them for the flush only.
+_TEST_BACKENDS = {
+    "django.db.backends.sqlite3": "mca.testing.sqlite3",
+    "django.db.backends.postgresql": "mca.testing.postgresql",
+}
+DATABASES["default"]["ENGINE"] = _TEST_BACKENDS.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+
+if DATABASES["default"]["ENGINE"] == "mca.testing.sqlite3":
+    # A file, not Django's default shared-cache in-memory database: threads in tests (reconcile's pool, the live
+    # server) then get their own connections that queue on SQLite's lock for `timeout` seconds, as in
+    # production, instead of failing at once with "database table is locked" (shared cache ignores the timeout).
+    # WAL lets readers run beside the one writer; durability does not matter for a throwaway database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"

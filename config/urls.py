@@ -1,0 +1,34 @@
+"""The site's URLs. Each app's pages are included under their prefix; the API's routes live in config/api_urls.py."""
+
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config import views
+from mca import views as mca_views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("mca/agreements/<str:template_id>/document/", mca_views.agreement_document, name="agreement-document"),
+    path("store/", include("storefront.urls")),
+    path("bss/", include("bss.urls")),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Our template: drf-spectacular's loads Google Fonts, and the docs must load nothing from a third party.
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
+]
+
+# The Partner Center simulator is routed exactly where it is installed: local and test settings, or a
+# production-settings deployment that chose PARTNER_CENTER_MODE=simulator. Live production answers 404.
+if apps.is_installed("partner_center.simulator"):
+    urlpatterns.append(path("simulator/partner-center/", include("partner_center.simulator.urls")))
