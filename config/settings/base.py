@@ -195,10 +195,6 @@ PARTNER_CENTER_CACHE_TTL = env.int("PARTNER_CENTER_CACHE_TTL", default=3600)
 MCA_CLOUD_AGREEMENT_CUTOFF = env.str("MCA_CLOUD_AGREEMENT_CUTOFF", default="2020-02-01T00:00:00Z")
 # R4a: partner attestations dated before this day stop counting (empty = count every attestation).
 MCA_ATTESTATION_MIN_DATE = env.str("MCA_ATTESTATION_MIN_DATE", default="2023-04-01")
-# Which confirmation flow resellers and BSS users go through: `enhanced` (the default) or `legacy`.
-MCA_ATTESTATION_FLOW = env.str("MCA_ATTESTATION_FLOW", default="enhanced")
-if MCA_ATTESTATION_FLOW not in {"enhanced", "legacy"}:
-    raise ImproperlyConfigured(f"MCA_ATTESTATION_FLOW must be 'enhanced' or 'legacy', not {MCA_ATTESTATION_FLOW!r}.")
 # How long the checkout may wait for Partner Center before showing the form instead.
 MCA_STATUS_TIME_BUDGET = env.float("MCA_STATUS_TIME_BUDGET", default=3.0)
 # Setup area: how long a filtered log page may spend counting before it shows an estimate instead.
