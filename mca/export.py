@@ -21,7 +21,7 @@ from bss.models import Account
 from mca.chain import entry_hash, record_values, verify_chain
 from mca.choices import EvidenceClass
 from mca.knowledge import known_acceptance, still_counts
-from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord
+from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord, Attestation
 from mca.rules import cloud_agreement_counts
 
 
@@ -80,6 +80,7 @@ def check_record(record: AcceptanceRecord, known_hashes: dict[int, str] | None =
 CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sequence", "sequence"),
     ("created_at_utc", "created_at"),
+    ("event", "event"),
     ("account_id", "account_id"),
     ("account_name", "account_name"),
     ("reseller_id", "reseller_id"),
@@ -105,6 +106,11 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("email", "email"),
     ("phone", "phone"),
     ("date_agreed", "date_agreed"),
+    ("signatory_company", "signatory_company"),
+    ("authority_declared", "authority_declared"),
+    ("attestation_id", "attestation_id"),
+    ("link_expires_at_utc", "link_expires_at"),
+    ("microsoft_answer", "microsoft_answer"),
     ("form_data_as_entered", "form_data"),
     ("order_number", "order_number"),
     ("subscription_ref", "subscription_ref"),
@@ -113,6 +119,7 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("log_sufficient_as_proof", "log_sufficient_as_proof"),
     ("delivery_state", "delivery__state"),
     ("delivery_sent_at", "delivery__sent_at"),
+    ("hash_version", "hash_version"),
     ("prev_hash", "prev_hash"),
     ("entry_hash", "entry_hash"),
 )
@@ -283,10 +290,12 @@ def export_evidence(account: Account, out_dir: Path | str) -> Path:
                     }
                     for record, check in zip(records, checks, strict=True)
                 ],
-                "hash_format": "see mca/chain.py: SHA-256 over the length-prefixed canonical form, version 1",
+                "hash_format": "see mca/chain.py: SHA-256 over the length-prefixed canonical form of each record's "
+                "hash_version (1: the legacy confirmation's fields; 2: plus the event fields)",
             }
         ),
         "deliveries.json": _dumps([_delivery_json(record) for record in records]),
+        "attestations.json": _dumps(_attestations_json(accounts)),
     }
     files["README.md"] = _readme(account, accounts, records, checks, chain, now)
     for name, text in files.items():
@@ -294,6 +303,26 @@ def export_evidence(account: Account, out_dir: Path | str) -> Path:
     sums = "".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {name}\n" for name, text in files.items())
     (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
     return folder
+
+
+def _attestations_json(accounts: list[Account]) -> list[dict[str, Any]]:
+    """Each enhanced attestation's progress (mutable, outside the log): its link, expiry and state."""
+    rows = Attestation.objects.filter(account__in=[a.pk for a in accounts]).select_related("form_record")
+    return [
+        {
+            "form_record_sequence": attestation.form_record.sequence,
+            "state": attestation.state,
+            "state_display": attestation.get_state_display(),
+            "microsoft_attestation_id": attestation.attestation_id,
+            "signatory": attestation.signatory_name,
+            "signatory_email": attestation.signatory_email,
+            "link_expires_at": attestation.expires_at,
+            "accepted_at": attestation.accepted_at,
+            "created_at": attestation.created_at,
+            "last_error": attestation.last_error,
+        }
+        for attestation in rows.order_by("created_at")
+    ]
 
 
 def _dumps(value: Any) -> str:
@@ -326,12 +355,15 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
         "",
     ]
     if records:
-        lines += ["| # | created (UTC) | account | confirmed by | channel | evidence | log alone is proof | delivery |"]
-        lines += ["|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| # | created (UTC) | step | account | by | channel | evidence | log alone is proof | delivery |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for record in records:
             delivery = _delivery_json(record)
             lines.append(
-                f"| {record.sequence} | {record.created_at:%Y-%m-%d %H:%M:%S} | {record.account_name} | "
+                f"| {record.sequence} | {record.created_at:%Y-%m-%d %H:%M:%S} | {record.get_event_display()} | "
+                f"{record.account_name} | "
                 f"{record.confirmer} | {record.get_channel_display()} | {record.get_evidence_class_display()} | "
                 f"{'yes' if record.log_sufficient_as_proof else 'no'} | {delivery.get('state_display', 'none')} |"
             )
@@ -365,6 +397,7 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
         "- records.json, records.csv: every record, every field, the form exactly as entered",
         "- chain.json: the whole-chain verification and each record's own check",
         "- deliveries.json: each record's delivery state and Partner Center's answer",
+        "- attestations.json: each enhanced attestation's link, expiry and progress (the signatory's story)",
         "- SHA256SUMS: digests of the files above (`sha256sum -c SHA256SUMS`)",
         "",
     ]

@@ -33,6 +33,11 @@ from mca.status import AcceptanceStatus, acceptance_status
 logger = logging.getLogger(__name__)
 
 MAX_THROTTLE_RETRIES = 3
+UNREACHABLE = (
+    ReasonCode.PARTNER_CENTER_UNAVAILABLE,
+    ReasonCode.PARTNER_CENTER_SLOW,
+    ReasonCode.PARTNER_CENTER_BAD_RESPONSE,
+)
 
 
 def default_concurrency() -> int:
@@ -56,6 +61,14 @@ class ReconcileSummary:
     errors: list[str] = field(default_factory=list)
     throttled_pauses: int = 0
     outcomes: dict[str, str] = field(default_factory=dict)  # tenant id -> AcceptanceKind or ReasonCode
+    # Who is still asked at checkout, and why: (account name, tenant id, the reason sentence).
+    needing: list[tuple[str, str, str]] = field(default_factory=list)
+    attestations: Counter = field(default_factory=Counter)  # AttestationState -> links looked at
+
+    @property
+    def unreachable(self) -> int:
+        """Questions Partner Center did not answer (down, slow, unreadable): the run could not do its job."""
+        return sum(self.still_needed[code] for code in UNREACHABLE) + len(self.errors)
 
     def lines(self) -> list[str]:
         lines = [f"Unknown customers (tenants): {self.candidates}; questions asked: {self.asked}"]
@@ -64,6 +77,10 @@ class ReconcileSummary:
         lines += [f"  {_label(kind)}: {count}" for kind, count in sorted(self.accepted.items())]
         lines.append(f"Still needed: {sum(self.still_needed.values())}")
         lines += [f"  {code} ({_label(code)}): {n}" for code, n in sorted(self.still_needed.items())]
+        lines += [f"  - {name} ({tenant}): {reason}" for name, tenant, reason in self.needing]
+        if self.attestations:
+            lines.append(f"Pending attestations looked at: {sum(self.attestations.values())}")
+            lines += [f"  {state}: {count}" for state, count in sorted(self.attestations.items())]
         if self.throttled_pauses:
             lines.append(f"Paused {self.throttled_pauses} time(s) for Partner Center throttling")
         lines.append(f"Errors: {len(self.errors)}")
@@ -150,8 +167,25 @@ def reconcile_unknown(
                 else:
                     outcome = summary.outcomes[tenant] = str(status.reason.code)
                     summary.still_needed[outcome] += 1
+                    summary.needing.append((account.name, tenant, status.reason.message))
                 _tick(progress)
+    _look_at_open_attestations(summary)
     return summary
+
+
+def _look_at_open_attestations(summary: ReconcileSummary) -> None:
+    """Pending enhanced attestations are part of what is unknown: ask Microsoft about each one now."""
+    from mca.attestation.enhanced import advance_attestation
+    from mca.choices import AttestationState
+    from mca.models import Attestation
+
+    open_ids = Attestation.objects.filter(state__in=[AttestationState.CREATING, AttestationState.PENDING]).values_list(
+        "pk", flat=True
+    )
+    for attestation_id in list(open_ids):
+        Attestation.objects.filter(pk=attestation_id).update(next_check_at=None)
+        state = advance_attestation(attestation_id)
+        summary.attestations[state or "busy elsewhere"] += 1
 
 
 def _tick(progress: Callable[[int], None] | None) -> None:

@@ -199,3 +199,28 @@ def test_a_customer_cannot_name_a_signatory_for_another_account(demo_live, demo_
             actor=demo_user("customer"), account=demo_live["litware"], data=signatory(), context=ctx()
         )
     assert not AcceptanceRecord.objects.filter(account=demo_live["litware"]).exists()
+
+
+def test_evidence_export_tells_the_whole_story(demo_live, demo_user, pc_simulator, tmp_path):
+    import json
+
+    from mca.export import export_evidence
+
+    litware = demo_live["litware"]
+    outcome = gate.submit_acceptance(actor=demo_user("bss"), account=litware, data=signatory(), context=ctx())
+    pc_simulator.accept_attestation(outcome.attestation.attestation_id)
+    gate.check_now(litware)
+    folder = export_evidence(litware, tmp_path)
+    records = json.loads((folder / "records.json").read_text())
+    assert [r["event"] for r in records] == [
+        "form_submitted",
+        "attestation_created",
+        "signatory_accepted",
+        "agreement_created",
+    ]
+    assert {r["attestation_id"] for r in records[1:]} == {outcome.attestation.attestation_id}
+    assert json.loads(records[-1]["microsoft_answer"])  # Microsoft's answer to creating the agreement, kept
+    (attestation,) = json.loads((folder / "attestations.json").read_text())
+    assert attestation["state"] == "accepted" and attestation["signatory"] == "Lena Fischer"
+    readme = (folder / "README.md").read_text()
+    assert "Signatory accepted at Microsoft" in readme and "Agreement created at Microsoft" in readme

@@ -133,6 +133,7 @@ def test_command_prints_where_it_wrote(tmp_path, demo, alpine):
         "records.csv",
         "chain.json",
         "deliveries.json",
+        "attestations.json",
         "README.md",
         "SHA256SUMS",
     }

@@ -156,3 +156,40 @@ def test_command_prints_the_summary(demo, pc_simulator):
     assert "Partner confirmation reported by Partner Center: 1" in text
     assert "stale_attestation (Only a partner confirmation from before the MCA refresh): 1" in text
     assert "Errors: 0" in text
+
+
+def test_command_names_each_customer_still_needing_acceptance_and_why(pc_simulator, demo):
+    out = io.StringIO()
+    call_command("mca_reconcile", "--no-progress", stdout=out)
+    text = out.getvalue()
+    assert f"- Litware ({tenant('litware')}): Partner Center has no MCA acceptance for this customer" in text
+    assert f"- Fourth Coffee ({tenant('fourth-coffee')}): The only partner confirmation is from 2021-06-15" in text
+
+
+def test_command_fails_naming_the_url_when_partner_center_is_unreachable(pc_simulator, demo, settings):
+    from django.core.management import CommandError
+
+    settings.PARTNER_CENTER_RETRY_BUDGET = 0.5
+    settings.MCA_STATUS_TIME_BUDGET = 0.5
+    pc_simulator.set_fault(mode="down")
+    with pytest.raises(CommandError) as failed:
+        call_command("mca_reconcile", "--no-progress", stdout=io.StringIO())
+    assert pc_simulator.base_url in str(failed.value) and "could not answer" in str(failed.value)
+
+
+def test_reconcile_settles_a_pending_attestation(pc_simulator, demo, demo_user, settings):
+    from mca import gate
+    from mca.choices import AttestationState
+    from mca.models import Attestation
+    from tests.mca.test_enhanced_flow import signatory
+
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    litware = demo["litware"]
+    outcome = gate.submit_acceptance(
+        actor=demo_user("bss"), account=litware, data=signatory(), context=context(template_id="")
+    )
+    pc_simulator.accept_attestation(outcome.attestation.attestation_id)
+    summary = reconcile_unknown(concurrency=1)
+    assert summary.attestations == Counter({AttestationState.ACCEPTED: 1})
+    assert Attestation.objects.get(pk=outcome.attestation.pk).state == AttestationState.ACCEPTED
+    assert not gate.check(litware, ["new_purchase"]).needed

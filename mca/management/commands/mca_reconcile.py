@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -28,5 +29,8 @@ class Command(BaseCommand):
             summary = reconcile_unknown(concurrency=concurrency, progress=bar.update)
         for line in summary.lines():
             self.stdout.write(line)
-        if summary.errors:
-            raise CommandError(f"{len(summary.errors)} customer(s) could not be reconciled (see above).")
+        if summary.unreachable:
+            raise CommandError(
+                f"Partner Center at {settings.PARTNER_CENTER_BASE_URL} could not answer for {summary.unreachable} "
+                "customer(s) (see above): nothing was learned about them; run again once it is reachable."
+            )
