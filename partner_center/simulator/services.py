@@ -411,7 +411,9 @@ def create_agreement_from_attestation(*, tenant_id: str, data: Any) -> SimAgreem
         except (ValueError, SimAttestation.DoesNotExist):
             raise invalid(f"attestationId {raw_attestation} is not a known attestation.") from None
         # Locked: two customers cannot both turn the same attestation into an agreement.
-        attestation = SimAttestation.objects.select_for_update().select_related("agreement").get(pk=found.pk)
+        attestation = (
+            SimAttestation.objects.select_for_update(of=("self",)).select_related("agreement").get(pk=found.pk)
+        )
         status = effective_status(attestation)
         if status == AttestationStatus.EXPIRED:
             raise invalid(f"attestationId {raw_attestation} has expired before the signatory accepted it.")
