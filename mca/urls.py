@@ -22,3 +22,7 @@ urlpatterns = [
 # The Partner Center simulator exists only in simulator mode; production (live) never routes to it.
 if settings.PARTNER_CENTER_SIMULATOR_ENABLED:
     urlpatterns.append(path("simulator/partner-center/", include("partner_center.simulator.urls")))
+
+# Styled error pages with the links each role can use (and a white-label store's brand inside its store).
+handler403 = "storefront.errors.permission_denied"
+handler404 = "storefront.errors.page_not_found"
