@@ -96,6 +96,14 @@ class Cart:
     def start_seat_change(self, subscription: Subscription, seats: int) -> str:
         """Replace the cart with a change of `subscription` to `seats` seats; returns the operation."""
         operation = Operation.SEAT_INCREASE if seats > subscription.seats else Operation.SEAT_DECREASE
+        return self.start_change(subscription, seats, operation)
+
+    def start_renewal(self, subscription: Subscription) -> str:
+        """Replace the cart with the renewal of `subscription` at its current seat count."""
+        return self.start_change(subscription, subscription.seats, Operation.RENEWAL)
+
+    def start_change(self, subscription: Subscription, seats: int, operation: str) -> str:
+        """Replace the cart with one operation on an existing subscription (the checkout is for its account)."""
         self.session.set_lines(
             [
                 {

@@ -465,6 +465,14 @@ class SubscriptionsView(StoreView):
         if not raw.isdigit():
             return self.get(request, status=400)
         subscription = get_object_or_404(self._subscriptions(), pk=int(raw))
+        if request.POST.get("action") == "renew":
+            self.cart.start_renewal(subscription)
+            messages.info(
+                request,
+                f"Renewal: {subscription.product.name} for {subscription.account.name}, {subscription.seats} seats. "
+                "Your cart now holds this renewal.",
+            )
+            return redirect(self.store.url("checkout-account"))
         form = SeatChangeForm(request.POST, subscription=subscription)
         if not form.is_valid():
             return self.get(request, failed=form, status=400)
