@@ -23,3 +23,11 @@ def add_to_cart(client):
         return product
 
     return add
+
+
+@pytest.fixture(autouse=True)
+def partner_center_unreachable_fast(request, settings):
+    """Without the simulator, Partner Center is a closed port: give up on it quickly (the form is shown, R3)."""
+    if "pc_simulator" not in request.fixturenames:
+        settings.MCA_STATUS_TIME_BUDGET = 0.2
+        settings.PARTNER_CENTER_RETRY_BUDGET = 0.2
