@@ -58,6 +58,13 @@ def _store_links(store: Store, prefix: str = "") -> list[Link]:
     ]
 
 
+def _api_links() -> list[Link]:
+    return [
+        Link("API documentation", reverse("api-docs"), "the REST API"),
+        Link("OpenAPI schema", reverse("api-schema"), "the API's machine-readable description"),
+    ]
+
+
 @register.simple_tag(takes_context=True)
 def role_links(context: template.Context) -> list[Link]:
     """The links the signed-in user can use (a customer never sees the BSS or the setup area)."""
@@ -74,14 +81,14 @@ def role_links(context: template.Context) -> list[Link]:
             links += [
                 Link("BSS", reverse("bss:index"), "order execution and subscriptions (staff sign-in)"),
                 Link("Setup area (admin)", reverse("admin:index"), "the acceptance log (staff sign-in)"),
-                Link("API documentation", reverse("api-docs"), "the REST API"),
+                *_api_links(),
             ]
         return links
     role = membership.role if membership is not None else Role.ADMIN
     if role == Role.CUSTOMER:
         return _store_links(home_store_for(user))
     if role == Role.RESELLER:
-        return [*_store_links(home_store_for(user)), Link("API documentation", reverse("api-docs"), "the REST API")]
+        return [*_store_links(home_store_for(user)), *_api_links()]
     links = [
         Link("BSS", reverse("bss:index"), "order execution and subscriptions"),
         Link("Setup area (admin)", reverse("admin:index"), "the acceptance log, export and verification"),
@@ -95,7 +102,7 @@ def role_links(context: template.Context) -> list[Link]:
             Link(f"{reseller.display_name} storefront", Store(reseller).url("catalog"), "white-label store")
             for reseller in Reseller.objects.filter(is_white_label=True)
         ],
-        Link("API documentation", reverse("api-docs"), "the REST API"),
+        *_api_links(),
     ]
 
 
