@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 QUICK = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin")
+SCENARIOS = ("gate", "verify", "admin", "checkout")
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 
 
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--records", type=int, default=20_000, help="log size for verify/admin (default 20000)")
     parser.add_argument("--calls", type=int, default=500, help="gate: calls per measurement (default 500)")
+    parser.add_argument("--rounds", type=int, default=200, help="checkout: interleaved rounds (default 200)")
     parser.add_argument("--repeat", type=int, default=5, help="admin: requests per page (median of)")
     args = parser.parse_args(argv)
     scenarios = args.scenarios or list(QUICK)
@@ -80,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if "gate" in scenarios:
         gate.run(calls=args.calls)
+    if "checkout" in scenarios:
+        from benchmarks import checkout
+
+        checkout.run(rounds=args.rounds)
     if {"verify", "admin"} & set(scenarios):
         ensure_records(args.records)
     if "verify" in scenarios:

@@ -32,3 +32,7 @@ urlpatterns = [
 # production-settings deployment that chose PARTNER_CENTER_MODE=simulator. Live production answers 404.
 if apps.is_installed("partner_center.simulator"):
     urlpatterns.append(path("simulator/partner-center/", include("partner_center.simulator.urls")))
+
+# Styled error pages with the links each role can use (and a white-label store's brand inside its store).
+handler403 = "storefront.errors.permission_denied"
+handler404 = "storefront.errors.page_not_found"

@@ -1,9 +1,27 @@
-from django.urls import path
+"""Storefront URLs: the CSP's store at /store/, a white-label reseller's at /store/<slug>/ (or at /store/ on its
+own host). Every page exists in both; `Store.url` reverses in the current store."""
+
+from django.urls import include, path
 
 from storefront import views
 
+store_patterns = [
+    path("", views.CatalogView.as_view(), name="catalog"),
+    path("cart/", views.CartView.as_view(), name="cart"),
+    path("sign-in/", views.StoreSignInView.as_view(), name="sign-in"),
+    path("sign-out/", views.StoreSignOutView.as_view(), name="sign-out"),
+    path("checkout/", views.AccountStepView.as_view(), name="checkout-account"),
+    path("checkout/service-details/", views.ServiceDetailsView.as_view(), name="checkout-service-details"),
+    path("checkout/mca-status.json", views.McaStatusView.as_view(), name="checkout-mca-status"),
+    path("checkout/review/", views.ReviewView.as_view(), name="checkout-review"),
+    path("checkout/place-order/", views.PlaceOrderView.as_view(), name="checkout-place-order"),
+    path("orders/<str:number>/", views.OrderView.as_view(), name="order"),
+    path("subscriptions/", views.SubscriptionsView.as_view(), name="subscriptions"),
+    path("agreements/", views.AgreementsView.as_view(), name="agreements"),
+]
+
 app_name = "storefront"
 urlpatterns = [
-    path("", views.catalog, name="catalog"),
-    path("<slug:reseller_slug>/", views.catalog, name="reseller-catalog"),
+    path("", include(store_patterns)),
+    path("<slug:reseller_slug>/", include(store_patterns)),
 ]

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -295,6 +296,7 @@ def _client_ip(request: HttpRequest) -> str | None:
 # CSRF-exempt: the page stands for Microsoft's, which a signatory reaches from an e-mailed link with no session
 # here; the action stays a POST so a link preview or crawler following the URL cannot accept.
 @csrf_exempt
+@xframe_options_sameorigin  # the storefront shows it inside its checkout (Microsoft's page: a link fallback)
 @require_http_methods(["GET", "POST"])
 def attestation_accept_page(request: HttpRequest, attestation_id: str) -> HttpResponse:
     try:

@@ -1,0 +1,120 @@
+"""Checkout logic in plain functions: the gate's decision for a cart, the step guards' conditions, placing the
+order, creating a reseller's new customer and e-mailing Microsoft's acceptance link to a signatory.
+
+The MCA question is always the gate's (`mca.gate`); nothing here combines acceptance rules or branches on the
+attestation flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from bss.choices import Role
+from bss.models import Account, Membership, Order
+from bss.services.orders import LineRequest, gated_operations, place_order
+from mca import gate
+from storefront.cart import Cart
+from storefront.stores import Store
+
+
+class FailedPreCondition(Exception):
+    """A checkout step cannot be shown yet: go to `url` (the step that fixes it) and say `message`."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.message = message
+
+
+def line_requests(cart: Cart) -> list[LineRequest]:
+    return [line.as_request() for line in cart.lines()]
+
+
+def decision_for(account: Account, lines: Sequence[LineRequest]) -> gate.Decision:
+    """The gate's answer for ordering `lines` for `account`."""
+    return gate.check(account, gated_operations(lines))
+
+
+def may_place(decision: gate.Decision) -> bool:
+    """The order may be placed: nothing needed, or a link is out with the signatory (the order is then held)."""
+    return not decision.needed or decision.waiting
+
+
+def existing_order(user: AbstractBaseUser, idempotency_key: str) -> Order | None:
+    """The order a previous submit with this key placed, if the user may see it (a resubmit shows it again)."""
+    if not idempotency_key:
+        return None
+    return Order.objects.filter(idempotency_key=idempotency_key, account__in=Account.objects.visible_to(user)).first()
+
+
+def place_cart_order(
+    *, actor: AbstractBaseUser, account: Account, cart: Cart, store: Store, idempotency_key: str
+) -> Order:
+    """Place the cart's order through `bss.services.orders.place_order` (which asks the gate) and empty the cart.
+    Raises gate.AcceptanceRequired, PermissionDenied or OrderInvalid, and then keeps the cart."""
+    order = place_order(
+        actor=actor,
+        account=account,
+        lines=line_requests(cart),
+        channel=store.channel_for(actor),
+        idempotency_key=idempotency_key or None,
+    )
+    cart.clear()
+    return order
+
+
+def may_create_customers(user: AbstractBaseUser, store: Store) -> bool:
+    """Reseller users (and staff) create new customers for their organisation; a customer user cannot."""
+    membership = Membership.of(user)
+    if membership is None:
+        return False
+    if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS):
+        reseller = membership.reseller
+        return reseller == store.reseller if store.is_white_label else not reseller.is_white_label
+    return membership.role in (Role.CSP_BSS, Role.ADMIN) and not store.is_white_label
+
+
+def create_customer(*, actor: AbstractBaseUser, store: Store, name: str, country: str, language: str) -> Account:
+    """A new customer account of the actor's organisation (a reseller's customer, or a CSP direct customer).
+    Not synced with Partner Center until its first Microsoft order is provisioned."""
+    if not may_create_customers(actor, store):
+        raise PermissionDenied("You may not create customers here.")
+    membership = Membership.of(actor)
+    reseller = membership.reseller if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS) else None
+    with transaction.atomic():
+        return Account.objects.create(name=name, reseller=reseller, country=country, language=language)
+
+
+def signatory_is(user: AbstractBaseUser, email: str) -> bool:
+    """Is `user` the signatory named with `email` (then Microsoft's page is shown to them, not e-mailed)?"""
+    own = (getattr(user, "email", "") or "").strip().lower()
+    return bool(own) and own == (email or "").strip().lower()
+
+
+def send_acceptance_link(
+    *, store: Store, account: Account, signatory_name: str, signatory_email: str, link: str, expires_at=None
+) -> bool:
+    """E-mail Microsoft's acceptance link to the customer's signatory, in the store's name. False without a link
+    (Partner Center had not issued it yet)."""
+    if not link:
+        return False
+    until = f"\nThe link expires {date_format(timezone.localtime(expires_at), 'Y-m-d H:i T')}." if expires_at else ""
+    send_mail(
+        subject=f"{store.name}: please accept the Microsoft Customer Agreement for {account.name}",
+        message=(
+            f"Hello {signatory_name},\n\n"
+            f"{store.name} has named you as the person who accepts the Microsoft Customer Agreement for "
+            f"{account.name}. Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n\n"
+            "If you are not the right person, reply to this e-mail.\n"
+        ),
+        from_email=None,
+        recipient_list=[signatory_email],
+    )
+    return True

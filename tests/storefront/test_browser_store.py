@@ -1,0 +1,194 @@
+"""The storefront as a person uses it: Debian's chromium through Playwright against the live server (with the
+Partner Center simulator served by it). Screenshots for the README go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from bss.models import Order
+from demo.accounts import DEMO_PASSWORD
+from tests.factories import SubscriptionFactory
+from tests.test_browser import CHROMIUM_ARGS, TIMEOUT_MS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def allow_async_unsafe() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str, live_server, allow_async_unsafe):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server, demo, allow_async_unsafe):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def simulator(pc_simulator, settings):
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    settings.MCA_ATTESTATION_POLL_SECONDS = 0
+    return pc_simulator
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, username: str, store: str = "/store/") -> None:
+    page.goto(f"{store}sign-in/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/store/"))
+
+
+def add_to_cart(page: Page, product: str, seats: int = 3, store: str = "/store/") -> None:
+    page.goto(store)
+    card = page.get_by_role("region", name=product)
+    card.get_by_label("Seats").fill(str(seats))
+    card.get_by_role("button", name=f"Add {product} to cart").click()
+    page.wait_for_url(re.compile(r"/cart/$"))
+
+
+def place_order(page: Page) -> str:
+    page.wait_for_url(re.compile(r"/checkout/review/$"))
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_url(re.compile(r"/orders/"))
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_store_direct_customer_accepts_on_microsofts_page_then_orders_again_without_form(page, simulator):
+    sign_in(page, "customer")
+    page.goto("/store/")
+    expect(page.get_by_role("heading", name="Microsoft 365 E3")).to_be_visible()
+    shot(page, "storefront-catalog")
+    add_to_cart(page, "Microsoft 365 E3")
+    page.get_by_role("link", name="Checkout").click()
+    page.wait_for_url(re.compile(r"/service-details/$"))
+    expect(page.get_by_label("Signatory's first name")).to_have_value("Nancy")  # prefilled from the user
+    page.get_by_label(re.compile("I am authorised to accept")).check()
+    shot(page, "storefront-mca-step")
+    page.get_by_role("button", name="Submit").click()
+
+    frame = page.frame_locator("#microsoft-frame")
+    expect(frame.get_by_role("heading", name="Review and accept the Microsoft Customer Agreement")).to_be_visible()
+    expect(page.get_by_role("link", name="open Microsoft's acceptance page")).to_be_visible()
+    shot(page, "storefront-microsoft-page")
+    frame.get_by_role("button", name="Accept").click()
+    expect(frame.get_by_role("heading", name="You have accepted the Microsoft Customer Agreement")).to_be_visible()
+    page.get_by_role("button", name="Continue").click()
+    number = place_order(page)
+    expect(page.get_by_role("heading", name=re.compile("is placed"))).to_be_visible()
+    assert Order.objects.get(number=number).status == "placed"
+
+    # The same customer orders again: no form, the reason in one line.
+    add_to_cart(page, "Microsoft 365 Business Standard", seats=1)
+    page.get_by_role("link", name="Checkout").click()
+    page.wait_for_url(re.compile(r"/service-details/$"))
+    expect(page.get_by_label("Signatory's first name")).to_have_count(0)
+    expect(page.locator("#mca-reason")).to_contain_text("ccepted")
+    page.get_by_role("link", name="Continue to review").click()
+    assert Order.objects.get(number=place_order(page)).status == "placed"
+
+    page.goto("/store/agreements/")
+    expect(page.get_by_role("heading", name="My agreements")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Signatory accepted")
+    shot(page, "storefront-agreements")
+
+
+def test_store_reseller_attests_for_a_new_customer(page, simulator):
+    from django.core import mail
+
+    sign_in(page, "reseller")
+    add_to_cart(page, "Microsoft 365 E3", seats=10)
+    page.get_by_role("link", name="Checkout").click()
+    page.get_by_label("Company name").fill("Graphic Design Institute")
+    page.get_by_label("Country").select_option("GB")
+    page.get_by_role("button", name="Create customer and continue").click()
+    page.wait_for_url(re.compile(r"/service-details/$"))
+    page.get_by_label("Signatory's first name").fill("Grace")
+    page.get_by_label("Signatory's last name").fill("Designer")
+    page.get_by_label("Signatory's e-mail").fill("grace@graphicdesign.example")
+    page.get_by_label(re.compile("I confirm that the person named above")).check()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("status")).to_contain_text("e-mailed to Grace Designer")
+    assert mail.outbox[-1].to == ["grace@graphicdesign.example"]
+    page.get_by_role("link", name="place the order now").click()
+    place_order(page)
+    expect(page.get_by_role("status")).to_contain_text("Awaiting MCA acceptance")
+
+
+def test_store_white_label_checkout_by_wl_customer_with_fabrikams_brand(page, simulator):
+    sign_in(page, "wl-customer", store="/store/fabrikam/")
+    assert page.url.endswith("/store/fabrikam/")
+    assert page.title() == "Fabrikam Cloud Store"
+    header = page.locator("header")
+    assert header.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(92, 45, 145)"
+    add_to_cart(page, "Microsoft 365 E3", store="/store/fabrikam/")
+    page.get_by_role("link", name="Checkout").click()
+    page.wait_for_url(re.compile(r"/store/fabrikam/checkout/service-details/$"))
+    assert "Cloud Provider" not in page.content()
+    page.get_by_label(re.compile("I am authorised to accept")).check()
+    page.get_by_role("button", name="Submit").click()
+    frame = page.frame_locator("#microsoft-frame")
+    frame.get_by_role("button", name="Accept").click()
+    expect(frame.get_by_role("heading", name=re.compile("accepted"))).to_be_visible()
+    page.get_by_role("button", name="Continue").click()
+    number = place_order(page)
+    assert "/store/fabrikam/orders/" in page.url and "Cloud Provider" not in page.content()
+    shot(page, "storefront-white-label-order")
+    assert Order.objects.get(number=number).account.name == "Tailspin Toys"
+
+
+def test_store_renewal_shows_no_form(page, demo):
+    SubscriptionFactory(account=demo["northwind"], product__name="Microsoft 365 E5", seats=4)
+    sign_in(page, "customer")
+    page.goto("/store/subscriptions/")
+    page.get_by_role("button", name="Renew Microsoft 365 E5 for Northwind Traders").click()
+    page.wait_for_url(re.compile(r"/service-details/$"))
+    expect(page.locator("#mca-reason")).to_have_text("Not needed for a renewal.")
+    expect(page.locator("input[name=authority_confirmed]")).to_have_count(0)
+
+
+def test_checkout_invalid_form_shows_errors_next_to_the_fields(page, settings):
+    settings.MCA_ATTESTATION_FLOW = "legacy"
+    settings.MCA_STATUS_TIME_BUDGET = 0.3
+    sign_in(page, "customer")
+    add_to_cart(page, "Microsoft 365 E3")
+    page.get_by_role("link", name="Checkout").click()
+    page.wait_for_url(re.compile(r"/service-details/$"))
+    page.get_by_label("First name").fill("<script>alert(1)</script>")
+    page.get_by_label("Email").fill("not-an-email")
+    page.get_by_role("button", name="Submit").click()
+    first = page.get_by_label("First name")
+    expect(first).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#id_first_name_errors")).to_contain_text("letters")
+    expect(page.locator("#id_email_errors")).to_be_visible()
+    expect(page.locator("#id_accepted_errors")).to_contain_text("Tick the box")
+    shot(page, "storefront-form-errors")

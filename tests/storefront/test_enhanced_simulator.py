@@ -1,0 +1,77 @@
+"""The enhanced flow in the checkout against the simulator over HTTP: Microsoft's page in the checkout, the
+signatory's e-mail, "Continue" once Microsoft reports acceptance, and a new link after expiry."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from bss.choices import OrderStatus
+from bss.models import Order
+from mca import gate
+from mca.models import Attestation
+from tests.storefront.helpers import hidden_key, signatory_form
+
+DETAILS = "/store/checkout/service-details/"
+
+
+@pytest.fixture
+def live(pc_simulator, demo, enhanced, settings):
+    settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
+    settings.PARTNER_CENTER_READ_TIMEOUT = 2
+    return demo
+
+
+def test_customer_accepts_on_microsofts_page_in_the_checkout_and_continues(
+    client, live, demo_user, add_to_cart, pc_simulator
+):
+    client.force_login(demo_user("customer"))
+    add_to_cart()
+    client.get("/store/checkout/")
+    client.post(DETAILS, signatory_form())
+    page = client.get(DETAILS).content.decode()
+    attestation = Attestation.objects.get()
+    assert attestation.acceptance_url.startswith(pc_simulator.base_url)
+    assert f'<iframe src="{attestation.acceptance_url}"' in page and f'href="{attestation.acceptance_url}"' in page
+    assert mail.outbox == []
+    # Not accepted yet: Continue stays on the step.
+    assert client.post(DETAILS, {"action": "check_now"}).url == DETAILS
+    pc_simulator.accept_attestation(attestation.attestation_id)
+    assert client.post(DETAILS, {"action": "check_now"}).url == "/store/checkout/review/"
+    review = client.get("/store/checkout/review/").content.decode()
+    client.post("/store/checkout/place-order/", {"idempotency_key": hidden_key(review)})
+    assert Order.objects.get().status == OrderStatus.PLACED
+
+
+def test_reseller_names_the_signatory_who_gets_the_link_by_email(client, live, demo_user, add_to_cart, pc_simulator):
+    client.force_login(demo_user("reseller"))
+    add_to_cart()
+    client.post("/store/checkout/", {"action": "choose", "account": live["wide-world"].pk})
+    client.post(
+        DETAILS,
+        signatory_form(
+            signatory_first_name="Wolfgang",
+            signatory_last_name="Weber",
+            signatory_email="wolfgang@wideworld.example",
+            company_name="Wide World Importers",
+        ),
+    )
+    attestation = Attestation.objects.get()
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["wolfgang@wideworld.example"]
+    assert attestation.acceptance_url in mail.outbox[0].body
+    page = client.get(DETAILS).content.decode()
+    assert "<iframe" not in page and "wolfgang@wideworld.example" in page
+    review = client.get("/store/checkout/review/").content.decode()
+    client.post("/store/checkout/place-order/", {"idempotency_key": hidden_key(review)})
+    assert Order.objects.get().status == OrderStatus.AWAITING_ACCEPTANCE
+
+    # The link expires; My agreements sends a new one.
+    pc_simulator.expire_attestation(attestation.attestation_id)
+    gate.check_now(live["wide-world"])  # Microsoft is asked (the beat task does this on its schedule)
+    page = client.get("/store/agreements/").content.decode()
+    assert "Expired" in page or "expired" in page
+    response = client.post("/store/agreements/", {"account": live["wide-world"].pk})
+    assert response.url == "/store/agreements/"
+    assert len(mail.outbox) == 2
+    fresh = Attestation.objects.exclude(pk=attestation.pk).get()
+    assert fresh.acceptance_url and fresh.acceptance_url in mail.outbox[1].body
