@@ -14,7 +14,7 @@ urlpatterns = [
     path("mca/agreements/<str:template_id>/document/", views.agreement_document, name="agreement-document"),
     path("store/", include("storefront.urls")),
     path("bss/", include("bss.urls")),
-    path("api/v1/", include("mca.api_urls")),
+    path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,15 @@
+from rest_framework.pagination import CursorPagination
+
+
+class Cursor(CursorPagination):
+    """Cursor pages: no COUNT, constant cost at any depth (the log has millions of rows)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "-id"
+
+
+def cursor(ordering: str) -> type[Cursor]:
+    """A cursor pagination on one unique, indexed column."""
+    return type(f"Cursor_{ordering.strip('-')}", (Cursor,), {"ordering": ordering})
