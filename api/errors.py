@@ -119,7 +119,10 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int):  # a list's item (DRF keys list errors by index)
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             for sub, messages in flatten_errors(value, path).items():
                 flat.setdefault(sub, []).extend(messages)
     elif isinstance(detail, (list, tuple)):

@@ -60,12 +60,12 @@ class StrictIntegerField(serializers.IntegerField):
 class StrictSerializer(serializers.Serializer):
     """Unknown fields are errors (a misspelt "acepted" must not be silently dropped)."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
+        return super().to_internal_value(data)
 
 
 _form_serializers: dict[tuple[str, tuple[Any, ...]], type[serializers.Serializer]] = {}
