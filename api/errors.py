@@ -119,10 +119,8 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            if isinstance(key, int):  # a list's item (DRF keys list errors by index)
-                path = f"{prefix}[{key}]"
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
+            # DRF keys a list's item errors by index: lines[0].quantity
+            path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
             for sub, messages in flatten_errors(value, path).items():
                 flat.setdefault(sub, []).extend(messages)
     elif isinstance(detail, (list, tuple)):

@@ -1,3 +1,4 @@
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
 
@@ -8,6 +9,12 @@ class Cursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:  # a mangled cursor is bad input, not a missing page
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
 
 
 def cursor(ordering: str) -> type[Cursor]:

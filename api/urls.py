@@ -1,6 +1,6 @@
 """/api/v1/: every flow machine to machine (the schema is at /api/schema/, the docs at /api/docs/)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from api import views
 
@@ -21,4 +21,6 @@ urlpatterns = [
     path("orders/<int:pk>/execute/", views.OrderExecute.as_view(), name="order-execute"),
     path("subscriptions/", views.SubscriptionList.as_view(), name="subscription-list"),
     path("subscriptions/<int:pk>/", views.SubscriptionDetail.as_view(), name="subscription-detail"),
+    # Anything else under /api/v1/ (an unknown path, an id that is not a number) is a problem, not an HTML page.
+    re_path(r"^.*$", views.not_found, name="not-found"),
 ]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -18,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import services
-from api.errors import AcceptanceRequiredError, Conflict, django_errors
+from api.errors import PROBLEM_CONTENT_TYPE, AcceptanceRequiredError, Conflict, ProblemCode, django_errors
 from api.idempotency import HEADER, idempotent, service_key
 from api.pagination import cursor
 from api.schema import problems
@@ -50,6 +52,19 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Optional. The first answer for a key is replayed for the same body (24 h); another body is a 422.",
 )
+
+
+@csrf_exempt  # it changes nothing; a CSRF page would answer in HTML
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    body = {
+        "type": f"urn:mca:problem:{ProblemCode.NOT_FOUND}",
+        "title": "Not found",
+        "status": 404,
+        "detail": "No such endpoint or object.",
+        "code": ProblemCode.NOT_FOUND,
+    }
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+
 
 # --- shared helpers --------------------------------------------------------------------------------------------
 
@@ -156,7 +171,7 @@ class TokenView(APIView):
 # --- accounts and acceptance -------------------------------------------------------------------------------------
 
 
-@extend_schema(tags=["accounts"], responses={200: AccountSerializer(many=True), **problems()})
+@extend_schema(tags=["accounts"], responses={200: AccountSerializer(many=True), **problems(400)})
 class AccountList(generics.ListAPIView):
     """The customer accounts you may act for."""
 
@@ -344,7 +359,7 @@ class AcceptanceLogDetail(generics.RetrieveAPIView):
 # --- catalog, orders, subscriptions ----------------------------------------------------------------------------
 
 
-@extend_schema(tags=["catalog"], responses={200: ProductSerializer(many=True), **problems()})
+@extend_schema(tags=["catalog"], responses={200: ProductSerializer(many=True), **problems(400)})
 class ProductList(generics.ListAPIView):
     """The products for sale."""
 
@@ -394,7 +409,7 @@ class OrderListCreate(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Order]:
         return visible_orders(self.request)
 
-    @extend_schema(tags=["orders"], responses={200: OrderSerializer(many=True), **problems()})
+    @extend_schema(tags=["orders"], responses={200: OrderSerializer(many=True), **problems(400)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -515,7 +530,7 @@ def visible_subscriptions(request: Request) -> QuerySet[Subscription]:
     )
 
 
-@extend_schema(tags=["subscriptions"], responses={200: SubscriptionSerializer(many=True), **problems()})
+@extend_schema(tags=["subscriptions"], responses={200: SubscriptionSerializer(many=True), **problems(400)})
 class SubscriptionList(generics.ListAPIView):
     serializer_class = SubscriptionSerializer
     pagination_class = cursor("id")
