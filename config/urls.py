@@ -1,4 +1,4 @@
-"""The site's URLs. Each app's pages are included under their prefix; the API's routes live in config/api_urls.py."""
+"""The site's URLs. Each app's pages are included under their prefix; the API's routes live in api/urls.py."""
 
 from django.apps import apps
 from django.contrib import admin
@@ -17,7 +17,7 @@ urlpatterns = [
     path("mca/agreements/<str:template_id>/document/", mca_views.agreement_document, name="agreement-document"),
     path("store/", include("storefront.urls")),
     path("bss/", include("bss.urls")),
-    path("api/v1/", include("config.api_urls")),
+    path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Our template: drf-spectacular's loads Google Fonts, and the docs must load nothing from a third party.

@@ -34,7 +34,9 @@ def test_docs_page_loads_only_the_apps_own_static_files(client, path, bundle):
 def test_api_root_lists_the_endpoints_to_anyone(client):
     response = client.get("/api/v1/")
     assert response.status_code == 200
-    assert response.json() == {"accounts": "http://testserver/api/v1/accounts/"}
+    index = response.json()
+    assert index["accounts"] == "http://testserver/api/v1/accounts/"
+    assert {"auth/token", "products", "orders", "subscriptions", "mca/acceptances"} <= set(index)
 
 
 def test_api_root_answers_a_logged_in_user_too(client, demo_user):
@@ -42,4 +44,4 @@ def test_api_root_answers_a_logged_in_user_too(client, demo_user):
     response = client.get("/api/v1/", headers={"accept": "application/json"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert set(response.json()) == {"accounts"}
+    assert "accounts" in response.json()

@@ -61,7 +61,7 @@ def _store_links(store: Store, prefix: str = "") -> list[Link]:
 def _api_links() -> list[Link]:
     return [
         Link("API documentation", reverse("api-docs"), "the REST API (Swagger UI)"),
-        Link("API endpoints", reverse("api-root"), "the index of the REST API's endpoints"),
+        Link("API endpoints", reverse("api:root"), "the index of the REST API's endpoints"),
         Link("OpenAPI schema", reverse("api-schema"), "the API's machine-readable description (ReDoc: /api/redoc/)"),
     ]
 
