@@ -197,7 +197,9 @@ def _describe(error: PartnerCenterError) -> str:
 def _run_steps(order: Order) -> None:
     lines = list(order.lines.select_related("product", "subscription"))
     account = order.account
-    microsoft = [line for line in lines if line.product.is_microsoft]
+    # What Partner Center is told about: Microsoft purchases and seat changes. (Renewals are Microsoft's own;
+    # cancellations, upgrades and term changes have no call in our client yet and are recorded here only.)
+    microsoft = [line for line in lines if line.product.is_microsoft and (_is_purchase(line) or _is_seat_change(line))]
 
     _enter(order, ProvisioningStepName.GATE)
     decision = gate.check(account, gated_operations(lines))

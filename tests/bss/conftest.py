@@ -10,14 +10,20 @@ from bss.models import Order, OrderLine, Product
 _numbers = iter(range(1, 10_000))
 
 
-def make_order(account, sku: str = "MS-M365-BS", seats: int = 3, *, operation=Operation.NEW_PURCHASE, subscription=None):
+def make_order(
+    account, sku: str = "MS-M365-BS", seats: int = 3, *, operation=Operation.NEW_PURCHASE, subscription=None
+):
     """A placed order for `account` (as a channel would have placed it)."""
     product = Product.objects.get(sku=sku)
     order = Order.objects.create(
         number=f"SO-T-{next(_numbers):05d}", account=account, channel=Channel.STOREFRONT, status=OrderStatus.PLACED
     )
     OrderLine.objects.create(
-        order=order, product=product, operation=operation, quantity=seats, subscription=subscription,
+        order=order,
+        product=product,
+        operation=operation,
+        quantity=seats,
+        subscription=subscription,
         unit_price=product.price,
     )
     return order
@@ -73,3 +79,4 @@ def fast_pc(settings):
 def _short_partner_center_budget(settings):
     # Unreachable Partner Center (no simulator in most tests, or a "down" fault) gives up fast.
     settings.PARTNER_CENTER_RETRY_BUDGET = 0.5
+    settings.MCA_STATUS_TIME_BUDGET = 0.5

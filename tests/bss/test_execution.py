@@ -7,10 +7,9 @@ from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
 
-from bss.choices import Channel, OrderStatus
+from bss.choices import Channel, OrderStatus, Role
 from bss.models import Order
 from bss.roles import grant_role
-from bss.choices import Role
 from bss.services import execution
 from mca import gate
 from mca.models import AcceptanceRecord
