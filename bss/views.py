@@ -176,8 +176,12 @@ def order_execute(request: HttpRequest, number: str) -> HttpResponse:
         messages.info(request, f"Order {order.number} is {order.get_status_display().lower()}: nothing to execute.")
         return redirect("bss:order-detail", number=order.number)
     if request.method == "POST" and request.POST.get("confirm"):
+        first_line = order.lines.order_by("pk").first()
         context = gate.ConfirmationContext.from_request(
-            request, Channel.BSS_EXECUTION, order_number=order.number, operation=Operation.NEW_PURCHASE
+            request,
+            Channel.BSS_EXECUTION,
+            order_number=order.number,
+            operation=first_line.operation if first_line else Operation.NEW_PURCHASE,
         )
         try:
             result = execution.execute_with_acceptance(
