@@ -13,6 +13,7 @@ from bss.models import (
     OrderLine,
     OrderStatusChange,
     Product,
+    ProvisioningEvent,
     Reseller,
     Subscription,
 )
@@ -118,6 +119,16 @@ class OrderStatusChangeInline(admin.TabularInline):
         return False
 
 
+class ProvisioningEventInline(admin.TabularInline):
+    model = ProvisioningEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "attempt", "step", "outcome", "message"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
+        return False
+
+
 @admin.register(Order)
 class OrderAdmin(AccountScopedAdmin):
     list_display = ["number", "account", "channel", "status", "created_at", "status_changed_at"]
@@ -125,5 +136,18 @@ class OrderAdmin(AccountScopedAdmin):
     search_fields = ["number", "account__name"]
     list_select_related = ["account"]
     # Status only moves through the state machine (Order.move_to), never by editing the field.
-    readonly_fields = ["status", "status_changed_at", "last_error"]
-    inlines = [OrderLineInline, OrderStatusChangeInline]
+    # Provisioning writes these (bss.services.provisioning); the request ids keep retries idempotent.
+    readonly_fields = [
+        "status",
+        "status_changed_at",
+        "last_error",
+        "executed_by",
+        "executed_at",
+        "pc_customer_request_id",
+        "pc_order_request_id",
+        "pc_order_id",
+        "provisioning_attempts",
+        "provisioning_lease_until",
+        "next_attempt_at",
+    ]
+    inlines = [OrderLineInline, OrderStatusChangeInline, ProvisioningEventInline]

@@ -48,4 +48,26 @@ class OrderStatus(models.TextChoices):
     PROVISIONING = "provisioning", "Provisioning"
     PROVISIONED = "provisioned", "Provisioned"
     FAILED = "failed", "Failed"
+    HELD = "held", "Held by an operator"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class ProvisioningStepName(models.TextChoices):
+    """The steps of provisioning an order (SPEC flow 5), as recorded in its history."""
+
+    START = "start", "Started"
+    GATE = "gate", "MCA acceptance check"
+    CUSTOMER = "customer", "Partner Center customer"
+    ACCEPTANCES = "acceptances", "Acceptances delivered to Partner Center"
+    ORDER = "order", "Partner Center order"
+    QUANTITY = "quantity", "Seat count change"
+    SUBSCRIPTIONS = "subscriptions", "Subscriptions stored"
+    DONE = "done", "Provisioned"
+
+
+class ProvisioningOutcome(models.TextChoices):
+    DONE = "done", "Done"
+    SKIPPED = "skipped", "Not needed"
+    HELD = "held", "Held for MCA acceptance"
+    WAITING = "waiting", "Waiting, will retry"
+    FAILED = "failed", "Failed"

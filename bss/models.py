@@ -12,7 +12,16 @@ from django.utils import timezone
 from django_countries.fields import CountryField
 from phonenumber_field.modelfields import PhoneNumberField
 
-from bss.choices import BillingTerm, Channel, Operation, OrderStatus, Role, Vendor
+from bss.choices import (
+    BillingTerm,
+    Channel,
+    Operation,
+    OrderStatus,
+    ProvisioningOutcome,
+    ProvisioningStepName,
+    Role,
+    Vendor,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -275,7 +284,9 @@ class Order(models.Model):
         OrderStatus.PROVISIONING: frozenset(
             {OrderStatus.PROVISIONED, OrderStatus.FAILED, OrderStatus.AWAITING_ACCEPTANCE}
         ),
-        OrderStatus.FAILED: frozenset({OrderStatus.PROVISIONING, OrderStatus.CANCELLED}),
+        # A failed order is retried (automatically, or by an operator), held by an operator, or cancelled.
+        OrderStatus.FAILED: frozenset({OrderStatus.PROVISIONING, OrderStatus.HELD, OrderStatus.CANCELLED}),
+        OrderStatus.HELD: frozenset({OrderStatus.PROVISIONING, OrderStatus.CANCELLED}),
         OrderStatus.PROVISIONED: frozenset(),
         OrderStatus.CANCELLED: frozenset(),
     }
@@ -292,6 +303,22 @@ class Order(models.Model):
     last_error = models.TextField(blank=True)
     # A repeated submit (double click, client retry) with the same key finds this order instead of a second one.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Execution and provisioning (SPEC flows 4 and 5).
+    executed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    executed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a BSS user (or a channel) asked for the order to be executed."
+    )
+    # MS-RequestIds, persisted before the call, so a retried step is the same request to Partner Center.
+    pc_customer_request_id = models.UUIDField(null=True, blank=True)
+    pc_order_request_id = models.UUIDField(null=True, blank=True)
+    pc_order_id = models.CharField(max_length=64, blank=True)
+    provisioning_attempts = models.PositiveIntegerField(default=0)
+    provisioning_lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker provisions the order until then; after it, it counts as stuck."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -364,3 +391,20 @@ class OrderStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}: {self.from_status} → {self.to_status}"
+
+
+class ProvisioningEvent(models.Model):
+    """One step of provisioning an order, as it happened: when, what, and the error if any (append-only)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="provisioning_events")
+    step = models.CharField(max_length=20, choices=ProvisioningStepName.choices)
+    outcome = models.CharField(max_length=10, choices=ProvisioningOutcome.choices)
+    message = models.TextField(blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.get_step_display()} {self.get_outcome_display()}"

@@ -5,4 +5,20 @@ from bss import views
 app_name = "bss"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("orders/", views.order_list, name="order-list"),
+    path("orders/<str:number>/", views.order_detail, name="order-detail"),
+    path("orders/<str:number>/execute/", views.order_execute, name="order-execute"),
+    path("orders/<str:number>/retry/", views.order_retry, name="order-retry"),
+    path("orders/<str:number>/hold/", views.order_hold, name="order-hold"),
+    path("accounts/", views.account_list, name="account-list"),
+    path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("accounts/<int:pk>/check-now/", views.account_check_now, name="account-check-now"),
+    path("accounts/<int:pk>/direct-link/", views.account_direct_link, name="account-direct-link"),
+    path("accounts/<int:pk>/send-link/", views.account_send_link, name="account-send-link"),
+    path("accounts/<int:pk>/subscriptions/new/", views.subscription_new, name="subscription-new"),
+    path("subscriptions/", views.subscription_list, name="subscription-list"),
+    path("subscriptions/<int:pk>/", views.subscription_detail, name="subscription-detail"),
+    path("subscriptions/<int:pk>/renew/", views.subscription_renew, name="subscription-renew"),
+    path("subscriptions/<int:pk>/cancel/", views.subscription_cancel, name="subscription-cancel"),
+    path("acceptances/", views.acceptance_list, name="acceptance-list"),
 ]

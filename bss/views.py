@@ -1,15 +1,459 @@
+"""The BSS pages (/bss/): for CSP staff and white-label staff only. Thin: they read, call `bss.services.*`, and
+render what the gate decided; every lookup goes through `Account.objects.visible_to(user)` (another
+organisation's order, account or subscription is a 404)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from bss.models import Account, Order
+from bss.choices import Channel, Operation, OrderStatus
+from bss.forms import AccountFilterForm, DirectLinkForm, NewSubscriptionForm, OrderFilterForm, SeatsForm
+from bss.models import Account, Order, Subscription
+from bss.services import execution, subscriptions
+from bss.services.orders import OrderInvalid, gated_operations
+from mca import gate, selectors
+from mca.choices import DeliveryState
+from mca.messages import DIRECT_ACCEPTANCE_URL
+
+EXECUTABLE = (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE)
 
 
-@login_required
+def bss_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed-in BSS users only: anonymous users go to the sign-in page, everyone else gets 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not execution.is_bss_user(request.user):
+            raise PermissionDenied("The BSS is for CSP and white-label staff.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _accounts(request: HttpRequest) -> QuerySet[Account]:
+    return Account.objects.visible_to(request.user)
+
+
+def _orders(request: HttpRequest) -> QuerySet[Order]:
+    return Order.objects.filter(account__in=_accounts(request)).select_related("account", "account__reseller")
+
+
+def _order(request: HttpRequest, number: str) -> Order:
+    return get_object_or_404(_orders(request), number=number)
+
+
+def _account(request: HttpRequest, pk: int) -> Account:
+    return get_object_or_404(_accounts(request).select_related("reseller"), pk=pk)
+
+
+def _subscription(request: HttpRequest, pk: int) -> Subscription:
+    return get_object_or_404(
+        Subscription.objects.filter(account__in=_accounts(request)).select_related("account", "product"), pk=pk
+    )
+
+
+def _acceptance_form(actor: Any, account: Account, data: Any = None, error: Exception | None = None) -> forms.Form:
+    """The gate's form for this actor; with `data`, bound and validated, and the gate's errors next to fields."""
+    form = gate.form_for(actor, account, data)
+    if data is not None:
+        form.is_valid()
+        error_dict = getattr(error, "error_dict", None) or {}
+        for field, errors in error_dict.items():
+            target = field if field in form.fields else None
+            if target is None or target not in form.errors:
+                for message in errors:
+                    form.add_error(target, message)
+        if error is not None and not error_dict:
+            form.add_error(None, str(getattr(error, "message", error)))
+    return form
+
+
+# --- dashboard ------------------------------------------------------------------------------------------------
+
+
+@bss_view
 def index(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied("The BSS is for CSP and white-label staff.")
-    accounts = Account.objects.visible_to(request.user)
-    orders = Order.objects.filter(account__in=accounts).select_related("account")[:50]
-    return render(request, "bss/index.html", {"orders": orders, "account_count": accounts.count()})
+    orders = _orders(request)
+    counts = dict(orders.order_by().values_list("status").annotate(n=Count("pk")))
+    by_state = [(value, label, counts.get(value, 0)) for value, label in OrderStatus.choices]
+    context = {
+        "by_state": by_state,
+        "held": orders.filter(status=OrderStatus.AWAITING_ACCEPTANCE).order_by("status_changed_at")[:20],
+        "failing": orders.filter(status__in=[OrderStatus.FAILED, OrderStatus.HELD]).order_by("status_changed_at")[:20],
+        "to_execute": orders.filter(status=OrderStatus.PLACED).order_by("created_at")[:20],
+        "failing_deliveries": selectors.records_visible_to(request.user)
+        .filter(delivery__state__in=[DeliveryState.FAILING, DeliveryState.REFUSED])
+        .select_related("account")[:20],
+        "pending_attestations": selectors.open_attestations_visible_to(request.user)[:20],
+        "account_count": _accounts(request).count(),
+    }
+    return render(request, "bss/index.html", context)
+
+
+# --- orders ---------------------------------------------------------------------------------------------------
+
+
+@bss_view
+def order_list(request: HttpRequest) -> HttpResponse:
+    form = OrderFilterForm(request.GET or None)
+    orders = _orders(request)
+    if form.is_valid():
+        if q := form.cleaned_data["q"].strip():
+            orders = orders.filter(Q(number__icontains=q) | Q(account__name__icontains=q))
+        if status := form.cleaned_data["status"]:
+            orders = orders.filter(status=status)
+        if channel := form.cleaned_data["channel"]:
+            orders = orders.filter(channel=channel)
+    page = Paginator(orders.order_by("-created_at"), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "bss/order_list.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@bss_view
+def order_detail(request: HttpRequest, number: str) -> HttpResponse:
+    order = _order(request, number)
+    context = {
+        "order": order,
+        "lines": order.lines.select_related("product", "subscription"),
+        "changes": order.status_changes.select_related("changed_by"),
+        "events": order.provisioning_events.all(),
+        "executable": order.status in EXECUTABLE,
+        "may_execute": request.user.has_perm(execution.EXECUTE_PERMISSION),
+    }
+    return render(request, "bss/order_detail.html", context)
+
+
+def _execute_page(request: HttpRequest, order: Order, *, decision: gate.Decision, form: forms.Form | None) -> Any:
+    may_confirm = gate.may_confirm(request.user, order.account)
+    context = {
+        "order": order,
+        "lines": order.lines.select_related("product"),
+        "decision": decision,
+        "form": form if form is not None else (gate.form_for(request.user, order.account) if may_confirm else None),
+        "may_confirm": may_confirm,
+        "confirmers": [] if may_confirm else execution.who_can_confirm(order.account),
+        "idempotency_key": uuid.uuid4(),
+    }
+    return render(request, "bss/order_execute.html", context)
+
+
+def _after_execution(request: HttpRequest, result: execution.ExecutionResult) -> HttpResponse:
+    order = result.order
+    if result.executed:
+        messages.success(request, f"Order {order.number} is executed; provisioning: {order.get_status_display()}.")
+    elif result.held:
+        reason = result.decision.reason if result.decision else ""
+        text = f"Order {order.number} waits for the customer's MCA acceptance. {reason}"
+        if result.emailed_to:
+            text += f" Microsoft's acceptance link was e-mailed to {result.emailed_to}."
+        elif result.outcome is not None and not result.outcome.link:
+            text += " The acceptance link is being prepared; send it from the customer's page once it is there."
+        messages.info(request, text)
+    return redirect("bss:order-detail", number=order.number)
+
+
+@bss_view
+def order_execute(request: HttpRequest, number: str) -> HttpResponse:
+    order = _order(request, number)
+    if not request.user.has_perm(execution.EXECUTE_PERMISSION):
+        raise PermissionDenied("You may not execute orders.")
+    if order.status not in EXECUTABLE:
+        messages.info(request, f"Order {order.number} is {order.get_status_display().lower()}: nothing to execute.")
+        return redirect("bss:order-detail", number=order.number)
+    if request.method == "POST" and request.POST.get("confirm"):
+        first_line = order.lines.order_by("pk").first()
+        context = gate.ConfirmationContext.from_request(
+            request,
+            Channel.BSS_EXECUTION,
+            order_number=order.number,
+            operation=first_line.operation if first_line else Operation.NEW_PURCHASE,
+        )
+        try:
+            result = execution.execute_with_acceptance(
+                actor=request.user, order=order, data=request.POST, context=context
+            )
+        except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
+            decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+            form = _acceptance_form(request.user, order.account, request.POST, error)
+            response = _execute_page(request, order, decision=decision, form=form)
+            response.status_code = 400
+            return response
+        except execution.OrderNotExecutable as error:
+            messages.error(request, str(error))
+            return redirect("bss:order-detail", number=order.number)
+        return _after_execution(request, result)
+    if request.method == "POST":
+        try:
+            result = execution.execute_order(actor=request.user, order=order)
+        except gate.AcceptanceRequired as required:
+            return _execute_page(request, order, decision=required.decision, form=None)
+        except execution.OrderNotExecutable as error:
+            messages.error(request, str(error))
+            return redirect("bss:order-detail", number=order.number)
+        return _after_execution(request, result)
+    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+    return _execute_page(request, order, decision=decision, form=None)
+
+
+@bss_view
+@require_POST
+def order_retry(request: HttpRequest, number: str) -> HttpResponse:
+    order = _order(request, number)
+    try:
+        order = execution.retry_provisioning(actor=request.user, order=order)
+        messages.success(request, f"Provisioning of {order.number} was started again: {order.get_status_display()}.")
+    except execution.OrderNotExecutable as error:
+        messages.error(request, str(error))
+    return redirect("bss:order-detail", number=order.number)
+
+
+@bss_view
+@require_POST
+def order_hold(request: HttpRequest, number: str) -> HttpResponse:
+    order = _order(request, number)
+    try:
+        execution.hold_order(actor=request.user, order=order, note=request.POST.get("note", "")[:500])
+        messages.success(request, f"Order {order.number} is held: it will not be retried automatically.")
+    except execution.OrderNotExecutable as error:
+        messages.error(request, str(error))
+    return redirect("bss:order-detail", number=order.number)
+
+
+# --- accounts -------------------------------------------------------------------------------------------------
+
+
+@bss_view
+def account_list(request: HttpRequest) -> HttpResponse:
+    form = AccountFilterForm(request.GET or None)
+    accounts = _accounts(request).select_related("reseller")
+    if form.is_valid() and (q := form.cleaned_data["q"].strip()):
+        accounts = accounts.filter(name__icontains=q)
+    accounts = accounts.annotate(
+        held_orders=Count("orders", filter=Q(orders__status=OrderStatus.AWAITING_ACCEPTANCE)),
+        open_orders=Count("orders", filter=Q(orders__status__in=[OrderStatus.PLACED, OrderStatus.FAILED])),
+    )
+    # No MCA decision per row: that could ask Partner Center once per customer. The detail page shows it.
+    page = Paginator(accounts.order_by("name", "pk"), 50).get_page(request.GET.get("page"))
+    pending = set(
+        selectors.open_attestations_visible_to(request.user)
+        .filter(account__in=[a.pk for a in page.object_list])
+        .values_list("account_id", flat=True)
+    )
+    return render(request, "bss/account_list.html", {"form": form, "page": page, "pending": pending})
+
+
+@bss_view
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    decision = gate.check(account, [Operation.NEW_PURCHASE])
+    context = {
+        "account": account,
+        "decision": decision,
+        "records": selectors.records_for_account(account),
+        "subscriptions": account.subscriptions.select_related("product"),
+        "orders": account.orders.order_by("-created_at")[:20],
+        "direct_url": DIRECT_ACCEPTANCE_URL,
+        "direct_form": DirectLinkForm(initial={"email": _primary_email(account)}),
+        "may_confirm": gate.may_confirm(request.user, account),
+    }
+    return render(request, "bss/account_detail.html", context)
+
+
+def _primary_email(account: Account) -> str:
+    contact = account.contacts.order_by("-is_primary", "pk").first()
+    return contact.email if contact else ""
+
+
+@bss_view
+@require_POST
+def account_check_now(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    decision = execution.check_now(actor=request.user, account=account)
+    if decision.needed:
+        messages.info(request, f"Partner Center was asked again: {decision.reason}.")
+    else:
+        messages.success(request, f"{decision.reason}. Orders held for {account.name} were released.")
+    target = request.POST.get("next", "")
+    if target.startswith("/bss/") and "//" not in target:
+        return redirect(target)
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+@bss_view
+@require_POST
+def account_direct_link(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    form = DirectLinkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid e-mail address to send the link to.")
+    elif not account.is_synced:
+        messages.error(request, "The customer has no Microsoft tenant yet: it cannot accept in the admin center.")
+    else:
+        to = execution.email_direct_acceptance_link(actor=request.user, account=account, to=form.cleaned_data["email"])
+        messages.success(request, f"The Microsoft 365 admin center link was e-mailed to {to}.")
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+@bss_view
+@require_POST
+def account_send_link(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    to = execution.resend_signatory_link(actor=request.user, account=account)
+    if to:
+        messages.success(request, f"Microsoft's acceptance link was e-mailed to {to}.")
+    else:
+        messages.error(request, "There is no open acceptance link to send (it may still be being prepared).")
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+# --- subscriptions --------------------------------------------------------------------------------------------
+
+
+@bss_view
+def subscription_list(request: HttpRequest) -> HttpResponse:
+    subs = Subscription.objects.filter(account__in=_accounts(request)).select_related("account", "product")
+    page = Paginator(subs.order_by("account__name", "pk"), 50).get_page(request.GET.get("page"))
+    return render(request, "bss/subscription_list.html", {"page": page})
+
+
+def _subscription_page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> Any:
+    context.setdefault("idempotency_key", uuid.uuid4())
+    return render(request, template, context, status=status)
+
+
+def _run_subscription_change(
+    request: HttpRequest, account: Account, template: str, context: dict[str, Any], call: Callable[..., Any]
+) -> HttpResponse:
+    """Call a subscription service; on AcceptanceRequired show the gate's form on the same page."""
+    confirming = bool(request.POST.get("confirm"))
+    acceptance_context = gate.ConfirmationContext.from_request(request, Channel.BSS_SUBSCRIPTION)
+    key = request.POST.get("order_key") or None
+    try:
+        result = call(acceptance=request.POST if confirming else None, context=acceptance_context, idempotency_key=key)
+    except gate.AcceptanceRequired as required:
+        context.update(_mca_context(request, account, required.decision, None))
+        return _subscription_page(request, template, context)
+    except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
+        decision = gate.check(account, [Operation.NEW_PURCHASE])
+        context.update(
+            _mca_context(request, account, decision, _acceptance_form(request.user, account, request.POST, error))
+        )
+        return _subscription_page(request, template, context, status=400)
+    except OrderInvalid as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return _subscription_page(request, template, context, status=400)
+    return _after_execution(request, result)
+
+
+def _mca_context(request: HttpRequest, account: Account, decision: gate.Decision, form: Any) -> dict[str, Any]:
+    may_confirm = gate.may_confirm(request.user, account)
+    return {
+        "decision": decision,
+        "mca_form": form if form is not None else (gate.form_for(request.user, account) if may_confirm else None),
+        "may_confirm": may_confirm,
+        "confirmers": [] if may_confirm else execution.who_can_confirm(account),
+        "order_key": request.POST.get("order_key") or uuid.uuid4(),
+    }
+
+
+@bss_view
+def subscription_new(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    if not request.user.has_perm(execution.EXECUTE_PERMISSION):
+        raise PermissionDenied("You may not manage subscriptions.")
+    form = NewSubscriptionForm(request.POST or None)
+    context: dict[str, Any] = {"account": account, "form": form}
+    if request.method != "POST":
+        return _subscription_page(request, "bss/subscription_form.html", context)
+    if not form.is_valid():
+        return _subscription_page(request, "bss/subscription_form.html", context, status=400)
+    return _run_subscription_change(
+        request,
+        account,
+        "bss/subscription_form.html",
+        context,
+        lambda **kw: subscriptions.create_subscription(
+            actor=request.user,
+            account=account,
+            product=form.cleaned_data["product"],
+            seats=form.cleaned_data["seats"],
+            **kw,
+        ),
+    )
+
+
+@bss_view
+def subscription_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription(request, pk)
+    form = SeatsForm(request.POST or None, initial={"seats": subscription.seats})
+    context: dict[str, Any] = {
+        "subscription": subscription,
+        "account": subscription.account,
+        "form": form,
+        "orders": subscription.order_lines.select_related("order").order_by("-order__created_at")[:20],
+    }
+    if request.method != "POST":
+        return _subscription_page(request, "bss/subscription_detail.html", context)
+    if not request.user.has_perm(execution.EXECUTE_PERMISSION):
+        raise PermissionDenied("You may not manage subscriptions.")
+    if not form.is_valid():
+        return _subscription_page(request, "bss/subscription_detail.html", context, status=400)
+    return _run_subscription_change(
+        request,
+        subscription.account,
+        "bss/subscription_detail.html",
+        context,
+        lambda **kw: subscriptions.change_seats(
+            actor=request.user, subscription=subscription, seats=form.cleaned_data["seats"], **kw
+        ),
+    )
+
+
+@bss_view
+@require_POST
+def subscription_renew(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription(request, pk)
+    result = subscriptions.renew_subscription(
+        actor=request.user, subscription=subscription, idempotency_key=request.POST.get("order_key") or None
+    )
+    return _after_execution(request, result)
+
+
+@bss_view
+@require_POST
+def subscription_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription(request, pk)
+    result = subscriptions.cancel_subscription(
+        actor=request.user, subscription=subscription, idempotency_key=request.POST.get("order_key") or None
+    )
+    return _after_execution(request, result)
+
+
+# --- acceptance records ---------------------------------------------------------------------------------------
+
+
+@bss_view
+def acceptance_list(request: HttpRequest) -> HttpResponse:
+    records = selectors.records_visible_to(request.user).select_related("account")
+    if q := request.GET.get("q", "").strip()[:100]:
+        records = records.filter(
+            Q(account__name__icontains=q) | Q(email__icontains=q) | Q(last_name__icontains=q) | Q(order_number=q)
+        )
+    page = Paginator(records, 50).get_page(request.GET.get("page"))
+    return render(request, "bss/acceptance_list.html", {"page": page, "q": q})

@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from bss.choices import BillingTerm, Role, Vendor
-from bss.models import Account, CloudServiceProvider, Contact, Product, Reseller
+from bss.choices import BillingTerm, Channel, Operation, OrderStatus, Role, Vendor
+from bss.models import Account, CloudServiceProvider, Contact, Order, OrderLine, OrderStatusChange, Product, Reseller
 from bss.roles import grant_role
 
 DEMO_PASSWORD = "demo"
@@ -189,6 +189,14 @@ DEMO_ACCOUNTS = [
     ),
 ]
 
+# Placed orders waiting for BSS execution: (order number, account key, product sku, seats, placed by).
+# Litware (synced, nothing accepted) asks for the MCA form at execution; Tailspin Toys is a Fabrikam (white-label)
+# customer that wl-bss executes; it is not synced, so provisioning creates its Partner Center customer.
+DEMO_ORDERS = [
+    ("SO-DEMO-LITWARE", "litware", "MS-M365-BS", 10, "reseller"),
+    ("SO-DEMO-TAILSPIN", "tailspin", "MS-M365-E3", 5, "wl-customer"),
+]
+
 # username -> (role, account key or reseller slug, first name, last name)
 DEMO_USERS = [
     ("admin", Role.ADMIN, None, "Ada", "Admin"),
@@ -278,4 +286,30 @@ def seed_demo_data() -> dict[str, Account]:
             grant_role(user, role, reseller=resellers[org])
         else:
             grant_role(user, role)
+    _seed_orders(accounts)
     return accounts
+
+
+def _seed_orders(accounts: dict[str, Account]) -> None:
+    """The demo's placed orders, created once: a demo that executed them keeps its progress on a re-seed."""
+    User = get_user_model()
+    for number, key, sku, seats, username in DEMO_ORDERS:
+        if Order.objects.filter(number=number).exists():
+            continue
+        product = Product.objects.get(sku=sku)
+        user = User.objects.get(username=username)
+        channel = Channel.STOREFRONT if username.endswith("customer") else Channel.RESELLER_STOREFRONT
+        order = Order.objects.create(
+            number=number, account=accounts[key], channel=channel, status=OrderStatus.PLACED, created_by=user
+        )
+        OrderLine.objects.create(
+            order=order, product=product, operation=Operation.NEW_PURCHASE, quantity=seats, unit_price=product.price
+        )
+        OrderStatusChange.objects.create(
+            order=order,
+            from_status=OrderStatus.DRAFT,
+            to_status=OrderStatus.PLACED,
+            changed_at=order.status_changed_at,
+            changed_by=user,
+            note="Demo order.",
+        )

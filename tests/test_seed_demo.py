@@ -69,3 +69,26 @@ def test_roles_carry_their_permissions(demo_user):
     assert not demo_user("reseller").has_perm("bss.execute_order")
     assert not demo_user("customer").has_perm("bss.execute_order")
     assert demo_user("bss").is_staff and not demo_user("customer").is_staff
+
+
+def test_seed_demo_has_placed_orders_for_bss_execution(demo):
+    from bss.choices import OrderStatus
+    from bss.models import Order
+
+    litware = Order.objects.get(number="SO-DEMO-LITWARE")
+    tailspin = Order.objects.get(number="SO-DEMO-TAILSPIN")
+    assert (litware.account.name, litware.status) == ("Litware", OrderStatus.PLACED)
+    assert (tailspin.account.reseller.slug, tailspin.status) == ("fabrikam", OrderStatus.PLACED)
+    assert litware.lines.get().product.is_microsoft and tailspin.lines.get().product.is_microsoft
+
+
+def test_seeding_again_keeps_an_executed_demo_order_as_it_is(demo):
+    from bss.choices import OrderStatus
+    from bss.models import Order
+    from demo.accounts import seed_demo_data
+
+    order = Order.objects.get(number="SO-DEMO-LITWARE")
+    order.move_to(OrderStatus.CANCELLED)
+    seed_demo_data()
+    assert Order.objects.get(number="SO-DEMO-LITWARE").status == OrderStatus.CANCELLED
+    assert Order.objects.filter(number__startswith="SO-DEMO").count() == 2

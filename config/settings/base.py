@@ -239,6 +239,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
+# --- E-mail (acceptance links sent to customers' signatories from the BSS) ---
+# SMTP by default (EMAIL_HOST, EMAIL_PORT, ... from Django's defaults); local settings print e-mails to the console.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
+
 # --- Periodic tasks (celery beat) ---
 CELERY_BEAT_SCHEDULE = {
     "sweep-acceptance-deliveries": {
@@ -248,5 +253,9 @@ CELERY_BEAT_SCHEDULE = {
     "poll-pending-attestations": {
         "task": "mca.tasks.poll_attestations_task",
         "schedule": env.float("MCA_ATTESTATION_SWEEP_SECONDS", default=30.0),
+    },
+    "retry-order-provisioning": {
+        "task": "bss.tasks.retry_provisioning_task",
+        "schedule": env.float("BSS_PROVISIONING_SWEEP_SECONDS", default=60.0),
     },
 }

@@ -12,3 +12,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 
 INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS, *DEMO_APPS]
 PARTNER_CENTER_SIMULATOR_ENABLED = True
+
+# Signatories' acceptance links and the like are printed where `make run` runs, not sent.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

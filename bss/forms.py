@@ -1,0 +1,30 @@
+"""Forms of the BSS pages (the MCA form itself comes from the gate: `gate.form_for`)."""
+
+from django import forms
+
+from bss.choices import Channel, OrderStatus
+from bss.models import Product
+from bss.services.orders import MAX_SEATS
+
+
+class OrderFilterForm(forms.Form):
+    q = forms.CharField(label="Order number or customer", required=False, max_length=100)
+    status = forms.ChoiceField(label="Status", required=False, choices=[("", "Any status"), *OrderStatus.choices])
+    channel = forms.ChoiceField(label="Channel", required=False, choices=[("", "Any channel"), *Channel.choices])
+
+
+class AccountFilterForm(forms.Form):
+    q = forms.CharField(label="Customer", required=False, max_length=100)
+
+
+class NewSubscriptionForm(forms.Form):
+    product = forms.ModelChoiceField(label="Product", queryset=Product.objects.filter(is_active=True))
+    seats = forms.IntegerField(label="Seats", min_value=1, max_value=MAX_SEATS)
+
+
+class SeatsForm(forms.Form):
+    seats = forms.IntegerField(label="New seat count", min_value=1, max_value=MAX_SEATS)
+
+
+class DirectLinkForm(forms.Form):
+    email = forms.EmailField(label="Send the link to (the customer's administrator)")

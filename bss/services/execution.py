@@ -1,0 +1,354 @@
+"""Executing orders in the BSS (SPEC flow 4), releasing orders held for acceptance, and operators' actions on
+provisioning. The MCA question is the gate's: this module asks it and acts on the decision.
+
+    execute_order(actor=..., order=...)                       # executes, holds, or raises AcceptanceRequired
+    execute_with_acceptance(actor=..., order=..., data=..., context=...)   # the form, then the same
+    release_held_orders(accounts=...)                         # acceptance known: held orders go on
+    retry_provisioning(actor=..., order=...), hold_order(actor=..., order=...)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from bss.choices import Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
+from bss.models import Account, Membership, Order
+from bss.services.orders import gated_operations
+from bss.services.provisioning import record_event
+from mca import gate
+from mca.messages import DIRECT_ACCEPTANCE_URL
+
+logger = logging.getLogger("bss.execution")
+
+EXECUTE_PERMISSION = "bss.execute_order"
+CONFIRM_PERMISSION = "bss.confirm_mca_acceptance"
+BSS_ROLES = frozenset({Role.CSP_BSS, Role.WHITE_LABEL_BSS})
+
+
+class OrderNotExecutable(Exception):
+    """The order is not in a state that can be executed (cancelled, already provisioned, ...)."""
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What executing did. `executed`: the order is executed and provisioning started (or had already been).
+    `held`: it waits in "awaiting acceptance" for the customer's signatory (`decision`/`outcome` say who and
+    until when). `outcome` is the acceptance form's outcome when a form was submitted."""
+
+    order: Order
+    executed: bool
+    held: bool
+    decision: gate.Decision | None = None
+    outcome: gate.Outcome | None = None
+    emailed_to: str = ""
+
+
+def is_bss_user(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """CSP staff and white-label staff (and administrators); not customers, resellers or anonymous users."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    membership = Membership.of(user)
+    return membership is not None and membership.role in BSS_ROLES
+
+
+def _ensure_may_execute(actor: AbstractBaseUser, order: Order) -> None:
+    if not is_bss_user(actor) or not actor.has_perm(EXECUTE_PERMISSION):
+        raise PermissionDenied("You may not execute orders.")
+    if not Account.objects.visible_to(actor).filter(pk=order.account_id).exists():
+        raise PermissionDenied("You may not execute orders for this customer.")
+
+
+def start_provisioning(order: Order) -> None:
+    """Queue provisioning of an executed order once the current transaction commits."""
+    from bss.tasks import provision_order_task
+
+    order_id = order.pk
+    transaction.on_commit(lambda: provision_order_task.delay(order_id))
+
+
+def _move_to_executed(order: Order, *, by: AbstractBaseUser | None, note: str) -> bool:
+    """Lock the order and execute it if it still may be; True when it is executed now or already was."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE):
+            order.refresh_from_db()
+            return locked.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT)
+        locked.move_to(OrderStatus.EXECUTED, by=by, note=note)
+        if locked.executed_at is None:
+            locked.executed_at = timezone.now()
+            locked.executed_by = by if by is not None and by.is_authenticated else None
+            locked.save(update_fields=["executed_at", "executed_by"])
+        start_provisioning(locked)
+    order.refresh_from_db()
+    return True
+
+
+def _hold_for_signatory(order: Order, *, by: AbstractBaseUser, decision: gate.Decision | None, note: str) -> None:
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == OrderStatus.PLACED:
+            locked.move_to(OrderStatus.AWAITING_ACCEPTANCE, by=by, note=note[:500])
+        if locked.executed_at is None:
+            locked.executed_at, locked.executed_by = timezone.now(), by
+            locked.save(update_fields=["executed_at", "executed_by"])
+    order.refresh_from_db()
+
+
+def execute_order(*, actor: AbstractBaseUser, order: Order) -> ExecutionResult:
+    """Execute a placed order (SPEC flow 4, R11).
+
+    - no acceptance needed: the order moves to "executed" and provisioning starts after commit;
+    - a link is out with the customer's signatory: the order waits in "awaiting acceptance" and is released
+      automatically when Microsoft reports the acceptance;
+    - acceptance needed and nothing pending: raises `gate.AcceptanceRequired` (show `gate.form_for`).
+
+    Executing an order that is already executed or further is a no-op (a double click executes once).
+    Raises PermissionDenied (needs `bss.execute_order` and the customer in the actor's organisation) and
+    OrderNotExecutable (cancelled or draft orders).
+    """
+    _ensure_may_execute(actor, order)
+    order.refresh_from_db()
+    if order.status in (OrderStatus.DRAFT, OrderStatus.CANCELLED):
+        raise OrderNotExecutable(f"Order {order.number} is {order.get_status_display().lower()}.")
+    if order.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE):
+        return ExecutionResult(order=order, executed=True, held=False)
+    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+    if not decision.needed:
+        executed = _move_to_executed(order, by=actor, note="Executed in the BSS.")
+        return ExecutionResult(order=order, executed=executed, held=False, decision=decision)
+    if decision.waiting:
+        _hold_for_signatory(order, by=actor, decision=decision, note=decision.reason)
+        return ExecutionResult(order=order, executed=False, held=True, decision=decision)
+    raise gate.AcceptanceRequired(decision)
+
+
+def execute_with_acceptance(
+    *, actor: AbstractBaseUser, order: Order, data: Any, context: gate.ConfirmationContext
+) -> ExecutionResult:
+    """Submit the MCA confirmation form shown at execution (channel "BSS execution", the order number in the
+    record), then execute: at once when the acceptance is known now (legacy flow), else the order waits in
+    "awaiting acceptance" and Microsoft's acceptance link is e-mailed to the signatory (enhanced flow).
+
+    Raises PermissionDenied (needs `bss.execute_order` and `bss.confirm_mca_acceptance` for this customer),
+    `gate.AcceptanceInvalid` (a message per field; nothing written), `gate.IdempotencyConflict`,
+    OrderNotExecutable.
+    """
+    _ensure_may_execute(actor, order)
+    if not gate.may_confirm(actor, order.account):
+        raise PermissionDenied("You may execute orders but not confirm the customer's MCA acceptance.")
+    order.refresh_from_db()
+    if order.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE):
+        if order.status in (OrderStatus.DRAFT, OrderStatus.CANCELLED):
+            raise OrderNotExecutable(f"Order {order.number} is {order.get_status_display().lower()}.")
+        return ExecutionResult(order=order, executed=True, held=False)
+    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+    if not decision.show_form:  # accepted meanwhile, or a link is out already: nothing to confirm
+        return execute_order(actor=actor, order=order)
+    context = decision.context_for(context.with_trigger(order_number=order.number))
+    outcome = gate.submit_acceptance(actor=actor, account=order.account, data=data, context=context)
+    try:
+        result = execute_order(actor=actor, order=order)
+    except gate.AcceptanceRequired as required:
+        # The form went in but the gate still asks (e.g. its link could not be created yet): hold, visibly.
+        _hold_for_signatory(order, by=actor, decision=required.decision, note=required.decision.reason)
+        result = ExecutionResult(order=order, executed=False, held=True, decision=required.decision)
+    emailed_to = ""
+    if result.held and outcome.link:
+        emailed_to = send_signatory_link(order=order, outcome=outcome)
+    return ExecutionResult(
+        order=result.order,
+        executed=result.executed,
+        held=result.held,
+        decision=result.decision,
+        outcome=outcome,
+        emailed_to=emailed_to,
+    )
+
+
+def send_signatory_link(*, order: Order | None = None, outcome: gate.Outcome) -> str:
+    """E-mail Microsoft's acceptance link of `outcome` to the signatory it names; returns the address (or "")."""
+    attestation = outcome.attestation
+    if attestation is None or not outcome.link:
+        return ""
+    return _mail_link(
+        to=attestation.signatory_email,
+        name=attestation.signatory_name,
+        account=attestation.account,
+        link=outcome.link,
+        expires_at=outcome.expires_at,
+        order=order,
+    )
+
+
+def resend_signatory_link(*, actor: AbstractBaseUser, account: Account) -> str:
+    """E-mail the open acceptance link (the gate's pending attestation) to its signatory again; returns the
+    address, or "" when there is no usable link. Needs the right to confirm for this customer."""
+    if not is_bss_user(actor) or not gate.may_confirm(actor, account):
+        raise PermissionDenied("You may not send acceptance links for this customer.")
+    pending = gate.check(account, [Operation.NEW_PURCHASE]).pending
+    if pending is None or not pending.waiting or not pending.link:
+        return ""
+    return _mail_link(
+        to=pending.signatory_email,
+        name=pending.signatory_name,
+        account=account,
+        link=pending.link,
+        expires_at=pending.expires_at,
+    )
+
+
+def _mail_link(*, to: str, name: str, account: Account, link: str, expires_at: Any, order: Order | None = None) -> str:
+    until = f"\nThe link works until {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}.\n" if expires_at else "\n"
+    about = f" (order {order.number})" if order is not None else ""
+    body = (
+        f"Dear {name},\n\n"
+        f"{account.name}'s Microsoft products{about} need your acceptance of the Microsoft Customer Agreement.\n"
+        f"Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n"
+        "Your order goes ahead as soon as Microsoft reports your acceptance.\n"
+    )
+    send_mail(f"Please accept the Microsoft Customer Agreement for {account.name}", body, None, [to])
+    return to
+
+
+def email_direct_acceptance_link(*, actor: AbstractBaseUser, account: Account, to: str) -> str:
+    """E-mail the Microsoft 365 admin center link where the customer accepts the MCA by itself (sign-in needed).
+    For synced accounts (the customer must have a tenant to sign in to). Returns the address."""
+    if not is_bss_user(actor) or not Account.objects.visible_to(actor).filter(pk=account.pk).exists():
+        raise PermissionDenied("You may not contact this customer.")
+    if not account.is_synced:
+        raise ValueError("The customer has no Microsoft tenant yet: it cannot accept in the admin center.")
+    body = (
+        f"Hello,\n\nBefore we can complete Microsoft purchases for {account.name}, your company needs to accept the "
+        "Microsoft Customer Agreement. A global or billing administrator of your Microsoft 365 tenant can accept "
+        f"it in the Microsoft 365 admin center:\n\n{DIRECT_ACCEPTANCE_URL}\n\n"
+        "Sign in with your company account, review the agreement and accept it. We will see your acceptance "
+        "and continue with your orders.\n"
+    )
+    send_mail(f"Accept the Microsoft Customer Agreement for {account.name}", body, None, [to])
+    return to
+
+
+def check_now(*, actor: AbstractBaseUser, account: Account) -> gate.Decision:
+    """ "Check now": ask Partner Center again for this customer and release its held orders when Microsoft now
+    reports the acceptance (the gate's signal usually does it; this makes sure)."""
+    if not is_bss_user(actor) or not Account.objects.visible_to(actor).filter(pk=account.pk).exists():
+        raise PermissionDenied("You may not act for this customer.")
+    decision = gate.check_now(account)
+    if not decision.needed:
+        release_held_orders(accounts=Account.objects.filter(pk=account.pk))
+    return decision
+
+
+def release_held_orders(*, accounts: QuerySet[Account] | Iterable[Account]) -> list[Order]:
+    """The customers' acceptance is known: every order of these accounts held in "awaiting acceptance" whose
+    gate now says yes moves to "executed" and provisioning starts. Idempotent; returns the released orders."""
+    released = []
+    held = Order.objects.filter(account__in=list(accounts), status=OrderStatus.AWAITING_ACCEPTANCE).select_related(
+        "account"
+    )
+    for order in held:
+        decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+        if decision.needed:
+            continue
+        if _move_to_executed(order, by=None, note="Released: the customer's MCA acceptance is known."):
+            released.append(order)
+    return released
+
+
+def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs: Any) -> None:
+    """Receiver of `mca.signals.acceptance_known` (connected in BssConfig.ready). Never raises into the sender:
+    a failure here is logged and the beat's sweep releases the orders later."""
+    try:
+        release_held_orders(accounts=accounts if accounts is not None else Account.objects.none())
+    except Exception:
+        logger.exception("Releasing held orders after an acceptance failed; the sweep will retry")
+
+
+def release_due_held_orders(*, limit: int = 50) -> int:
+    """Beat backstop for a lost signal: re-ask the gate for accounts with executed orders held for acceptance."""
+    account_ids = (
+        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE, executed_at__isnull=False)
+        .values_list("account_id", flat=True)
+        .distinct()[:limit]
+    )
+    return len(release_held_orders(accounts=Account.objects.filter(pk__in=list(account_ids))))
+
+
+def retry_provisioning(*, actor: AbstractBaseUser, order: Order) -> Order:
+    """An operator retries a failed or held order now (its provisioning runs again; idempotent)."""
+    _ensure_may_execute(actor, order)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status not in (OrderStatus.FAILED, OrderStatus.HELD):
+            raise OrderNotExecutable(f"Only failed or held orders can be retried; {locked.number} is {locked.status}.")
+        if locked.status == OrderStatus.HELD:
+            locked.move_to(OrderStatus.PROVISIONING, by=actor, note="Retried by an operator.")
+        locked.next_attempt_at = timezone.now()
+        locked.provisioning_lease_until = None
+        locked.save(update_fields=["next_attempt_at", "provisioning_lease_until"])
+        record_event(
+            order=locked,
+            step=ProvisioningStepName.START,
+            outcome=ProvisioningOutcome.WAITING,
+            message=f"Retry asked by {actor.get_username()}.",
+        )
+        start_provisioning(locked)
+    order.refresh_from_db()
+    return order
+
+
+def hold_order(*, actor: AbstractBaseUser, order: Order, note: str = "") -> Order:
+    """An operator stops automatic retries of a failed order ("held"); Retry starts it again."""
+    _ensure_may_execute(actor, order)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.FAILED:
+            raise OrderNotExecutable(f"Only failed orders can be held; {locked.number} is {locked.status}.")
+        locked.move_to(OrderStatus.HELD, by=actor, note=(note or "Held by an operator.")[:500])
+        locked.next_attempt_at = None
+        locked.save(update_fields=["next_attempt_at"])
+    order.refresh_from_db()
+    return order
+
+
+def who_can_confirm(account: Account, *, limit: int = 5) -> list[str]:
+    """Names of BSS users of the account's organisation who may confirm its MCA acceptance (to tell a BSS user
+    without that right whom to ask)."""
+    app_label, codename = CONFIRM_PERMISSION.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+    if permission is None:
+        return []
+    organisation = (
+        Q(membership__role=Role.CSP_BSS)
+        if account.reseller_id is None
+        else Q(membership__role=Role.WHITE_LABEL_BSS, membership__reseller_id=account.reseller_id)
+        | Q(membership__role=Role.CSP_BSS)
+    )
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(organisation)
+        .filter(Q(groups__permissions=permission) | Q(user_permissions=permission))
+        .distinct()
+        .order_by("last_name", "username")[: limit * 3]
+    )
+    names = []
+    for user in users:
+        if gate.may_confirm(user, account):
+            names.append(user.get_full_name() or user.get_username())
+        if len(names) == limit:
+            break
+    return names

@@ -1,0 +1,172 @@
+"""Manual subscriptions in the BSS (SPEC flow 4): create one for an account, change its seat count, renew or
+cancel it. Each is an order on the "BSS subscription" channel, executed at once, so it is gated (R1/R11),
+provisioned (flow 5) and visible like any other order.
+
+A new Microsoft subscription and any seat-count change (increase or decrease) go through the gate; a renewal, a
+cancellation or a non-Microsoft product never asks. When the gate asks, the call raises
+`gate.AcceptanceRequired`; call again with `acceptance=` (the form data of `gate.form_for`) to confirm and
+proceed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+
+from bss.choices import Channel, Operation
+from bss.models import Account, Product, Subscription
+from bss.services.execution import (
+    EXECUTE_PERMISSION,
+    ExecutionResult,
+    execute_order,
+    is_bss_user,
+    send_signatory_link,
+)
+from bss.services.orders import LineRequest, OrderInvalid, gated_operations, place_order
+from mca import gate
+
+
+def _ensure_may_manage(actor: AbstractBaseUser, account: Account) -> None:
+    if not is_bss_user(actor) or not actor.has_perm(EXECUTE_PERMISSION):
+        raise PermissionDenied("You may not manage subscriptions.")
+    if not Account.objects.visible_to(actor).filter(pk=account.pk).exists():
+        raise PermissionDenied("You may not manage this customer's subscriptions.")
+
+
+def _submit(
+    *,
+    actor: AbstractBaseUser,
+    account: Account,
+    line: LineRequest,
+    acceptance: Any,
+    context: gate.ConfirmationContext | None,
+    idempotency_key: str | None,
+    subscription_ref: str = "",
+) -> ExecutionResult:
+    _ensure_may_manage(actor, account)
+    decision = gate.check(account, gated_operations([line]))
+    outcome = None
+    if decision.show_form:
+        if acceptance is None:
+            raise gate.AcceptanceRequired(decision)
+        if not gate.may_confirm(actor, account):
+            raise PermissionDenied("You may manage subscriptions but not confirm the customer's MCA acceptance.")
+        context = (context or gate.ConfirmationContext(channel=Channel.BSS_SUBSCRIPTION)).with_trigger(
+            channel=Channel.BSS_SUBSCRIPTION, subscription_ref=subscription_ref, operation=line.operation
+        )
+        outcome = gate.submit_acceptance(
+            actor=actor, account=account, data=acceptance, context=decision.context_for(context)
+        )
+    order = place_order(
+        actor=actor, account=account, lines=[line], channel=Channel.BSS_SUBSCRIPTION, idempotency_key=idempotency_key
+    )
+    result = execute_order(actor=actor, order=order)
+    emailed_to = send_signatory_link(order=order, outcome=outcome) if outcome is not None and result.held else ""
+    return ExecutionResult(
+        order=result.order,
+        executed=result.executed,
+        held=result.held,
+        decision=result.decision or decision,
+        outcome=outcome,
+        emailed_to=emailed_to,
+    )
+
+
+def create_subscription(
+    *,
+    actor: AbstractBaseUser,
+    account: Account,
+    product: Product,
+    seats: int,
+    acceptance: Any = None,
+    context: gate.ConfirmationContext | None = None,
+    idempotency_key: str | None = None,
+) -> ExecutionResult:
+    """Create a subscription for `account` by hand: an order (channel "BSS subscription") executed at once;
+    provisioning creates the `Subscription` row (with its Partner Center id for a Microsoft product).
+
+    Raises `gate.AcceptanceRequired` for a Microsoft product when the customer's acceptance is needed and
+    `acceptance` is None; PermissionDenied (needs `bss.execute_order`, and `bss.confirm_mca_acceptance` to
+    confirm); `gate.AcceptanceInvalid`; `OrderInvalid` (seat count).
+    """
+    line = LineRequest(product=product, quantity=seats, operation=Operation.NEW_PURCHASE)
+    return _submit(
+        actor=actor,
+        account=account,
+        line=line,
+        acceptance=acceptance,
+        context=context,
+        idempotency_key=idempotency_key,
+        subscription_ref=f"new:{product.sku}",
+    )
+
+
+def change_seats(
+    *,
+    actor: AbstractBaseUser,
+    subscription: Subscription,
+    seats: int,
+    acceptance: Any = None,
+    context: gate.ConfirmationContext | None = None,
+    idempotency_key: str | None = None,
+) -> ExecutionResult:
+    """Change a subscription's seat count to `seats` (the new total). An increase or a decrease of a Microsoft
+    subscription is gated (R1: Microsoft refuses both without a current MCA). Same errors as
+    `create_subscription`; OrderInvalid when the count does not change or the subscription is cancelled."""
+    if not subscription.is_active:
+        raise OrderInvalid({"seats": ["The subscription is cancelled."]})
+    if seats == subscription.seats:
+        raise OrderInvalid({"seats": [f"The subscription already has {seats} seats."]})
+    operation = Operation.SEAT_INCREASE if seats > subscription.seats else Operation.SEAT_DECREASE
+    line = LineRequest(product=subscription.product, quantity=seats, operation=operation, subscription=subscription)
+    return _submit(
+        actor=actor,
+        account=subscription.account,
+        line=line,
+        acceptance=acceptance,
+        context=context,
+        idempotency_key=idempotency_key,
+        subscription_ref=subscription.partner_center_subscription_id or f"bss:{subscription.pk}",
+    )
+
+
+def renew_subscription(
+    *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
+) -> ExecutionResult:
+    """Renew a subscription (never gated: R1)."""
+    line = LineRequest(
+        product=subscription.product,
+        quantity=subscription.seats,
+        operation=Operation.RENEWAL,
+        subscription=subscription,
+    )
+    return _submit(
+        actor=actor,
+        account=subscription.account,
+        line=line,
+        acceptance=None,
+        context=None,
+        idempotency_key=idempotency_key,
+    )
+
+
+def cancel_subscription(
+    *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
+) -> ExecutionResult:
+    """Cancel a subscription (never gated: R1). Provisioning marks it inactive."""
+    line = LineRequest(
+        product=subscription.product,
+        quantity=subscription.seats,
+        operation=Operation.CANCELLATION,
+        subscription=subscription,
+    )
+    return _submit(
+        actor=actor,
+        account=subscription.account,
+        line=line,
+        acceptance=None,
+        context=None,
+        idempotency_key=idempotency_key,
+    )
