@@ -19,7 +19,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import services
 from api.errors import PROBLEM_CONTENT_TYPE, AcceptanceRequiredError, Conflict, ProblemCode, django_errors
 from api.idempotency import HEADER, idempotent, service_key
 from api.pagination import cursor
@@ -42,6 +41,7 @@ from api.serializers import (
 )
 from bss.choices import Channel, Operation
 from bss.models import Account, Order, Product, Subscription
+from bss.services import execution, subscriptions
 from bss.services.orders import LineRequest, place_order
 from mca import gate, selectors
 from mca.models import AcceptanceRecord
@@ -500,9 +500,8 @@ class OrderExecute(APIView):
         acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         outcome = None
         try:
-            # TODO(merge): call bss.services.execution.execute_order once merged
-            order = services.execute_order(actor=request.user, order=order)
-        except services.NotExecutable as exc:
+            result = execution.execute_order(actor=request.user, order=order)
+        except execution.OrderNotExecutable as exc:
             raise Conflict(str(exc)) from None
         except gate.AcceptanceRequired as refused:
             if acceptance is None or not refused.decision.show_form:
@@ -512,16 +511,14 @@ class OrderExecute(APIView):
                 request, account, acceptance, prefix="mca_acceptance", order_number=order.number, operation=operation
             )
             try:
-                # TODO(merge): call bss.services.execution.execute_order once merged
-                order = services.execute_order(actor=request.user, order=order)
-            except gate.AcceptanceRequired:
-                order.refresh_from_db()
-                body = OrderResultSerializer(order).data
-                body["mca_acceptance"] = outcome_data(outcome)
-                return Response(body, status=status.HTTP_202_ACCEPTED)
+                result = execution.execute_order(actor=request.user, order=order)
+            except gate.AcceptanceRequired as still:
+                raise acceptance_required(request, account, still.decision) from None
+        order = result.order
+        order.refresh_from_db()
         body = OrderResultSerializer(order).data
         body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_200_OK)
+        return Response(body, status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
 
 
 def visible_subscriptions(request: Request) -> QuerySet[Subscription]:
@@ -558,7 +555,13 @@ class SubscriptionDetail(generics.GenericAPIView):
     @extend_schema(
         tags=["subscriptions"],
         request=SeatsInputSerializer,
-        responses={200: SubscriptionSerializer, **problems(400, 403, 404, 409, 422, mca=True)},
+        responses={
+            202: OpenApiResponse(
+                OrderResultSerializer,
+                description="The seat change's order: executed (provisioning applies it) or held for the signatory.",
+            ),
+            **problems(400, 403, 404, 409, 422, mca=True),
+        },
     )
     def patch(self, request: Request, pk: int) -> Response:
         subscription = self.get_object()
@@ -568,26 +571,31 @@ class SubscriptionDetail(generics.GenericAPIView):
         inline = payload.validated_data.get("mca_acceptance")
         account = subscription.account
         acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
+        operation = Operation.SEAT_INCREASE if seats > subscription.seats else Operation.SEAT_DECREASE
+        outcome = None
         try:
-            # TODO(merge): call bss.services.subscriptions (seat change) once merged
-            subscription = services.change_seats(actor=request.user, subscription=subscription, seats=seats)
+            result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
         except gate.AcceptanceRequired as refused:
             if acceptance is None or not refused.decision.show_form:
                 raise acceptance_required(request, account, refused.decision) from None
-            operation = services.seat_change_operation(subscription, seats)
             outcome = submit(
                 request,
                 account,
                 acceptance,
                 prefix="mca_acceptance",
-                subscription_ref=str(subscription.pk),
+                subscription_ref=subscription.partner_center_subscription_id or f"bss:{subscription.pk}",
                 operation=operation,
             )
             try:
-                # TODO(merge): call bss.services.subscriptions (seat change) once merged
-                subscription = services.change_seats(actor=request.user, subscription=subscription, seats=seats)
+                result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
             except gate.AcceptanceRequired as still:
                 error = acceptance_required(request, account, still.decision)
                 error.outcome = outcome_data(outcome)
                 raise error from None
-        return Response(SubscriptionSerializer(subscription).data)
+        # The change is an order of its own: executed now and applied by provisioning (at Partner Center for a
+        # Microsoft product), or held "awaiting_acceptance" while the signatory's link is out.
+        order = result.order
+        order.refresh_from_db()
+        body = OrderResultSerializer(order).data
+        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
+        return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -148,8 +148,18 @@ def test_bss_user_executes_a_non_microsoft_order(api, demo, other_product):
     response = api("bss").post(f"/api/v1/orders/{order.pk}/execute/", {}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "executed"
+    # A repeated execute (a retry, a double click) executes once.
     again = api("bss").post(f"/api/v1/orders/{order.pk}/execute/", {}, format="json")
-    assert_problem(again, 409, "order_not_executable")
+    assert again.status_code == 200 and again.json()["status"] == "executed"
+    assert order.status_changes.filter(to_status="executed").count() == 1
+
+
+def test_a_cancelled_order_is_not_executable(api, demo, other_product):
+    order = placed_order(demo["northwind"], other_product)
+    order.move_to("cancelled")
+    assert_problem(
+        api("bss").post(f"/api/v1/orders/{order.pk}/execute/", {}, format="json"), 409, "order_not_executable"
+    )
 
 
 def test_execute_needs_the_permission_and_the_tenant(api, demo, other_product):
@@ -198,9 +208,15 @@ def test_subscriptions_are_scoped(api, demo, other_product):
 
 
 def test_bss_user_changes_seats_of_a_non_microsoft_subscription(api, demo, other_product):
+    """The change is an order of the BSS's (channel "BSS subscription"), executed at once; provisioning applies it."""
     subscription = SubscriptionFactory(account=demo["northwind"], product=other_product, seats=5)
     response = api("bss").patch(f"/api/v1/subscriptions/{subscription.pk}/", {"seats": 9}, format="json")
-    assert response.status_code == 200 and response.json()["seats"] == 9
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "executed" and body["channel"] == "bss_subscription"
+    order = Order.objects.get(pk=body["id"])
+    (line,) = order.lines.all()
+    assert (line.operation, line.quantity, line.subscription_id) == ("seat_increase", 9, subscription.pk)
 
 
 @pytest.mark.parametrize("seats", ["7", 7.5, 0, None, True])
@@ -226,19 +242,25 @@ def test_microsoft_seat_change_needs_acceptance_then_succeeds_inline(api, demo, 
     assert_problem(client.patch(url, {"seats": seats}, format="json"), 409, "mca_acceptance_required")
     assert Subscription.objects.get(pk=subscription.pk).seats == 5
     response = client.patch(url, {"seats": seats, "mca_acceptance": LEGACY}, format="json")
-    assert response.status_code == 200, response.content
-    assert response.json()["seats"] == seats
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "executed"
+    assert Order.objects.get(pk=response.json()["id"]).lines.get().quantity == seats
     record = AcceptanceRecord.objects.get()
     assert record.operation == ("seat_increase" if seats > 5 else "seat_decrease")
 
 
-def test_enhanced_inline_acceptance_on_a_seat_change_is_409_with_the_link(api, demo, microsoft_product):
+def test_enhanced_inline_acceptance_on_a_seat_change_holds_its_order_for_the_signatory(
+    api, demo, microsoft_product, django_capture_on_commit_callbacks
+):
     subscription = SubscriptionFactory(account=demo["northwind"], product=microsoft_product, seats=5)
-    response = api("bss").patch(
-        f"/api/v1/subscriptions/{subscription.pk}/", {"seats": 6, "mca_acceptance": ENHANCED}, format="json"
-    )
-    body = assert_problem(response, 409, "mca_acceptance_required")
-    assert body["acceptance"]["kind"] == "pending_signatory" and body["reason_code"] == "pending_signatory"
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api("bss").patch(
+            f"/api/v1/subscriptions/{subscription.pk}/", {"seats": 6, "mca_acceptance": ENHANCED}, format="json"
+        )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "awaiting_acceptance"
+    assert body["mca_acceptance"]["kind"] == "pending_signatory"
     assert Subscription.objects.get(pk=subscription.pk).seats == 5
 
 
