@@ -208,6 +208,7 @@ class AccountAdmin(AccountScopedAdmin):
         failing = sum(1 for _, delivery in records if delivery["failing"])
         return {
             "decision": decision,
+            "reason": _sentence(decision.reason),
             "known_by": status.known_by.label if status and status.known_by else "",
             "accepted_at": when(status.accepted_at) if status and status.accepted_at else "",
             "verified_at": when(status.verified_at) if status and status.verified_at else "",
@@ -244,8 +245,13 @@ class AccountAdmin(AccountScopedAdmin):
         decision = gate.check_now(account)
         level = messages.WARNING if decision.needed else messages.SUCCESS
         verdict = "MCA acceptance needed" if decision.needed else "MCA acceptance not needed"
-        messages.add_message(request, level, f"Checked {account.name} now: {verdict}. {decision.reason}.")
+        messages.add_message(request, level, f"Checked {account.name} now: {verdict}. {_sentence(decision.reason)}")
         return HttpResponseRedirect(reverse("admin:bss_account_change", args=[account.pk]) + "#mca-status")
+
+
+def _sentence(text: str) -> str:
+    """The gate's reason as a sentence: one full stop at the end, whether or not it came with one."""
+    return text.rstrip(". ") + "."
 
 
 def _delivery_row(record) -> dict[str, Any]:

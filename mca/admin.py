@@ -611,7 +611,7 @@ class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for account in sorted(accounts.values(), key=lambda a: a.name):
             decision = gate.check_now(account)
             level = messages.WARNING if decision.needed else messages.SUCCESS
-            messages.add_message(request, level, f"{account.name}: {decision.reason}.")
+            messages.add_message(request, level, f"{account.name}: {decision.reason.rstrip('. ')}.")
 
     @admin.display(description="customer", ordering="account__name")
     def customer(self, attestation: Attestation) -> str:

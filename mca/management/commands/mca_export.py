@@ -97,7 +97,7 @@ class Command(BaseCommand):
         label = f"{found.name} (account {found.pk}, {found.owner_name})"
         if records == 0:
             self.stdout.write(
-                self.style.WARNING(f"No acceptance record for {found.name}: the export shows what is known.")
+                self.style.WARNING(f"Note: no acceptance record for {found.name}: the export shows what is known.")
             )
             self.stdout.write(f"Evidence for {label} written to {folder}")
             return
