@@ -210,7 +210,7 @@ class AccountAdmin(AccountScopedAdmin):
             "decision": decision,
             "reason": _sentence(decision.reason),
             "known_by": status.known_by.label if status and status.known_by else "",
-            "accepted_at": when(status.accepted_at) if status and status.accepted_at else "",
+            "accepted_at": when(status.accepted_at)[:10] if status and status.accepted_at else "",  # a day agreed
             "verified_at": when(status.verified_at) if status and status.verified_at else "",
             "pending": decision.pending,
             "pending_expires": when(decision.pending.expires_at) if decision.pending else "",
