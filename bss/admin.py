@@ -1,9 +1,20 @@
+import io
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+from django_countries import countries
 
+from bss.choices import Operation
 from bss.models import (
     Account,
     CloudServiceProvider,
@@ -18,10 +29,15 @@ from bss.models import (
     Subscription,
 )
 from mca import gate
+from mca.admin import EXPORT_PERMISSION, NotFoundMixin, when
+from mca.admin_filters import ResellerFilter
+from mca.choices import DeliveryState
+from mca.export import export_evidence
+from mca.selectors import LocalStatus, local_status_for, records_for_account
 
 
-class AccountScopedAdmin(admin.ModelAdmin):
-    """Staff of a white-label reseller see only their reseller's customers' rows."""
+class AccountScopedAdmin(NotFoundMixin, admin.ModelAdmin):
+    """Staff of a white-label reseller see only their reseller's customers' rows; another's id is a 404."""
 
     account_path = "account"
 
@@ -51,14 +67,73 @@ class ContactInline(admin.TabularInline):
     extra = 0
 
 
+class CountryInUseFilter(admin.SimpleListFilter):
+    """Only the countries of the accounts the user may see (not the world's 249)."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        codes = Account.objects.visible_to(request.user).order_by().values_list("country", flat=True).distinct()
+        choices = [(str(code), f"{countries.name(code) or code} ({code})") for code in codes if code]
+        return sorted(choices, key=lambda choice: choice[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
+class AccountChangeList(ChangeList):
+    """The page's accounts get what is known locally about their MCA acceptance in a few queries (no Partner
+    Center call per row: `gate.check` runs on an account's own page)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        statuses = local_status_for(self.result_list)
+        for account in self.result_list:
+            account.mca_local = statuses.get(account.pk)
+
+
+def _day(moment) -> str:
+    return when(moment)[:10] if moment else ""
+
+
+def local_summary(status: LocalStatus | None) -> tuple[str, str]:
+    """(headline, detail) of what is known here, for the accounts list."""
+    if status is None:
+        return "—", ""
+    if status.needed is False:
+        if status.counts:
+            verified = f"verified {_day(status.verified_at)}" if status.verified_at else "known here only"
+            return "not needed", f"{status.kind_label}, {_day(status.accepted_at)}; {verified}"
+        return "not needed", "Cloud Agreement accepted before the cut-over"
+    if status.attestation_state:
+        expires = when(status.link_expires_at, seconds=False)
+        if status.link_expired:
+            return "needed: link expired", f"sent to {status.signatory_name}, expired {expires}"
+        if status.waiting:
+            detail = (
+                f"{status.signatory_name}, link expires {expires}" if status.link_expires_at else status.signatory_name
+            )
+            return "waiting for signatory", detail
+    if status.needed is None:
+        return "unknown here", "Partner Center is asked on the account's page"
+    if status.kind and not status.counts:
+        return "needed", f"only a partner confirmation of {_day(status.accepted_at)}, before the MCA refresh"
+    return "needed", "nothing recorded here"
+
+
 @admin.register(Account)
 class AccountAdmin(AccountScopedAdmin):
     account_path = ""
-    list_display = ["name", "owner", "country", "language", "synced", "partner_center_tenant_id"]
-    list_filter = ["reseller", "country"]
+    list_display = ["name", "owner", "country", "synced", "mca_status", "mca_records"]
+    list_filter = [ResellerFilter, CountryInUseFilter]
     search_fields = ["name", "partner_center_tenant_id"]
     list_select_related = ["reseller"]
     inlines = [ContactInline]
+    change_form_template = "admin/bss/account/change_form.html"
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return AccountChangeList
 
     @admin.display(description="Owner", ordering="reseller__name")
     def owner(self, obj: Account) -> str:
@@ -67,6 +142,23 @@ class AccountAdmin(AccountScopedAdmin):
     @admin.display(description="Synced", boolean=True)
     def synced(self, obj: Account) -> bool:
         return obj.is_synced
+
+    @admin.display(description="MCA (known here)")
+    def mca_status(self, obj: Account) -> str:
+        headline, detail = local_summary(getattr(obj, "mca_local", None))
+        return format_html('<span class="mca-local">{}</span><br><small>{}</small>', headline, detail)
+
+    @admin.display(description="MCA records")
+    def mca_records(self, obj: Account) -> str:
+        status: LocalStatus | None = getattr(obj, "mca_local", None)
+        if status is None or not status.records:
+            return "none"
+        problems = [
+            f"{status.deliveries[state]} {label}"
+            for state, label in ((DeliveryState.FAILING, "failing"), (DeliveryState.REFUSED, "refused"))
+            if status.deliveries.get(state)
+        ]
+        return f"{status.records}" + (f" ({', '.join(problems)})" if problems else "")
 
     def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
         # The tenant is set through the gate, so what is known about the customer's acceptance moves with it (R2)
@@ -78,6 +170,102 @@ class AccountAdmin(AccountScopedAdmin):
         super().save_model(request, obj, form, change)
         if tenant_changed:
             gate.set_tenant(obj, tenant)
+
+    # --- the account's MCA status (gate.check: may ask Partner Center within its budget) and its actions ---
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/mca/export/",
+                self.admin_site.admin_view(require_POST(self.export_evidence_view)),
+                name="bss_account_mca_export",
+            ),
+            path(
+                "<path:object_id>/mca/check/",
+                self.admin_site.admin_view(require_POST(self.check_now_view)),
+                name="bss_account_mca_check",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _account_or_404(self, request: HttpRequest, object_id: str) -> Account:
+        account = self.get_object(request, object_id)  # scoped by get_queryset: another tenant's id is None
+        if account is None or not self.has_view_permission(request, account):
+            raise Http404("No account with this id here.")
+        return account
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if request.method == "GET":
+            account = self._account_or_404(request, object_id)
+            extra_context["mca"] = self._mca_context(request, account)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _mca_context(self, request: HttpRequest, account: Account) -> dict[str, Any]:
+        decision = gate.check(account, [Operation.NEW_PURCHASE])
+        status = decision.status
+        records = [
+            (record, _delivery_row(record)) for record in records_for_account(account).order_by("-sequence")[:50]
+        ]
+        failing = sum(1 for _, delivery in records if delivery["failing"])
+        return {
+            "decision": decision,
+            "reason": _sentence(decision.reason),
+            "known_by": status.known_by.label if status and status.known_by else "",
+            "accepted_at": when(status.accepted_at)[:10] if status and status.accepted_at else "",  # a day agreed
+            "verified_at": when(status.verified_at) if status and status.verified_at else "",
+            "pending": decision.pending,
+            "pending_expires": when(decision.pending.expires_at) if decision.pending else "",
+            "records": records,
+            "failing": failing,
+            "deliveries_url": reverse("admin:mca_acceptancedelivery_changelist")
+            + f"?account={account.pk}&state__exact=failing",
+            "log_url": reverse("admin:mca_acceptancerecord_changelist") + f"?account={account.pk}",
+            "can_export": request.user.has_perm(EXPORT_PERMISSION),
+            "export_url": reverse("admin:bss_account_mca_export", args=[account.pk]),
+            "check_url": reverse("admin:bss_account_mca_check", args=[account.pk]),
+        }
+
+    def export_evidence_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """R14 from the setup area: the evidence folder `mca_export` writes, as one zip download."""
+        account = self._account_or_404(request, object_id)
+        if not request.user.has_perm(EXPORT_PERMISSION):
+            raise PermissionDenied
+        with tempfile.TemporaryDirectory(prefix="mca-evidence-") as temp:
+            folder = export_evidence(account, Path(temp), within=Account.objects.visible_to(request.user))
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                for file in sorted(folder.iterdir()):
+                    archive.write(file, f"{folder.name}/{file.name}")
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{folder.name}.zip"'
+        return response
+
+    def check_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """ "Check now": ask Microsoft again at once (open attestations, the customer's confirmations)."""
+        account = self._account_or_404(request, object_id)
+        decision = gate.check_now(account)
+        level = messages.WARNING if decision.needed else messages.SUCCESS
+        verdict = "MCA acceptance needed" if decision.needed else "MCA acceptance not needed"
+        messages.add_message(request, level, f"Checked {account.name} now: {verdict}. {_sentence(decision.reason)}")
+        return HttpResponseRedirect(reverse("admin:bss_account_change", args=[account.pk]) + "#mca-status")
+
+
+def _sentence(text: str) -> str:
+    """The gate's reason as a sentence: one full stop at the end, whether or not it came with one."""
+    return text.rstrip(". ") + "."
+
+
+def _delivery_row(record) -> dict[str, Any]:
+    delivery = getattr(record, "delivery", None)  # None when the record has no delivery row
+    if delivery is None:
+        return {"state": "—", "failing": False, "error": "", "next": ""}
+    refused = delivery.state == DeliveryState.REFUSED
+    return {
+        "state": "refused (Partner Center said no for good)" if refused else delivery.get_state_display(),
+        "failing": delivery.state == DeliveryState.FAILING,
+        "error": delivery.last_error,
+        "next": when(delivery.next_attempt_at) if delivery.state == DeliveryState.FAILING else "",
+    }
 
 
 @admin.register(Membership)

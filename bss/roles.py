@@ -21,6 +21,10 @@ _BSS_STAFF = (
     "bss.view_subscription",
     "mca.view_acceptancerecord",
     "mca.export_acceptancerecord",
+    # The setup area: deliveries (with "Retry now") and signatories' acceptance links, scoped like the records.
+    "mca.view_acceptancedelivery",
+    "mca.retry_delivery",
+    "mca.view_attestation",
 )
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.CUSTOMER: ("bss.confirm_mca_acceptance",),

@@ -12,26 +12,47 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from bss.models import Account
+from mca import gate
 from mca.admin_filters import DateRangeFilter, ResellerFilter
 from mca.chain import verify_chain
-from mca.choices import EvidenceClass
+from mca.choices import DeliveryState, EvidenceClass, RecordEvent
+from mca.delivery import retry_now
 from mca.export import check_record, csv_lines, csv_rows
-from mca.models import AcceptanceDelivery, AcceptanceRecord, CustomerKnowledge
+from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
 from mca.paginator import EstimatedCountPaginator
 
 EXPORT_PERMISSION = "mca.export_acceptancerecord"
 VERIFY_PERMISSION = "mca.verify_acceptance_log"
+RETRY_PERMISSION = "mca.retry_delivery"
+
+
+def when(moment: datetime | None, *, seconds: bool = True) -> str:
+    """A timestamp with its time zone: the current one (TIME_ZONE, UTC, unless one was activated), e.g.
+    "2026-11-26 08:36:35 UTC"; "—" when there is none."""
+    if moment is None:
+        return "—"
+    return date_format(timezone.localtime(moment), "Y-m-d H:i:s T" if seconds else "Y-m-d H:i T")
+
+
+def yes_no(value: bool | None, yes: str = "yes", no: str = "no") -> str:
+    """Plain text instead of Django's green/red icons: "no" is often not a fault here (e.g. an attestation's log
+    alone is not proof by design)."""
+    if value is None:
+        return "—"
+    return yes if value else no
 
 
 def scope_to_user(queryset: QuerySet, request: HttpRequest, account_path: str = "account") -> QuerySet:
@@ -47,7 +68,15 @@ def scope_to_user(queryset: QuerySet, request: HttpRequest, account_path: str = 
     return queryset.filter(**{f"{account_path}__in": visible.values("pk")})
 
 
-class ReadOnlyAdminMixin:
+class NotFoundMixin:
+    """A missing object, or one outside the user's scope, is a plain 404: not Django's redirect to the index with
+    "… doesn't exist. Perhaps it was deleted?" (records are never deleted; a foreign id must not hint at anything)."""
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):
+        raise Http404(f"No {opts.verbose_name} with this id here.")
+
+
+class ReadOnlyAdminMixin(NotFoundMixin):
     """No add, change or delete; the change view shows the object read-only; no bulk actions."""
 
     actions = None
@@ -72,6 +101,8 @@ def _delivery_of(record: AcceptanceRecord) -> AcceptanceDelivery | None:
 admin.site.site_header = "MCA acceptance — setup area"
 admin.site.site_title = "MCA setup area"
 admin.site.index_title = "Setup area"
+# The app list is one click away (Home); the 300 px sidebar would leave the log's columns no room at 1280 px.
+admin.site.enable_nav_sidebar = False
 
 
 class DeliveryStateFilter(admin.ChoicesFieldListFilter):
@@ -80,19 +111,67 @@ class DeliveryStateFilter(admin.ChoicesFieldListFilter):
         self.title = "delivery to Partner Center"
 
 
+class ScopedAccountFilter(admin.SimpleListFilter):
+    """By customer account (for links from an account's page); choices limited to what the user may see."""
+
+    title = "customer"
+    parameter_name = "account"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return []  # no list of every account: it is reached from the account's page
+        account = Account.objects.visible_to(request.user).filter(pk=int(value)).first()
+        return [(str(account.pk), account.name)] if account else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(account_id=int(value))
+
+
+# Short labels for the list (the detail page and the filter show the full ones).
+EVENT_SHORT = {
+    RecordEvent.LEGACY_CONFIRMATION: "legacy confirmation",
+    RecordEvent.FORM_SUBMITTED: "form submitted",
+    RecordEvent.ATTESTATION_CREATED: "attestation created",
+    RecordEvent.SIGNATORY_ACCEPTED: "signatory accepted",
+    RecordEvent.AGREEMENT_CREATED: "agreement created",
+    RecordEvent.LINK_EXPIRED: "link expired",
+    RecordEvent.LINK_REISSUED: "link re-issued",
+}
+DELIVERY_SHORT = {
+    DeliveryState.WAITING_FOR_CUSTOMER: "waiting for customer id",
+    DeliveryState.FAILING: "failing",
+    DeliveryState.REFUSED: "refused",
+}
+
+
+def _pretty_json(text: str) -> str:
+    """JSON text indented, keys in the order they were written (as entered); other text unchanged."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
 @admin.register(AcceptanceRecord)
 class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Fits a 1280 px window beside the filters: short labels, the reseller under the customer.
     list_display = (
-        "sequence",
-        "created_at",
-        "account_name",
-        "reseller_name",
+        "number",
+        "created",
+        "customer",
+        "event_column",
         "confirmer_column",
         "channel",
         "evidence",
         "delivery_state",
     )
-    list_display_links = ("sequence",)
+    list_display_links = ("number",)
     list_select_related = ("delivery",)
     list_filter = (
         DateRangeFilter,
@@ -100,23 +179,25 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "evidence_class",
         ("delivery__state", DeliveryStateFilter),
         ResellerFilter,
+        ScopedAccountFilter,
     )
     search_fields = ("account_name", "last_name", "first_name", "actor_display_name", "email")
     search_help_text = "Customer name, the name entered in the form or of who confirmed, or e-mail."
     ordering = ("-sequence",)
-    sortable_by = ("sequence", "created_at")
+    sortable_by = ("number", "created")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     list_per_page = 50
 
     fieldsets = (
+        ("Event", {"fields": ("event", "attestation_id", "signatory_company", "authority", "link_expires")}),
         (
             "Who confirmed",
             {"fields": ("actor_display_name", "actor_username", "actor_user_id", "actor_role", "actor_organisation")},
         ),
         ("For whom", {"fields": ("account_name", "account", "reseller_name", "reseller", "tenant_id")}),
-        ("When and where", {"fields": ("created_at", "channel", "host", "ip_address", "user_agent")}),
+        ("When and where", {"fields": ("created_detail", "channel", "host", "ip", "user_agent")}),
         (
             "What was shown",
             {
@@ -130,12 +211,14 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        ("Form as entered", {"fields": ("form_as_entered",)}),
         (
-            "Form as entered",
-            {"fields": ("form_as_entered", "first_name", "last_name", "email", "phone", "date_agreed")},
+            "Read from the form (normalised, for search and delivery)",
+            {"fields": ("first_name", "last_name", "email", "phone", "date_agreed")},
         ),
+        ("Microsoft's answer for this step", {"fields": ("microsoft_answer_pretty",)}),
         ("Trigger", {"fields": ("order_number", "subscription_ref", "operation", "idempotency_key")}),
-        ("Evidence", {"fields": ("evidence_class", "log_sufficient_as_proof")}),
+        ("Evidence", {"fields": ("evidence_class", "log_alone_is_proof")}),
         (
             "Delivery to Partner Center",
             {
@@ -167,28 +250,86 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return None
 
     # --- list columns ---
+    @admin.display(description="#", ordering="sequence")
+    def number(self, record: AcceptanceRecord) -> int:
+        return record.sequence
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, record: AcceptanceRecord) -> str:
+        day, time_of_day = when(record.created_at).split(" ", 1)
+        return format_html('<span style="white-space:nowrap">{}</span><br><small>{}</small>', day, time_of_day)
+
+    @admin.display(description="customer")
+    def customer(self, record: AcceptanceRecord) -> str:
+        return format_html("{}<br><small>{}</small>", record.account_name, record.reseller_name or "CSP direct")
+
+    @admin.display(description="event")
+    def event_column(self, record: AcceptanceRecord) -> str:
+        return format_html(
+            '<span title="{}">{}</span>',
+            record.get_event_display(),
+            EVENT_SHORT.get(record.event, record.get_event_display()),
+        )
+
     @admin.display(description="evidence", ordering=None)
     def evidence(self, record: AcceptanceRecord) -> str:
         # The full labels explain themselves in the filter and the detail page; the list needs room.
-        return "first-party" if record.evidence_class == EvidenceClass.FIRST_PARTY else "attestation"
+        return {
+            EvidenceClass.FIRST_PARTY: "first-party",
+            EvidenceClass.SIGNATORY_AT_MICROSOFT: "signatory at Microsoft",
+        }.get(record.evidence_class, "attestation")
 
     @admin.display(description="confirmed by")
     def confirmer_column(self, record: AcceptanceRecord) -> str:
-        return record.confirmer
+        return format_html(
+            '<span title="{}">{}</span><br><small>{}</small>',
+            record.confirmer,
+            record.actor_display_name,
+            record.get_actor_role_display(),
+        )
 
     @admin.display(description="delivery")
     def delivery_state(self, record: AcceptanceRecord) -> str:
         delivery = _delivery_of(record)
-        return delivery.get_state_display() if delivery else "—"
+        if delivery is None:
+            return "—"
+        full = delivery.get_state_display()
+        return format_html('<span title="{}">{}</span>', full, DELIVERY_SHORT.get(delivery.state, full.lower()))
 
     # --- detail fields ---
-    @admin.display(description="form data (as entered)")
+    @admin.display(description="IP address")
+    def ip(self, record: AcceptanceRecord) -> str:
+        return record.ip_address or "—"
+
+    @admin.display(description="created (server time)")
+    def created_detail(self, record: AcceptanceRecord) -> str:
+        return when(record.created_at)
+
+    @admin.display(description="authority declared")
+    def authority(self, record: AcceptanceRecord) -> str:
+        return yes_no(record.authority_declared, "yes: the submitter declared the signatory's authority")
+
+    @admin.display(description="link expires")
+    def link_expires(self, record: AcceptanceRecord) -> str:
+        return when(record.link_expires_at)
+
+    @admin.display(description="log alone is proof")
+    def log_alone_is_proof(self, record: AcceptanceRecord) -> str:
+        return yes_no(
+            record.log_sufficient_as_proof,
+            "yes (the customer's own user accepted)",
+            "no: Partner Center's record of the acceptance backs it (see the delivery below)",
+        )
+
+    @admin.display(description="Microsoft's answer")
+    def microsoft_answer_pretty(self, record: AcceptanceRecord) -> str:
+        if not record.microsoft_answer:
+            return "—"
+        return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', _pretty_json(record.microsoft_answer))
+
+    @admin.display(description="form data (exactly as entered)")
     def form_as_entered(self, record: AcceptanceRecord) -> str:
-        try:
-            pretty = json.dumps(json.loads(record.form_data), indent=2, ensure_ascii=False, sort_keys=True)
-        except ValueError:
-            pretty = record.form_data
-        return format_html('<pre style="margin:0">{}</pre>', pretty)
+        return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', _pretty_json(record.form_data))
 
     @admin.display(description="attempts")
     def delivery_attempts(self, record: AcceptanceRecord):
@@ -196,9 +337,11 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return delivery.attempts if delivery else "—"
 
     @admin.display(description="next try")
-    def delivery_next_attempt(self, record: AcceptanceRecord):
+    def delivery_next_attempt(self, record: AcceptanceRecord) -> str:
         delivery = _delivery_of(record)
-        return delivery.next_attempt_at if delivery and delivery.next_attempt_at else "—"
+        if delivery is None or delivery.state in (DeliveryState.SENT, DeliveryState.REFUSED):
+            return "—"
+        return when(delivery.next_attempt_at)
 
     @admin.display(description="last error")
     def delivery_last_error(self, record: AcceptanceRecord) -> str:
@@ -210,14 +353,14 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         delivery = _delivery_of(record)
         if delivery is None or (delivery.response is None and delivery.last_status_code is None):
             return "—"
-        answer = json.dumps(delivery.response, indent=2, ensure_ascii=False, sort_keys=True)
+        answer = json.dumps(delivery.response, indent=2, ensure_ascii=False)
         note = " — an identical confirmation already existed (600061)" if delivery.already_confirmed else ""
         return format_html('HTTP {}{}<pre style="margin:0">{}</pre>', delivery.last_status_code or "—", note, answer)
 
     @admin.display(description="sent at")
-    def delivery_sent_at(self, record: AcceptanceRecord):
+    def delivery_sent_at(self, record: AcceptanceRecord) -> str:
         delivery = _delivery_of(record)
-        return delivery.sent_at if delivery and delivery.sent_at else "—"
+        return when(delivery.sent_at) if delivery else "—"
 
     @admin.display(description="chain check of this record")
     def chain_status(self, record: AcceptanceRecord) -> str:
@@ -233,6 +376,9 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method == "POST":
             raise PermissionDenied("Acceptance records are read-only.")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        raise Http404("Acceptance records have no history: they are never changed.")
 
     def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -296,13 +442,13 @@ def _delivery_summary(delivery: AcceptanceDelivery | None) -> str:
         return "No delivery row."
     text = delivery.get_state_display()
     if delivery.sent_at:
-        text += f" at {timezone.localtime(delivery.sent_at):%Y-%m-%d %H:%M}"
+        text += f" at {when(delivery.sent_at, seconds=False)}"
         if delivery.last_status_code:
             text += f" (HTTP {delivery.last_status_code})"
     if delivery.attempts:
         text += f"; {delivery.attempts} attempt(s)"
     if delivery.next_attempt_at and delivery.state != "sent":
-        text += f"; next try {timezone.localtime(delivery.next_attempt_at):%Y-%m-%d %H:%M}"
+        text += f"; next try {when(delivery.next_attempt_at, seconds=False)}"
     if delivery.last_error:
         text += f"; last error: {delivery.last_error}"
     return text
@@ -310,15 +456,19 @@ def _delivery_summary(delivery: AcceptanceDelivery | None) -> str:
 
 @admin.register(AcceptanceDelivery)
 class AcceptanceDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("record_link", "customer", "state", "attempts", "next_attempt_at", "last_status_code", "sent_at")
+    """Each record's delivery to Partner Center: failing ones with their last error and next try, and a
+    "Retry now" action (sends them at once, in this request) for users with `mca.retry_delivery`."""
+
+    list_display = ("record_link", "customer", "state_column", "attempts", "last_error_short", "next_try")
     list_select_related = ("record",)
-    list_filter = ("state",)
+    list_filter = ("state", ScopedAccountFilter)
     ordering = ("-id",)
     sortable_by = ("id",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
-    readonly_fields = (
+    actions = ["retry_now_action"]
+    fields = (
         "record",
         "account",
         "state",
@@ -326,18 +476,49 @@ class AcceptanceDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "tenant_id",
         "template_id",
         "attempts",
-        "next_attempt_at",
+        "next_try",
         "last_error",
         "last_status_code",
-        "already_confirmed",
-        "response",
-        "sent_at",
-        "created_at",
-        "updated_at",
+        "already_confirmed_text",
+        "answer",
+        "sent",
+        "created",
+        "updated",
     )
+    readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope_to_user(super().get_queryset(request), request)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RETRY_PERMISSION)
+
+    @admin.action(description="Retry now (send the selected failing deliveries at once)", permissions=["retry"])
+    def retry_now_action(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # `queryset` is already scoped to the user's accounts: a foreign id in the POST is simply not there.
+        selected = list(queryset.select_related("record").order_by("pk"))
+        outcomes = retry_now([delivery.pk for delivery in selected])
+        after = {d.pk: d for d in AcceptanceDelivery.objects.filter(pk__in=outcomes)}
+        for delivery in selected:
+            row = after[delivery.pk]
+            label = f"Record #{delivery.record.sequence} ({delivery.record.account_name})"
+            if outcomes[delivery.pk] is None:
+                messages.warning(request, f"{label}: not retried — it is {row.get_state_display().lower()}.")
+            elif row.state == DeliveryState.SENT:
+                code = f" (HTTP {row.last_status_code})" if row.last_status_code else ""
+                messages.success(request, f"{label}: sent to Partner Center{code}.")
+            elif row.state == DeliveryState.FAILING:
+                messages.error(
+                    request,
+                    f"{label}: still failing — {row.last_error}; next try {when(row.next_attempt_at)}.",
+                )
+            else:
+                messages.warning(request, f"{label}: {row.get_state_display()}. {row.last_error}".strip())
 
     @admin.display(description="record", ordering="id")
     def record_link(self, delivery: AcceptanceDelivery) -> str:
@@ -348,32 +529,174 @@ class AcceptanceDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def customer(self, delivery: AcceptanceDelivery) -> str:
         return delivery.record.account_name
 
+    @admin.display(description="state")
+    def state_column(self, delivery: AcceptanceDelivery) -> str:
+        if delivery.state == DeliveryState.REFUSED:
+            return "refused (Partner Center said no for good)"
+        return delivery.get_state_display()
+
+    @admin.display(description="last error")
+    def last_error_short(self, delivery: AcceptanceDelivery) -> str:
+        if not delivery.last_error:
+            return "—"
+        text = delivery.last_error if len(delivery.last_error) <= 140 else delivery.last_error[:139] + "…"
+        return format_html('<span title="{}">{}</span>', delivery.last_error, text)
+
+    @admin.display(description="next try")
+    def next_try(self, delivery: AcceptanceDelivery) -> str:
+        if delivery.state in (DeliveryState.SENT, DeliveryState.REFUSED, DeliveryState.WAITING_FOR_CUSTOMER):
+            return "—"
+        return when(delivery.next_attempt_at)
+
+    @admin.display(description="identical confirmation already existed (600061)")
+    def already_confirmed_text(self, delivery: AcceptanceDelivery) -> str:
+        return yes_no(delivery.already_confirmed)
+
+    @admin.display(description="Partner Center's answer")
+    def answer(self, delivery: AcceptanceDelivery) -> str:
+        if delivery.response is None:
+            return "—"
+        return format_html(
+            '<pre style="margin:0">{}</pre>', json.dumps(delivery.response, indent=2, ensure_ascii=False)
+        )
+
+    @admin.display(description="sent")
+    def sent(self, delivery: AcceptanceDelivery) -> str:
+        return when(delivery.sent_at)
+
+    @admin.display(description="created")
+    def created(self, delivery: AcceptanceDelivery) -> str:
+        return when(delivery.created_at)
+
+    @admin.display(description="updated")
+    def updated(self, delivery: AcceptanceDelivery) -> str:
+        return when(delivery.updated_at)
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         if request.method == "POST":
             raise PermissionDenied("Deliveries are changed only by the delivery worker.")
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-@admin.register(CustomerKnowledge)
-class CustomerKnowledgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("key", "kind", "accepted_at", "confirmed_by", "verified_at", "updated_at")
-    list_filter = ("kind",)
-    search_fields = ("key", "confirmed_by")
-    ordering = ("-updated_at",)
+@admin.register(Attestation)
+class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Acceptance links out with customers' signatories (enhanced attestation): pending ones with their expiry,
+    and a "Check now" action that asks Microsoft at once."""
+
+    list_display = ("customer", "signatory", "state", "expires", "created", "last_error_short")
+    list_select_related = ("account",)
+    list_filter = ("state",)
+    search_fields = ("account__name", "signatory_name", "signatory_email")
+    ordering = ("-created_at",)
+    sortable_by = ()
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
-    readonly_fields = (
+    actions = ["check_now_action"]
+    fields = (
+        "account",
+        "state",
+        "signatory_name",
+        "signatory_email",
+        "attestation_id",
+        "acceptance_link",
+        "expires",
+        "accepted",
+        "form_record",
+        "attempts",
+        "last_error",
+        "created",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_user(super().get_queryset(request), request)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Check now (ask Microsoft whether the signatory accepted)", permissions=["view"])
+    def check_now_action(self, request: HttpRequest, queryset: QuerySet) -> None:
+        accounts = {attestation.account_id: attestation.account for attestation in queryset.select_related("account")}
+        for account in sorted(accounts.values(), key=lambda a: a.name):
+            decision = gate.check_now(account)
+            level = messages.WARNING if decision.needed else messages.SUCCESS
+            messages.add_message(request, level, f"{account.name}: {decision.reason.rstrip('. ')}.")
+
+    @admin.display(description="customer", ordering="account__name")
+    def customer(self, attestation: Attestation) -> str:
+        return attestation.account.name
+
+    @admin.display(description="signatory")
+    def signatory(self, attestation: Attestation) -> str:
+        return format_html("{}<br><small>{}</small>", attestation.signatory_name, attestation.signatory_email)
+
+    @admin.display(description="link expires")
+    def expires(self, attestation: Attestation) -> str:
+        return when(attestation.expires_at)
+
+    @admin.display(description="accepted")
+    def accepted(self, attestation: Attestation) -> str:
+        return when(attestation.accepted_at)
+
+    @admin.display(description="created")
+    def created(self, attestation: Attestation) -> str:
+        return when(attestation.created_at)
+
+    @admin.display(description="Microsoft's acceptance page")
+    def acceptance_link(self, attestation: Attestation) -> str:
+        if not attestation.acceptance_url:
+            return "— (not created at Microsoft yet)"
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer">{}</a>', attestation.acceptance_url, attestation.acceptance_url
+        )
+
+    @admin.display(description="last error")
+    def last_error_short(self, attestation: Attestation) -> str:
+        return attestation.last_error[:140] or "—"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("Attestations are changed only by the acceptance services.")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(CustomerKnowledge)
+class CustomerKnowledgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("key", "kind", "accepted", "confirmed_by", "verified", "updated")
+    list_filter = ("kind",)
+    search_fields = ("key", "confirmed_by")
+    ordering = ("-updated_at",)
+    sortable_by = ()
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    fields = (
         "key",
         "kind",
-        "accepted_at",
+        "accepted",
         "template_id",
         "template_version_rank",
         "confirmed_by",
         "record",
-        "verified_at",
-        "updated_at",
+        "verified",
+        "updated",
     )
+    readonly_fields = fields
+
+    @admin.display(description="accepted")
+    def accepted(self, knowledge: CustomerKnowledge) -> str:
+        return when(knowledge.accepted_at)
+
+    @admin.display(description="last verified at Partner Center")
+    def verified(self, knowledge: CustomerKnowledge) -> str:
+        return when(knowledge.verified_at) if knowledge.verified_at else "never (known here only)"
+
+    @admin.display(description="updated")
+    def updated(self, knowledge: CustomerKnowledge) -> str:
+        return when(knowledge.updated_at)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         if request.method == "POST":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -76,8 +76,37 @@ class DateRangeFilter(admin.ListFilter):
             if name in params:
                 value = params.pop(name)
                 self.used_parameters[name] = value[-1] if isinstance(value, list) else value
-        self.start = _parse_day(self.used_parameters.get(self.parameter_from))
-        self.end = _parse_day(self.used_parameters.get(self.parameter_to))
+        self.errors: dict[str, str] = {}
+        self.start = self._day(self.parameter_from, "From")
+        self.end = self._day(self.parameter_to, "To")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            # A reversed range would list nothing: say so and show the range the person meant.
+            self.note = (
+                f"The date range was reversed (from {self.start:%Y-%m-%d} is after to {self.end:%Y-%m-%d}): "
+                f"showing {self.end:%Y-%m-%d} to {self.start:%Y-%m-%d}."
+            )
+            self.start, self.end = self.end, self.start
+        else:
+            self.note = ""
+        self._tell(request)
+
+    def _day(self, parameter: str, label: str) -> date | None:
+        raw = self.used_parameters.get(parameter)
+        if not raw:
+            return None
+        day = _parse_day(raw.strip())
+        if day is None:
+            self.errors[parameter] = f"“{raw}” is not a date (YYYY-MM-DD); “{label}” is ignored."
+        return day
+
+    def _tell(self, request: HttpRequest) -> None:
+        """Errors go beside the date fields and, once per request, into the page's messages."""
+        texts = [*self.errors.values(), *([self.note] if self.note else [])]
+        if not texts or getattr(request, "_mca_date_range_told", False):
+            return
+        request._mca_date_range_told = True
+        for text in texts:
+            messages.warning(request, text)
 
     def has_output(self) -> bool:
         return True
@@ -88,7 +117,7 @@ class DateRangeFilter(admin.ListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.start is not None:
             queryset = queryset.filter(**{f"{self.field_name}__gte": _start_of(self.start)})
-        if self.end is not None:
+        if self.end is not None and self.end < date.max:
             queryset = queryset.filter(**{f"{self.field_name}__lt": _start_of(self.end + timedelta(days=1))})
         return queryset
 
@@ -114,4 +143,7 @@ class DateRangeFilter(admin.ListFilter):
             "hidden": hidden,
             "clear_url": changelist.get_query_string(remove=self.expected_parameters()),
             "selected": bool(self.used_parameters),
+            "error_from": self.errors.get(self.parameter_from, ""),
+            "error_to": self.errors.get(self.parameter_to, ""),
+            "note": self.note,
         }

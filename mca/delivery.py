@@ -253,3 +253,26 @@ def release_waiting_deliveries(account: Account) -> int:
     for delivery_id in waiting:
         transaction.on_commit(lambda delivery_id=delivery_id: deliver_acceptance_task.delay(delivery_id))
     return len(waiting)
+
+
+# Rows an operator may send again at once: failing (waiting for their backoff) and pending (not sent yet, e.g. the
+# broker was down). Refused rows are not retried (Partner Center said no for good); sent and waiting ones neither.
+RETRYABLE_STATES = (DeliveryState.FAILING, DeliveryState.PENDING)
+
+
+def retry_now(delivery_ids: list[int]) -> dict[int, str | None]:
+    """The operator's "Retry now": these deliveries (failing or pending) become due at once and are sent now, in
+    this process, whatever their backoff said. Returns each one's state afterwards (None: not retryable or
+    claimed by a worker right now)."""
+    retryable = list(
+        AcceptanceDelivery.objects.filter(pk__in=delivery_ids, state__in=RETRYABLE_STATES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    AcceptanceDelivery.objects.filter(pk__in=retryable, state__in=RETRYABLE_STATES).update(
+        next_attempt_at=timezone.now()
+    )
+    outcomes: dict[int, str | None] = dict.fromkeys(delivery_ids)
+    for delivery_id in retryable:
+        outcomes[delivery_id] = deliver(delivery_id)
+    return outcomes

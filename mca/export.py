@@ -244,15 +244,17 @@ def _how_known(account: Account) -> str:
     )
 
 
-def export_evidence(account: Account, out_dir: Path | str) -> Path:
+def export_evidence(account: Account, out_dir: Path | str, *, within: QuerySet[Account] | None = None) -> Path:
     """Write the evidence for one Microsoft customer (R14) into a new folder under `out_dir`; returns the folder.
 
     records.json / records.csv: every record of the customer (all accounts of its Partner Center tenant, or the
     account if not synced), every field, the form as entered. chain.json: the whole chain's verification and,
     per record, its own hash and link check. deliveries.json: what Partner Center was sent and answered.
     README.md: a summary a person can read. SHA256SUMS: the files' digests, so the hand-over can be checked.
+    `within` (e.g. `Account.objects.visible_to(user)`) limits it to the accounts a user may see: white-label staff
+    get their own account's records, not another reseller's of the same tenant.
     """
-    accounts = list(customer_accounts(account))
+    accounts = list(customer_accounts(account) if within is None else customer_accounts(account).filter(pk__in=within))
     records = list(
         AcceptanceRecord.objects.filter(account__in=[a.pk for a in accounts])
         .select_related("delivery")

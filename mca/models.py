@@ -216,6 +216,7 @@ class AcceptanceDelivery(models.Model):
 
     class Meta:
         verbose_name_plural = "acceptance deliveries"
+        permissions = [("retry_delivery", "Can retry a failing delivery now")]
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="mca_delivery_due")]
 
     def __str__(self) -> str:

@@ -174,8 +174,9 @@ SPECTACULAR_SETTINGS = {
 _CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not _CELERY_BROKER_URL
 # Eager tasks still pass through a producer to serialise their arguments: an in-memory transport keeps that
-# from looking for a broker on localhost.
-CELERY_BROKER_URL = _CELERY_BROKER_URL or "memory://"
+# from looking for a broker. It names a host because kombu otherwise warns "No hostname was supplied.
+# Reverting to default 'localhost'" on every first task of a process (the in-memory transport ignores it).
+CELERY_BROKER_URL = _CELERY_BROKER_URL or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
