@@ -40,6 +40,11 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def _drop_pools() -> None:
+    celery_app.close()
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def redis_broker():
     import redis
@@ -54,10 +59,10 @@ def redis_broker():
     client.flushdb()
     previous = {"task_always_eager": celery_app.conf.task_always_eager, "broker_url": celery_app.conf.broker_url}
     celery_app.conf.update(task_always_eager=False, broker_url=REDIS_URL)
-    celery_app.close()  # drop the producer pool built for the previous broker
+    _drop_pools()  # the producer pool built for the previous broker would still publish there
     yield REDIS_URL
     celery_app.conf.update(**previous)
-    celery_app.close()
+    _drop_pools()
     client.flushdb()
 
 

@@ -205,7 +205,12 @@ def test_running_a_command_that_sends_a_task_logs_no_hostname_warning(demo, demo
     app.amqp._producer_pool = None
     app._pool = None
     # Partner Center is not reachable in tests: the delivery fails, so the command does.
-    with caplog.at_level(logging.WARNING), pytest.raises(CommandError):
-        run("mca_deliver")
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(CommandError):
+            run("mca_deliver")
+    finally:
+        # Leave no in-memory producer pool behind for later tests that point the app at a real broker.
+        app.close()
+        app.amqp._producer_pool = None
     assert not [r for r in caplog.records if "No hostname was supplied" in r.getMessage()]
     assert [r for r in caplog.records if r.name == "mca.delivery"]  # the task did run in-process
