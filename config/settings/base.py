@@ -305,6 +305,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # fpdf2's font subsetting (the evidence pack's PDF) logs every glyph at INFO.
+    "loggers": {"fontTools": {"level": "WARNING"}},
 }
 
 # --- Periodic tasks (celery beat) ---

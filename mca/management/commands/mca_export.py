@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from bss.models import Account
-from mca.export import export_evidence
+from mca.export import export_evidence_pack
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         out_dir = Path(out)
         if out_dir.exists() and not out_dir.is_dir():
             raise CommandError(f"--out {out} is not a directory.")
-        folder = export_evidence(customer, out_dir)
+        folder = export_evidence_pack(customer, out_dir)
         self.stdout.write(
             self.style.SUCCESS(f"Evidence for {customer.name} (account {customer.pk}) written to {folder}")
         )
