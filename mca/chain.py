@@ -151,9 +151,20 @@ def canonical_bytes(values: Sequence[Any], version: int = CURRENT_VERSION) -> by
     if version >= KEYED_VERSION:
         values = [*values[:_PREV_HASH], *values[_PREV_HASH + 1 :]]
     parts = [prefix(version)]
+    append = parts.append
     for value in values:
-        text = _text(value)
-        parts.append("~" if text is None else f"{len(text)}:{text}")
+        # str and int inline (most fields; bool is not `int` by type), everything else through `_text`.
+        kind = type(value)
+        if kind is str:
+            text = value
+        elif kind is int:
+            text = str(value)
+        elif value is None:
+            append("~")
+            continue
+        else:
+            text = _text(value)
+        append(f"{len(text)}:{text}")
     return "".join(parts).encode()
 
 
