@@ -251,6 +251,7 @@ class BreakKind:
     DOWNGRADE = "downgrade"  # a record of an older (unkeyed) hash version after newer ones or after a checkpoint
     CHECKPOINT = "checkpoint"  # the record at a checkpoint's sequence is not the one the checkpoint signed
     CHECKPOINT_SIGNATURE = "checkpoint_signature"  # a checkpoint file that does not verify
+    CHECKPOINT_STORAGE = "checkpoint_storage"  # the checkpoints could not be read at all
     HEAD = "head"  # the chain head names a different hash for the last record
 
 

@@ -223,7 +223,14 @@ def load_checkpoints(*, after: int = 0) -> Loaded:
     problem named by its file, never silently skipped."""
     checkpoints: list[Checkpoint] = []
     problems: list[ChainBreak] = []
-    for sequence, name in _names("checkpoints"):
+    try:
+        names = _names("checkpoints")
+    except Exception as error:  # any storage backend's failure (a bucket unreachable, denied): never "no checkpoints"
+        problem = (
+            f"the checkpoint storage could not be read ({type(error).__name__}: {error}): nothing to check against"
+        )
+        return Loaded([], [ChainBreak(0, None, problem, BreakKind.CHECKPOINT_STORAGE)])
+    for sequence, name in names:
         if sequence < after:
             continue
         try:
