@@ -93,9 +93,7 @@ def test_a_checkpoint_signed_with_an_untrusted_key_is_named(records, checkpoint_
     mallory = Ed25519PrivateKey.generate()
     public = raw_public_key(mallory)
     data["checkpoint"]["key_id"] = key_id_for(public)
-    data["signature"] = base64.b64encode(
-        mallory.sign(CHECKPOINT_DOMAIN + canonical_json(data["checkpoint"]))
-    ).decode()
+    data["signature"] = base64.b64encode(mallory.sign(CHECKPOINT_DOMAIN + canonical_json(data["checkpoint"]))).decode()
     data["public_key"] = base64.b64encode(public).decode()
     path.write_text(json.dumps(data))
     assert "which is not a trusted checkpoint key" in str(verify_chain().first_break)

@@ -93,7 +93,7 @@ def test_one_zip_per_customer_with_everything(pack, story):
 
 def test_proof_holds_canonical_bytes_hashes_and_the_chain_to_a_checkpoint(pack, story):
     _, folder = pack
-    first, other, second = story
+    first, _, second = story
     proof = json.loads((folder / "proof.json").read_text())
     record = proof["records"][0]
     body = base64.b64decode(record["canonical_b64"])
@@ -153,7 +153,7 @@ def _rewrite_sums(folder: Path) -> None:
 def test_verify_py_fails_on_an_edited_record(pack):
     _, folder = pack
     proof = json.loads((folder / "proof.json").read_text())
-    body = base64.b64decode(proof["records"][0]["canonical_b64"]).replace("José".encode(), "Jose".encode())
+    body = base64.b64decode(proof["records"][0]["canonical_b64"]).replace("José".encode(), b"Jose")
     proof["records"][0]["canonical_b64"] = base64.b64encode(body).decode()
     fields = proof["records"][0]["fields"]
     proof["records"][0]["fields"] = {k: v.replace("José", "Jose") if v else v for k, v in fields.items()}

@@ -48,7 +48,8 @@ def test_production_refuses_the_development_keys():
     assert "holds the development key" in refusal(
         production_without(MCA_LOG_HMAC_KEYS=DEV_LOG_HMAC_KEYS, MCA_LOG_HMAC_KEY_ID="dev")
     )
-    assert "is the development key" in refusal(production_without(MCA_CHECKPOINT_SIGNING_KEY=DEV_CHECKPOINT_SIGNING_KEY))
+    development_seed = production_without(MCA_CHECKPOINT_SIGNING_KEY=DEV_CHECKPOINT_SIGNING_KEY)
+    assert "is the development key" in refusal(development_seed)
 
 
 def test_production_refuses_to_start_without_the_checkpoint_signing_key():
