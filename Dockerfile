@@ -15,6 +15,9 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
+# DejaVu Sans: the evidence pack's PDF summary shows names in every script (mca/export.py falls back to Latin-1).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, read from pyproject.toml's pinned list, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
@@ -28,14 +31,17 @@ RUN pip install --no-deps -e .
 
 # Static files (the API docs' Swagger UI and ReDoc included) are collected into the image and served by
 # WhiteNoise. Production settings refuse to load without a real environment, so this one step gets throwaway
-# values: a random key, live mode with placeholder credentials (the apps installed exactly as in production) and
-# an in-memory broker. None of them is kept in the image.
+# values: a random key, live mode with placeholder credentials (the apps installed exactly as in production), an
+# in-memory broker and placeholder acceptance-log keys. None of them is kept in the image.
 RUN SECRET_KEY="collectstatic-only-$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     PARTNER_CENTER_MODE=live \
     PARTNER_CENTER_TENANT_ID=collectstatic-only \
     PARTNER_CENTER_CLIENT_ID=collectstatic-only \
     PARTNER_CENTER_CLIENT_SECRET=collectstatic-only \
     CELERY_BROKER_URL=memory:// \
+    MCA_LOG_HMAC_KEYS=collectstatic=Y29sbGVjdHN0YXRpYy1vbmx5LXRocm93YXdheS1rZXktMDAwMA== \
+    MCA_LOG_HMAC_KEY_ID=collectstatic \
+    MCA_CHECKPOINT_SIGNING_KEY=Y29sbGVjdHN0YXRpYy1vbmx5LXRocm93YXdheS1zZWU= \
     python manage.py collectstatic --no-input --verbosity 0
 
 USER app

@@ -45,6 +45,9 @@ def _ensure_postgres_database(url: str) -> None:
 def setup_django() -> str:
     url = _database_url()
     os.environ["DATABASE_URL"] = url
+    # Checkpoints of the bench log go beside it in the temp directory, never into the dev checkpoints/ folder.
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0].replace(".sqlite3", "")
+    os.environ.setdefault("MCA_CHECKPOINT_DIR", str(Path(tempfile.gettempdir()) / f"{name}-checkpoints"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     _ensure_postgres_database(url)
     import django

@@ -1,6 +1,4 @@
-import io
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from mca import gate
 from mca.admin import EXPORT_PERMISSION, NotFoundMixin, when
 from mca.admin_filters import ResellerFilter
 from mca.choices import DeliveryState
-from mca.export import export_evidence
+from mca.export import export_evidence_pack
 from mca.selectors import LocalStatus, local_status_for, records_for_account
 
 
@@ -226,18 +224,15 @@ class AccountAdmin(AccountScopedAdmin):
         }
 
     def export_evidence_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """R14 from the setup area: the evidence folder `mca_export` writes, as one zip download."""
+        """R14 from the setup area: the evidence pack `mca_export` writes (one zip a third party can verify)."""
         account = self._account_or_404(request, object_id)
         if not request.user.has_perm(EXPORT_PERMISSION):
             raise PermissionDenied
         with tempfile.TemporaryDirectory(prefix="mca-evidence-") as temp:
-            folder = export_evidence(account, Path(temp), within=Account.objects.visible_to(request.user))
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-                for file in sorted(folder.iterdir()):
-                    archive.write(file, f"{folder.name}/{file.name}")
-        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="{folder.name}.zip"'
+            pack = export_evidence_pack(account, Path(temp), within=Account.objects.visible_to(request.user))
+            content = pack.read_bytes()
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{pack.name}"'
         return response
 
     def check_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

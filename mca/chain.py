@@ -1,32 +1,52 @@
-"""The acceptance log's hash chain: the canonical form of a record, and verification of the whole chain.
+"""The acceptance log's hash chain: the canonical form of a record, its keyed seal, and verification of the chain.
 
 Canonical form, hash version N (changing it needs a new version; tests pin the bytes of a fixture per version):
 
-    b"mca-acceptance-log/vN\\n" + the fields of HASHED_FIELDS_BY_VERSION[N], in that order, each encoded as
+    b"mca-acceptance-log/vN\\n" + the fields of the version's list, in that order, each encoded as
         "~"                    for None (SQL NULL)
         "<n>:<text>"           otherwise, where <text> is the value as text and <n> its length in characters:
                                str as is; int in decimal; bool "1"/"0"; date "YYYY-MM-DD";
                                datetime in UTC as "YYYY-MM-DDTHH:MM:SS.ffffffZ"
     all joined with no separator, UTF-8 encoded.
 
-    entry_hash = SHA-256(canonical form) as lowercase hex. `prev_hash` is one of the fields, which chains each
-    record to the one before it (sequence - 1); the first record's prev_hash is 64 zeros.
+Versions 1 and 2: the list includes `prev_hash`, and entry_hash = SHA-256(canonical form) as lowercase hex.
 
-Length-prefixing makes the encoding unambiguous without escaping, and it is cheap to build from a
-`values_list` row, so verification streams a million rows without model instances or JSON.
+Version 3 separates the content from the link and keys each record:
+
+    content_digest = SHA-256(canonical form of CONTENT_FIELDS_V3)        (version 2's fields without prev_hash)
+    entry_hash     = SHA-256(b"mca-acceptance-log/v3\\n" + prev_hash + content_digest)   (both as ASCII hex)
+    mac            = HMAC-SHA256(MCA_LOG_HMAC_KEYS[key_id], entry_hash as ASCII hex)
+
+so a proof that two records are linked needs only (prev_hash, content_digest, entry_hash) of the records between
+them, never their content; and a row inserted or rewritten by someone who can write the database but does not
+hold the key (it lives in the settings, never in the database) carries no valid MAC. The two inputs never
+collide: a content form's first field is "<n>:" or "~", never 128 hex digits.
+
+The first record's prev_hash is 64 zeros. Length-prefixing makes the encoding unambiguous without escaping, and it
+is cheap to build from a `values_list` row, so verification streams a million rows without model instances.
+
+Verification (`verify_chain`) checks every record (sequence continuity, link, content, MAC, no version going
+back), then the end of the log against the chain head and against the signed checkpoints kept outside the
+database (`mca.checkpoints`): records missing up to a checkpoint, a chain recomputed since one, an extra record
+past the head are each named.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connection
 
 from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
+
+if TYPE_CHECKING:
+    from mca.checkpoints import Checkpoint
 
 HASHED_FIELDS_V1: tuple[str, ...] = (
     "sequence",
@@ -77,21 +97,31 @@ HASHED_FIELDS_V2: tuple[str, ...] = (
     "link_expires_at",
     "microsoft_answer",
 )
-HASHED_FIELDS_BY_VERSION: dict[int, tuple[str, ...]] = {1: HASHED_FIELDS_V1, 2: HASHED_FIELDS_V2}
+# Version 3: version 2's record fields; the content digest covers all of them but prev_hash, which is chained
+# outside it (see the module docstring).
+HASHED_FIELDS_V3: tuple[str, ...] = HASHED_FIELDS_V2
+CONTENT_FIELDS_V3: tuple[str, ...] = tuple(name for name in HASHED_FIELDS_V3 if name != "prev_hash")
+HASHED_FIELDS_BY_VERSION: dict[int, tuple[str, ...]] = {1: HASHED_FIELDS_V1, 2: HASHED_FIELDS_V2, 3: HASHED_FIELDS_V3}
+KEYED_VERSION = 3  # from this version on, records carry key_id and mac
 CURRENT_VERSION = AcceptanceRecord.HASH_VERSION
 HASHED_FIELDS = HASHED_FIELDS_BY_VERSION[CURRENT_VERSION]
-# What verification reads per row: every field of the newest version, then the stored hash and the primary key.
-# Every older list is a prefix of the newest, so one row serves each version.
-VERIFY_COLUMNS: tuple[str, ...] = (*HASHED_FIELDS, "entry_hash", "id")
+# What verification reads per row: every field of the newest version, the seal, the stored hash and the primary
+# key. Every older list is a prefix of the newest, so one row serves each version.
+VERIFY_COLUMNS: tuple[str, ...] = (*HASHED_FIELDS, "key_id", "mac", "entry_hash", "id")
 _SEQUENCE, _PREV_HASH = HASHED_FIELDS.index("sequence"), HASHED_FIELDS.index("prev_hash")
 _VERSION = HASHED_FIELDS.index("hash_version")
 _FIELD_COUNT = len(HASHED_FIELDS)
+_KEY_ID, _MAC, _STORED = _FIELD_COUNT, _FIELD_COUNT + 1, _FIELD_COUNT + 2
 _PREFIX_COUNT = {version: len(fields) for version, fields in HASHED_FIELDS_BY_VERSION.items()}
 assert all(HASHED_FIELDS[: len(fields)] == fields for fields in HASHED_FIELDS_BY_VERSION.values())
+assert _PREV_HASH == 2 and HASHED_FIELDS_V3[:2] + HASHED_FIELDS_V3[3:] == CONTENT_FIELDS_V3
 
 
 def prefix(version: int) -> str:
     return f"mca-acceptance-log/v{version}\n"
+
+
+_V3_LINK_PREFIX = prefix(3).encode()
 
 
 def _text(value: Any) -> str | None:
@@ -111,17 +141,48 @@ def _text(value: Any) -> str | None:
 
 
 def canonical_bytes(values: Sequence[Any], version: int = CURRENT_VERSION) -> bytes:
-    """The canonical form of one record, from its values in the order of its version's field list."""
+    """The canonical form of one record, from its values in the order of its version's field list.
+
+    Versions 1 and 2: the whole record, prev_hash included (its SHA-256 is the entry hash). Version 3: the
+    content without prev_hash (its SHA-256 is the content digest)."""
     if version not in HASHED_FIELDS_BY_VERSION:
         raise ValueError(f"unknown hash version {version!r}")
+    values = values[: _PREFIX_COUNT[version]]
+    if version >= KEYED_VERSION:
+        values = [*values[:_PREV_HASH], *values[_PREV_HASH + 1 :]]
     parts = [prefix(version)]
-    for value in values[: _PREFIX_COUNT[version]]:
-        text = _text(value)
-        parts.append("~" if text is None else f"{len(text)}:{text}")
+    append = parts.append
+    for value in values:
+        # str and int inline (most fields; bool is not `int` by type), everything else through `_text`.
+        kind = type(value)
+        if kind is str:
+            text = value
+        elif kind is int:
+            text = str(value)
+        elif value is None:
+            append("~")
+            continue
+        else:
+            text = _text(value)
+        append(f"{len(text)}:{text}")
     return "".join(parts).encode()
 
 
+def content_digest(values: Sequence[Any], version: int = CURRENT_VERSION) -> str:
+    """Version 3: SHA-256 of the content (everything but prev_hash). Versions 1 and 2 have none."""
+    if version < KEYED_VERSION:
+        raise ValueError(f"hash version {version} records have no separate content digest")
+    return hashlib.sha256(canonical_bytes(values, version)).hexdigest()
+
+
+def link_hash(prev_hash: str, digest: str) -> str:
+    """Version 3's entry hash: the previous record's entry hash and this record's content digest, chained."""
+    return hashlib.sha256(_V3_LINK_PREFIX + prev_hash.encode("ascii") + digest.encode("ascii")).hexdigest()
+
+
 def entry_hash(values: Sequence[Any], version: int = CURRENT_VERSION) -> str:
+    if version >= KEYED_VERSION and version in HASHED_FIELDS_BY_VERSION:
+        return link_hash(values[_PREV_HASH], hashlib.sha256(canonical_bytes(values, version)).hexdigest())
     return hashlib.sha256(canonical_bytes(values, version)).hexdigest()
 
 
@@ -133,13 +194,77 @@ def record_hash(record: AcceptanceRecord) -> str:
     return entry_hash(record_values(record), record.hash_version)
 
 
+# --- the keyed seal (version 3) ---
+
+
+def log_keys() -> dict[str, bytes]:
+    """The MAC keys by id, from the settings (never from the database)."""
+    return settings.MCA_LOG_HMAC_KEYS
+
+
+def current_key_id() -> str:
+    return settings.MCA_LOG_HMAC_KEY_ID
+
+
+def mac_for(entry_hash_hex: str, key: bytes) -> str:
+    return hmac.digest(key, entry_hash_hex.encode("ascii"), "sha256").hex()
+
+
+def seal(entry_hash_hex: str) -> tuple[str, str]:
+    """(key_id, mac) for a new record's entry hash, with the current key."""
+    key_id = current_key_id()
+    return key_id, mac_for(entry_hash_hex, log_keys()[key_id])
+
+
+def mac_problem(entry_hash_hex: str, key_id: str, mac: str, keys: dict[str, bytes] | None = None) -> str | None:
+    """Why a version-3 record's seal does not verify, or None when it does."""
+    keys = log_keys() if keys is None else keys
+    if not key_id or not mac:
+        return "it carries no MAC: it was not written by the application (a version-3 record is always sealed)"
+    key = keys.get(key_id)
+    if key is None:
+        return (
+            f"it names MAC key {key_id!r}, which is not among MCA_LOG_HMAC_KEYS: it cannot be checked "
+            "(a forged key id, or a retired key missing from the settings)"
+        )
+    if not hmac.compare_digest(mac_for(entry_hash_hex, key), mac):
+        return (
+            f"its MAC does not verify with key {key_id!r}: it was written or rewritten by someone without the "
+            "log's key (a forged append or a rewrite)"
+        )
+    return None
+
+
+# --- verification ---
+
+
+class BreakKind:
+    """What kind of break: each has its own message (and tests)."""
+
+    MISSING = "missing"  # records absent: a gap, the end short of the head, or short of a checkpoint
+    EXTRA = "extra"  # records past the chain head
+    REPEAT = "repeat"  # a sequence number repeats or goes back
+    CONTENT = "content"  # the content does not match the stored hash
+    LINK = "link"  # prev_hash does not match the previous record's hash
+    MAC = "mac"  # the keyed seal is missing or does not verify
+    VERSION = "version"  # an unknown hash version
+    DOWNGRADE = "downgrade"  # a record of an older (unkeyed) hash version after newer ones or after a checkpoint
+    CHECKPOINT = "checkpoint"  # the record at a checkpoint's sequence is not the one the checkpoint signed
+    CHECKPOINT_SIGNATURE = "checkpoint_signature"  # a checkpoint file that does not verify
+    CHECKPOINT_STORAGE = "checkpoint_storage"  # the checkpoints could not be read at all
+    HEAD = "head"  # the chain head names a different hash for the last record
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     sequence: int
     record_id: int | None
     problem: str
+    kind: str = BreakKind.CONTENT
 
     def __str__(self) -> str:
+        if self.record_id is None:
+            return f"at #{self.sequence}: {self.problem}"
         return f"record #{self.sequence} (id {self.record_id}): {self.problem}"
 
 
@@ -147,36 +272,44 @@ class ChainBreak:
 class VerifyResult:
     checked: int
     last_sequence: int
-    first_break: ChainBreak | None
+    first_break: ChainBreak | None = None
+    # Every break found (the chain stops at its first; the end, the head and each checkpoint are checked too).
+    breaks: tuple[ChainBreak, ...] = ()
+    last_hash: str = GENESIS_HASH
+    last_id: int | None = None
+    # Where verification started: 0 for the whole log, a checkpoint's sequence for an incremental run.
+    started_after: int = 0
+    checkpoints_checked: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.first_break is None
+        return self.first_break is None and not self.breaks
 
 
-# One row as the verifier sees it: (sequence, id, prev_hash, stored entry_hash, recomputed hash).
-HashedRow = tuple[int, int, str, str, str]
+# One row as the verifier sees it:
+# (sequence, id, prev_hash, hash_version, key_id, mac, stored entry_hash, recomputed entry_hash).
+HashedRow = tuple[int, int, str, int, str, str, str, str]
 
 
-def _python_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
-    """Every record in sequence order with its hash recomputed in Python (any database).
+def _python_hashed_rows(chunk_size: int, after: int = 0) -> Iterator[HashedRow]:
+    """Every record after sequence `after`, in sequence order, with its hash recomputed in Python (any database).
 
     Keyset pages (sequence > last) keep each query short and index-driven and never hold a long transaction
     open, so verifying a large log does not block appends.
     """
-    last = -1
+    last = after
     queryset = AcceptanceRecord.objects.order_by("sequence").values_list(*VERIFY_COLUMNS)
-    sha256 = hashlib.sha256
     while True:
         chunk = list(queryset.filter(sequence__gt=last)[:chunk_size])
         if not chunk:
             return
         for row in chunk:
+            version = row[_VERSION]
             try:
-                recomputed = sha256(canonical_bytes(row[:_FIELD_COUNT], row[_VERSION])).hexdigest()
+                recomputed = entry_hash(row[:_FIELD_COUNT], version)
             except ValueError:
-                recomputed = f"unknown hash version {row[_VERSION]}"
-            yield row[_SEQUENCE], row[-1], row[_PREV_HASH], row[_FIELD_COUNT], recomputed
+                recomputed = f"unknown hash version {version}"
+            yield row[_SEQUENCE], row[-1], row[_PREV_HASH], version, row[_KEY_ID], row[_MAC], row[_STORED], recomputed
         last = chunk[-1][_SEQUENCE]
 
 
@@ -194,35 +327,50 @@ def _sql_text(field_name: str) -> str:
     return f"{column}::text"  # text as is; integers and foreign keys in decimal
 
 
+def _prefix_sql(version: int) -> str:
+    return f"'{prefix(version).rstrip(chr(10))}' || chr(10)"
+
+
 def canonical_sql(version: int = CURRENT_VERSION) -> str:
     """`canonical_bytes` as one PostgreSQL expression over a record row (see the format above)."""
     fields = HASHED_FIELDS_BY_VERSION[version]
+    if version >= KEYED_VERSION:
+        fields = CONTENT_FIELDS_V3
     parts = [f"COALESCE(length({text}) || ':' || {text}, '~')" for text in map(_sql_text, fields)]
-    return "convert_to(" + " || ".join([f"'{prefix(version).rstrip(chr(10))}' || chr(10)", *parts]) + ", 'UTF8')"
+    return "convert_to(" + " || ".join([_prefix_sql(version), *parts]) + ", 'UTF8')"
+
+
+def content_digest_sql(version: int = CURRENT_VERSION) -> str:
+    return f"encode(sha256({canonical_sql(version)}), 'hex')"
 
 
 def hash_sql() -> str:
-    """The recomputed hash of a row, by its own hash version (an unknown version never matches)."""
-    cases = " ".join(
-        f"WHEN {version} THEN encode(sha256({canonical_sql(version)}), 'hex')" for version in HASHED_FIELDS_BY_VERSION
-    )
-    return f"CASE hash_version {cases} ELSE 'unknown hash version' END"
+    """The recomputed entry hash of a row, by its own hash version (an unknown version never matches)."""
+    cases = []
+    for version in HASHED_FIELDS_BY_VERSION:
+        if version >= KEYED_VERSION:
+            link = f"convert_to({_prefix_sql(version)} || prev_hash || {content_digest_sql(version)}, 'UTF8')"
+            cases.append(f"WHEN {version} THEN encode(sha256({link}), 'hex')")
+        else:
+            cases.append(f"WHEN {version} THEN encode(sha256({canonical_sql(version)}), 'hex')")
+    return f"CASE hash_version {' '.join(cases)} ELSE 'unknown hash version ' || hash_version::text END"
 
 
-def _postgresql_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
-    """Every record in sequence order with its hash recomputed by PostgreSQL itself.
+def _postgresql_hashed_rows(chunk_size: int, after: int = 0) -> Iterator[HashedRow]:
+    """Every record after sequence `after`, in sequence order, with its hash recomputed by PostgreSQL itself.
 
-    Building the canonical form and hashing it in the database (its built-in sha256) sends five short columns per
-    row instead of thirty-six, and skips building a Python object per value: a million records verify several
-    times faster than through the ORM. `canonical_sql` mirrors `canonical_bytes`; a test checks they agree.
+    Building the canonical form and hashing it in the database (its built-in sha256) sends eight short columns
+    per row instead of forty-five, and skips building a Python object per value: a million records verify
+    several times faster than through the ORM. Only the MAC is computed in Python (the key never goes to the
+    database), over the entry hash returned. `canonical_sql` mirrors `canonical_bytes`; a test checks they agree.
     """
     table = connection.ops.quote_name(AcceptanceRecord._meta.db_table)
     sql = (
         # Built from the model's own column names, never from input.
-        f"SELECT sequence, id, prev_hash, entry_hash, {hash_sql()} "  # noqa: S608
+        f"SELECT sequence, id, prev_hash, hash_version, key_id, mac, entry_hash, {hash_sql()} "  # noqa: S608
         f"FROM {table} WHERE sequence > %s ORDER BY sequence LIMIT %s"
     )
-    last = -1
+    last = after
     with connection.cursor() as cursor:
         while True:
             cursor.execute(sql, [last, chunk_size])
@@ -233,53 +381,292 @@ def _postgresql_hashed_rows(chunk_size: int) -> Iterator[HashedRow]:
             last = chunk[-1][0]
 
 
-def hashed_rows(chunk_size: int = 10_000) -> Iterator[HashedRow]:
+def hashed_rows(chunk_size: int = 10_000, after: int = 0) -> Iterator[HashedRow]:
     if connection.vendor == "postgresql":
-        return _postgresql_hashed_rows(chunk_size)
-    return _python_hashed_rows(chunk_size)
+        return _postgresql_hashed_rows(chunk_size, after)
+    return _python_hashed_rows(chunk_size, after)
 
 
-def verify_hashed_rows(rows: Iterable[HashedRow], progress: Callable[[int], None] | None = None) -> VerifyResult:
-    """Check sequence continuity, the prev-hash links and each row's own hash; stop at the first break."""
-    expected_prev, expected_sequence, checked = GENESIS_HASH, 1, 0
-    for sequence, record_id, prev_hash, stored, recomputed in rows:
+def verify_hashed_rows(
+    rows: Iterable[HashedRow],
+    progress: Callable[[int], None] | None = None,
+    *,
+    after: int = 0,
+    after_hash: str = GENESIS_HASH,
+    after_version: int = 0,
+    keyed_after: int | None = None,
+    keys: dict[str, bytes] | None = None,
+) -> VerifyResult:
+    """Check sequence continuity, the prev-hash links, each row's own hash and (version 3) its MAC; stop at the
+    first break. Starts after record #`after` whose hash is `after_hash` (0 and the genesis hash: the whole log).
+
+    A record may never have an older hash version than one before it, nor an unkeyed version after sequence
+    `keyed_after` (the first checkpoint signed by a version-3 writer): an insider could otherwise rewrite records
+    as version 2, which needs no key.
+    """
+    keys = log_keys() if keys is None else keys
+    compare = hmac.compare_digest
+    expected_prev, expected_sequence, checked, highest = after_hash, after + 1, 0, after_version
+    last_id: int | None = None
+
+    def broken(sequence: int, record_id: int | None, kind: str, problem: str) -> VerifyResult:
+        found = ChainBreak(sequence, record_id, problem, kind)
+        return VerifyResult(
+            checked, expected_sequence - 1, found, (found,), expected_prev, last_id, started_after=after
+        )
+
+    for sequence, record_id, prev_hash, version, key_id, mac, stored, recomputed in rows:
         if sequence != expected_sequence:
-            problem = (
-                f"sequence gap: expected #{expected_sequence}, found #{sequence}"
-                if sequence > expected_sequence
-                else f"sequence repeats or goes back: expected #{expected_sequence}"
+            if sequence > expected_sequence:
+                missing = (
+                    f"#{expected_sequence}"
+                    if sequence == expected_sequence + 1
+                    else f"#{expected_sequence}–#{sequence - 1}"
+                )
+                return broken(
+                    sequence,
+                    record_id,
+                    BreakKind.MISSING,
+                    f"sequence gap: expected #{expected_sequence}, found #{sequence}: record(s) {missing} are "
+                    "missing before it (deleted)",
+                )
+            return broken(
+                sequence,
+                record_id,
+                BreakKind.REPEAT,
+                f"sequence repeats or goes back: expected #{expected_sequence}",
             )
-            return VerifyResult(checked, expected_sequence - 1, ChainBreak(sequence, record_id, problem))
+        if version not in HASHED_FIELDS_BY_VERSION:
+            return broken(sequence, record_id, BreakKind.VERSION, f"unknown hash version {version}")
+        if version < highest or (keyed_after is not None and sequence > keyed_after and version < KEYED_VERSION):
+            return broken(
+                sequence,
+                record_id,
+                BreakKind.DOWNGRADE,
+                f"hash version {version} after version-{max(highest, KEYED_VERSION)} records: an unkeyed record "
+                "where only sealed ones are written (forged or rewritten without the key)",
+            )
         if prev_hash != expected_prev:
-            problem = f"prev_hash {prev_hash[:12]}… does not match record #{sequence - 1}'s hash {expected_prev[:12]}…"
-            return VerifyResult(checked, sequence - 1, ChainBreak(sequence, record_id, problem))
-        if recomputed != stored:
-            problem = (
-                f"content does not match its hash (stored {stored[:12]}…, recomputed {recomputed[:12]}…): "
-                "a field was changed after it was written"
+            return broken(
+                sequence,
+                record_id,
+                BreakKind.LINK,
+                f"prev_hash {prev_hash[:12]}… does not match record #{sequence - 1}'s hash {expected_prev[:12]}…",
             )
-            return VerifyResult(checked, sequence - 1, ChainBreak(sequence, record_id, problem))
+        if recomputed != stored:
+            return broken(
+                sequence,
+                record_id,
+                BreakKind.CONTENT,
+                f"content does not match its hash (stored {stored[:12]}…, recomputed {recomputed[:12]}…): "
+                "a field was changed after it was written",
+            )
+        if version >= KEYED_VERSION:
+            key = keys.get(key_id)
+            if key is None or not mac or not compare(hmac.digest(key, stored.encode("ascii"), "sha256").hex(), mac):
+                return broken(sequence, record_id, BreakKind.MAC, mac_problem(stored, key_id, mac, keys) or "bad MAC")
         checked += 1
-        expected_prev, expected_sequence = stored, sequence + 1
+        highest = version
+        expected_prev, expected_sequence, last_id = stored, sequence + 1, record_id
         if progress is not None and checked % 10_000 == 0:
             progress(10_000)
     if progress is not None:
         progress(checked % 10_000)
-    return VerifyResult(checked, expected_sequence - 1, None)
+    return VerifyResult(checked, expected_sequence - 1, None, (), expected_prev, last_id, started_after=after)
 
 
-def verify_chain(*, chunk_size: int = 10_000, progress: Callable[[int], None] | None = None) -> VerifyResult:
-    """Verify the whole log from its first record, then that it ends where the chain head says it does
-    (records removed from the end would leave an intact but shorter chain)."""
-    head = ChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash").first() or (
-        0,
-        GENESIS_HASH,
-    )
-    result = verify_hashed_rows(hashed_rows(chunk_size), progress)
-    if result.ok and result.last_sequence != head[0]:
-        problem = (
-            f"the chain head says the log ends at #{head[0]}, but the last record is #{result.last_sequence}: "
-            "records are missing from the end"
+def _record_at(sequence: int) -> tuple[int, str, int, str, str, list[Any]] | None:
+    """(id, entry_hash, hash_version, key_id, mac, values) of the record at `sequence`, or None."""
+    row = AcceptanceRecord.objects.filter(sequence=sequence).values_list(*VERIFY_COLUMNS).first()
+    if row is None:
+        return None
+    return row[-1], row[_STORED], row[_VERSION], row[_KEY_ID], row[_MAC], list(row[:_FIELD_COUNT])
+
+
+def _start_at(checkpoint: Checkpoint) -> ChainBreak | None:
+    """An incremental run starts at a checkpoint: the record there must exist, be intact and be the one signed."""
+    found = _record_at(checkpoint.sequence)
+    if found is None:
+        return ChainBreak(
+            checkpoint.sequence,
+            None,
+            f"record #{checkpoint.sequence}, where incremental verification starts ({checkpoint.describe()}), is "
+            "missing: the log was restored from an earlier backup or its tail deleted",
+            BreakKind.MISSING,
         )
-        return VerifyResult(result.checked, result.last_sequence, ChainBreak(result.last_sequence + 1, None, problem))
-    return result
+    record_id, stored, version, key_id, mac, values = found
+    try:
+        recomputed = entry_hash(values, version)
+    except ValueError:
+        recomputed = ""
+    if recomputed != stored:
+        return ChainBreak(
+            checkpoint.sequence, record_id, "content does not match its hash: a field was changed", BreakKind.CONTENT
+        )
+    if stored != checkpoint.head_hash:
+        return ChainBreak(checkpoint.sequence, record_id, checkpoint_mismatch(checkpoint, stored), BreakKind.CHECKPOINT)
+    if version >= KEYED_VERSION:
+        problem = mac_problem(stored, key_id, mac)
+        if problem:
+            return ChainBreak(checkpoint.sequence, record_id, problem, BreakKind.MAC)
+    return None
+
+
+def checkpoint_mismatch(checkpoint: Checkpoint, stored: str) -> str:
+    return (
+        f"it is not the record {checkpoint.describe()} signed (hash {stored[:12]}…, signed "
+        f"{checkpoint.head_hash[:12]}…): the log was rewritten and its chain recomputed, or restored from an "
+        "earlier backup and written to again"
+    )
+
+
+def checkpoint_breaks(checkpoints: Sequence[Checkpoint], last_sequence: int, last_id: int | None) -> list[ChainBreak]:
+    """Each checkpoint against the stored log: its record must exist with exactly the signed hash.
+
+    One indexed query per thousand checkpoints; together with the chain's own check (every stored hash matches its
+    record) this proves the log still holds what each checkpoint signed."""
+    found: list[ChainBreak] = []
+    by_sequence: dict[int, tuple[int, str]] = {}
+    sequences = sorted({checkpoint.sequence for checkpoint in checkpoints})
+    for start in range(0, len(sequences), 1000):
+        rows = AcceptanceRecord.objects.filter(sequence__in=sequences[start : start + 1000]).values_list(
+            "sequence", "id", "entry_hash"
+        )
+        by_sequence.update({sequence: (record_id, stored) for sequence, record_id, stored in rows})
+    for checkpoint in sorted(checkpoints, key=lambda c: c.sequence):
+        if checkpoint.sequence == 0:
+            continue
+        if checkpoint.sequence not in by_sequence:
+            missing = (
+                f"#{last_sequence + 1}"
+                if checkpoint.sequence == last_sequence + 1
+                else f"#{last_sequence + 1}–#{checkpoint.sequence}"
+            )
+            where = f"the log ends at #{last_sequence}" + (f" (id {last_id})" if last_id is not None else "")
+            found.append(
+                ChainBreak(
+                    checkpoint.sequence,
+                    None,
+                    f"record(s) {missing} are missing: {checkpoint.describe()} signed record #{checkpoint.sequence} "
+                    f"(hash {checkpoint.head_hash[:12]}…), but {where}: the database was restored from an earlier "
+                    "backup, or its tail was deleted",
+                    BreakKind.MISSING,
+                )
+            )
+            continue
+        record_id, stored = by_sequence[checkpoint.sequence]
+        if stored != checkpoint.head_hash:
+            found.append(
+                ChainBreak(
+                    checkpoint.sequence, record_id, checkpoint_mismatch(checkpoint, stored), BreakKind.CHECKPOINT
+                )
+            )
+    return found
+
+
+def _head() -> tuple[int, str]:
+    return ChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash").first() or (0, GENESIS_HASH)
+
+
+def head_breaks(result: VerifyResult, head_before: tuple[int, str]) -> list[ChainBreak]:
+    """The verified end of the log against the chain head, which every append moves in its own transaction.
+
+    The head is read before the records and again after them, so appends committed while verifying are not taken
+    for extra records: records are missing when the log ends short of the head as it was before; extra when it
+    goes past the head as it is after."""
+    last = result.last_sequence
+    head_sequence, head_hash = head_before
+    if last < head_sequence:
+        where = f"the last record is #{last} (id {result.last_id})" if last else "the log holds no record"
+        return [
+            ChainBreak(
+                last,
+                result.last_id,
+                f"the chain head says the log ends at #{head_sequence}, but {where}: records "
+                f"#{last + 1}–#{head_sequence} are missing from the end",
+                BreakKind.MISSING,
+            )
+        ]
+    if last > head_sequence:
+        head_sequence, head_hash = _head()
+    if last > head_sequence:
+        extra_id = AcceptanceRecord.objects.filter(sequence=head_sequence + 1).values_list("id", flat=True).first()
+        count = last - head_sequence
+        return [
+            ChainBreak(
+                head_sequence + 1,
+                extra_id,
+                f"extra record: it lies past the chain head (#{head_sequence}); {count} record(s) "
+                f"#{head_sequence + 1}–#{last} were added without the log's append, or the head was moved back",
+                BreakKind.EXTRA,
+            )
+        ]
+    if last == head_sequence and last and head_hash != result.last_hash:
+        return [
+            ChainBreak(
+                last,
+                result.last_id,
+                f"the chain head names hash {head_hash[:12]}… for the last record, which hashes to "
+                f"{result.last_hash[:12]}…: the head was moved",
+                BreakKind.HEAD,
+            )
+        ]
+    return []
+
+
+def verify_chain(
+    *,
+    chunk_size: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+    checkpoints: Sequence[Checkpoint] | None = None,
+    start: Checkpoint | None = None,
+) -> VerifyResult:
+    """Verify the log: every record from the first (or, incrementally, from checkpoint `start`), then its end
+    against the chain head and against every signed checkpoint (read from the checkpoint storage unless given).
+
+    Records removed from the end would leave an intact but shorter chain: the head and the checkpoints name them.
+    """
+    problems: list[ChainBreak] = []
+    if checkpoints is None:
+        from mca.checkpoints import load_checkpoints
+
+        loaded = load_checkpoints(after=start.sequence if start is not None else 0)
+        checkpoints, problems = loaded.checkpoints, list(loaded.problems)
+    head_before = _head()
+    keyed = [c.sequence for c in checkpoints if c.hash_version >= KEYED_VERSION]
+    keyed_after = min(keyed) if keyed else None
+    if start is not None:
+        first = _start_at(start)
+        if first is not None:
+            breaks = (first, *problems)
+            return VerifyResult(0, start.sequence, first, breaks, started_after=start.sequence)
+        version = _record_at(start.sequence)[2]
+        result = verify_hashed_rows(
+            hashed_rows(chunk_size, after=start.sequence),
+            progress,
+            after=start.sequence,
+            after_hash=start.head_hash,
+            after_version=version,
+            keyed_after=keyed_after,
+        )
+    else:
+        result = verify_hashed_rows(hashed_rows(chunk_size), progress, keyed_after=keyed_after)
+    breaks = list(result.breaks)
+    if result.first_break is None:
+        breaks += checkpoint_breaks(checkpoints, result.last_sequence, result.last_id)
+        breaks += head_breaks(result, head_before)
+    else:
+        # The chain stopped early; the checkpoints are still compared with what is stored.
+        breaks += [b for b in checkpoint_breaks(checkpoints, result.last_sequence, result.last_id) if b.record_id]
+    breaks += problems
+    breaks.sort(key=lambda b: b.sequence)
+    return VerifyResult(
+        result.checked,
+        result.last_sequence,
+        breaks[0] if breaks else None,
+        tuple(breaks),
+        result.last_hash,
+        result.last_id,
+        started_after=result.started_after,
+        checkpoints_checked=len(checkpoints),
+    )

@@ -26,10 +26,11 @@ from bss.models import Account
 from mca.attestation.base import SendOutcome
 from mca.choices import DeliveryState
 from mca.knowledge import forget_acceptance_from, link_account_to_tenant
+from mca.messages import error_text
 from mca.models import AcceptanceDelivery, AcceptanceRecord
 from mca.rules import attestation_counts
 from partner_center.client import get_client
-from partner_center.errors import PartnerCenterError, PartnerCenterRejected, PartnerCenterThrottled
+from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
 from partner_center.types import MCA, CustomerAgreement
 
 logger = logging.getLogger(__name__)
@@ -146,9 +147,8 @@ def _mark_failing(delivery: AcceptanceDelivery, error: PartnerCenterError) -> No
         wait = max(wait, timedelta(seconds=error.retry_after))
     delivery.state = DeliveryState.FAILING
     delivery.next_attempt_at = timezone.now() + wait
-    delivery.last_error = f"{type(error).__name__}: {error.message}"
-    if isinstance(error, PartnerCenterRejected) and error.code:
-        delivery.last_error += f" (code {error.code})"
+    # In plain words with the next step (mca.messages), the technical detail kept in brackets.
+    delivery.last_error = error_text(error, retry_at=delivery.next_attempt_at)
     delivery.last_status_code = error.status_code
     delivery.save()
 

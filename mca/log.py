@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from bss.choices import Role
 from bss.models import Account, Membership
-from mca.chain import CURRENT_VERSION, entry_hash, record_values
+from mca.chain import CURRENT_VERSION, entry_hash, record_values, seal
 from mca.context import ConfirmationContext
 from mca.models import AcceptanceRecord, ChainHead
 from partner_center.types import MCA
@@ -117,7 +117,8 @@ def lock_head() -> ChainHead:
 
 
 def append(record: AcceptanceRecord) -> AcceptanceRecord:
-    """Seal an unsaved record into the chain and save it. Must run inside the caller's transaction."""
+    """Seal an unsaved record into the chain (hash version 3: content digest, link hash, MAC with the current
+    key) and save it. Must run inside the caller's transaction."""
     head = lock_head()
     record.sequence = head.last_sequence + 1
     record.prev_hash = head.last_hash
@@ -126,6 +127,8 @@ def append(record: AcceptanceRecord) -> AcceptanceRecord:
     if record.form_data == "":
         record.form_data = "{}"
     record.entry_hash = entry_hash(record_values(record))
+    # The keyed seal: the key is in the settings, so a row written by anyone else (a plain INSERT) has no valid MAC.
+    record.key_id, record.mac = seal(record.entry_hash)
     record.save()
     head.last_sequence, head.last_hash = record.sequence, record.entry_hash
     head.save(update_fields=["last_sequence", "last_hash"])

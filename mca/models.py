@@ -61,16 +61,21 @@ class AcceptanceRecord(models.Model):
 
     The database refuses UPDATE, DELETE and TRUNCATE on this table (PostgreSQL triggers from pgtrigger, SQLite
     triggers in migration 0002); the model refuses them too. Each row carries its sequence number, the previous
-    row's hash and its own SHA-256 over `mca.chain.canonical_bytes` — see that module for the exact format.
+    row's hash, its own hash and (version 3) a MAC with a key kept outside the database — see `mca.chain`.
     """
 
-    # Version 2 added the event fields (enhanced attestation); version-1 records keep verifying as version 1.
-    HASH_VERSION = 2
+    # Version 2 added the event fields (enhanced attestation); version 3 hashes the content apart from the link
+    # and seals each record with a keyed MAC. Older records keep verifying with their own version.
+    HASH_VERSION = 3
 
     sequence = models.PositiveBigIntegerField(unique=True)
     hash_version = models.PositiveSmallIntegerField(default=HASH_VERSION)
     prev_hash = models.CharField(max_length=64)
     entry_hash = models.CharField(max_length=64, unique=True)
+    # Version 3: HMAC-SHA256 of entry_hash with the key named here (MCA_LOG_HMAC_KEYS, kept outside the database),
+    # so a row written or rewritten by someone without the key does not verify.
+    key_id = models.CharField(max_length=32, blank=True)
+    mac = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(db_index=True, help_text="Server time (UTC) of the confirmation.")
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
 

@@ -36,3 +36,19 @@ def poll_attestations_task() -> int:
     for attestation_id in ids:
         advance_attestation_task.delay(attestation_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def write_checkpoint_task() -> int | None:
+    """Beat: sign a checkpoint of the log's head (none when it has not moved); a log that does not verify is
+    logged as an error and nothing is signed."""
+    import logging
+
+    from mca.checkpoints import CheckpointRefused, write_checkpoint
+
+    try:
+        written = write_checkpoint()
+    except CheckpointRefused as refused:
+        logging.getLogger(__name__).error("%s", refused)
+        return None
+    return written.checkpoint.sequence if written.checkpoint else None

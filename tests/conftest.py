@@ -16,6 +16,21 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_dir(tmp_path_factory, settings):
+    """Each test gets its own folder for the acceptance log's checkpoints: a checkpoint written by one test (an
+    evidence export signs one) must not meet another test's database."""
+    location = tmp_path_factory.mktemp("checkpoints")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "mca_checkpoints": {
+            "BACKEND": "mca.checkpoints.WriteOnceFileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 @pytest.fixture
 def demo(db):
     """The pinned demo data, as `seed_demo` loads it (the simulator's customers too); the accounts by key."""

@@ -23,6 +23,10 @@ PRODUCTION_ENV = {
     "PARTNER_CENTER_TENANT_ID": "00000000-0000-0000-0000-000000000001",
     "PARTNER_CENTER_CLIENT_ID": "00000000-0000-0000-0000-000000000002",
     "PARTNER_CENTER_CLIENT_SECRET": "client-secret",
+    # The acceptance log's MAC key and checkpoint signing key (base64 of 32 bytes; test values, not the dev ones).
+    "MCA_LOG_HMAC_KEYS": "k2026=" + "a2V5LWZvci10aGUtcHJvZHVjdGlvbi1zZXR0aW5ncy10ZXN0cw==",
+    "MCA_LOG_HMAC_KEY_ID": "k2026",
+    "MCA_CHECKPOINT_SIGNING_KEY": "c2VlZC1mb3ItdGhlLXByb2R1Y3Rpb24tc2V0dGluZ3M=",
 }
 SETUP = "import django; django.setup()"
 

@@ -9,6 +9,9 @@ refuses to start on an unsafe environment. This module alone is not meant to be 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from pathlib import Path
 
 import environ
@@ -231,6 +234,89 @@ if MCA_ATTESTATION_FLOW not in ("enhanced", "legacy"):
 # Enhanced flow: first wait before asking Microsoft whether a signatory accepted (doubling up to an hour).
 MCA_ATTESTATION_POLL_SECONDS = env.float("MCA_ATTESTATION_POLL_SECONDS", default=60.0)
 
+# --- Acceptance log evidence (R7: tamper-evident also against someone who can write the database) ---
+# The keys live here, never in the database: the per-record MAC keys (HMAC-SHA256) and the Ed25519 seed that
+# signs checkpoints of the chain head. Each environment's module decides what happens when they are missing:
+# local and test use the fixed development keys below, production refuses to start.
+# Development keys, public on purpose (they are in the source): production refuses them.
+DEV_LOG_HMAC_KEYS = "dev=ZGV2LW9ubHktbWNhLWxvZy1obWFjLWtleS0wMDAwMDAwMDA="
+DEV_CHECKPOINT_SIGNING_KEY = "ZGV2LW9ubHktbWNhLWNoZWNrcG9pbnQtc2VlZC0wMDA="
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+
+
+def _base64_key(name: str, text: str, *, exact: int | None = None, minimum: int = 32) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if (exact is not None and len(key) != exact) or len(key) < minimum:
+        size = f"exactly {exact}" if exact is not None else f"at least {minimum}"
+        raise ImproperlyConfigured(
+            f"{name} must be base64 of {size} random bytes "
+            "(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')."
+        )
+    return key
+
+
+def log_hmac_keys(raw: str) -> dict[str, bytes]:
+    """MCA_LOG_HMAC_KEYS: "k2026=<base64 32 bytes>,k2025=<...>" -> {key id: key}. Old keys stay listed after a
+    rotation so the records they sealed keep verifying."""
+    keys: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, sep, value = item.partition("=")
+        key_id = key_id.strip()
+        if not sep or not _KEY_ID.match(key_id):
+            raise ImproperlyConfigured(
+                "MCA_LOG_HMAC_KEYS must be comma-separated <key id>=<base64 key> pairs, the key id made of letters, "
+                "digits, '.', '_' or '-' (e.g. k2026=...,k2025=...)."
+            )
+        if key_id in keys:
+            raise ImproperlyConfigured(f"MCA_LOG_HMAC_KEYS names key id {key_id!r} twice.")
+        keys[key_id] = _base64_key(f"MCA_LOG_HMAC_KEYS ({key_id})", value)
+    return keys
+
+
+def checkpoint_signing_seed(raw: str) -> bytes:
+    return _base64_key("MCA_CHECKPOINT_SIGNING_KEY", raw, exact=32) if raw else b""
+
+
+def require_log_keys(keys: dict[str, bytes], key_id: str) -> None:
+    if not keys:
+        raise ImproperlyConfigured(
+            "MCA_LOG_HMAC_KEYS must be set: the acceptance log's records are sealed with a key kept outside the "
+            "database (e.g. MCA_LOG_HMAC_KEYS=k2026=<base64 of 32 random bytes>, MCA_LOG_HMAC_KEY_ID=k2026)."
+        )
+    if key_id not in keys:
+        raise ImproperlyConfigured(
+            f"MCA_LOG_HMAC_KEY_ID must name one of MCA_LOG_HMAC_KEYS' key ids ({', '.join(sorted(keys))}), "
+            f"not {key_id!r}: new records are sealed with it."
+        )
+
+
+# Per-record MAC keys and the id of the one new records are sealed with.
+MCA_LOG_HMAC_KEYS = log_hmac_keys(env.str("MCA_LOG_HMAC_KEYS", default=""))
+MCA_LOG_HMAC_KEY_ID = env.str("MCA_LOG_HMAC_KEY_ID", default="")
+# Ed25519 seed (base64, 32 bytes) that signs checkpoints; older public keys (base64, 32 bytes each) still trusted
+# after a rotation, so the checkpoints they signed keep verifying.
+MCA_CHECKPOINT_SIGNING_KEY = checkpoint_signing_seed(env.str("MCA_CHECKPOINT_SIGNING_KEY", default=""))
+MCA_CHECKPOINT_PUBLIC_KEYS = [
+    _base64_key("MCA_CHECKPOINT_PUBLIC_KEYS", key, exact=32)
+    for key in env.list("MCA_CHECKPOINT_PUBLIC_KEYS", default=[])
+]
+# Names this installation's log in its checkpoints (and their folder), so two logs never mix their checkpoints.
+MCA_LOG_ID = env.str("MCA_LOG_ID", default="mca-acceptance-log")
+if not re.match(r"^[A-Za-z0-9._-]{1,64}$", MCA_LOG_ID):
+    raise ImproperlyConfigured("MCA_LOG_ID must be 1-64 letters, digits, '.', '_' or '-'.")
+# Where checkpoints are written (write-once files): the `mca_checkpoints` storage below. Production should use an
+# S3-compatible bucket with object lock instead (MCA_CHECKPOINT_S3_BUCKET, see production.py and the README).
+MCA_CHECKPOINT_DIR = env.str("MCA_CHECKPOINT_DIR", default=str(BASE_DIR / "checkpoints"))
+# Beat: how often a checkpoint of the chain head is signed and written (none when the head has not moved).
+MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=3600.0)
+STORAGES["mca_checkpoints"] = {
+    "BACKEND": "mca.checkpoints.WriteOnceFileSystemStorage",
+    "OPTIONS": {"location": MCA_CHECKPOINT_DIR, "file_permissions_mode": 0o444},
+}
+
 # --- Logging ---
 LOGGING = {
     "version": 1,
@@ -238,6 +324,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # fpdf2's font subsetting (the evidence pack's PDF) logs every glyph at INFO.
+    "loggers": {"fontTools": {"level": "WARNING"}},
 }
 
 # --- E-mail (acceptance links sent to customers' signatories from the BSS) ---
@@ -258,5 +346,9 @@ CELERY_BEAT_SCHEDULE = {
     "retry-order-provisioning": {
         "task": "bss.tasks.retry_provisioning_task",
         "schedule": env.float("BSS_PROVISIONING_SWEEP_SECONDS", default=60.0),
+    },
+    "write-log-checkpoint": {
+        "task": "mca.tasks.write_checkpoint_task",
+        "schedule": MCA_CHECKPOINT_SECONDS,
     },
 }

@@ -2,7 +2,20 @@
 Center simulator and the demo data. Every variable is optional here, so the README's commands run as written."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DEMO_APPS, INSTALLED_APPS, SIMULATOR_APPS, env
+from config.settings.base import (
+    DEMO_APPS,
+    DEV_CHECKPOINT_SIGNING_KEY,
+    DEV_LOG_HMAC_KEYS,
+    INSTALLED_APPS,
+    MCA_CHECKPOINT_SIGNING_KEY,
+    MCA_LOG_HMAC_KEY_ID,
+    MCA_LOG_HMAC_KEYS,
+    SIMULATOR_APPS,
+    checkpoint_signing_seed,
+    env,
+    log_hmac_keys,
+    require_log_keys,
+)
 
 DEBUG = env.bool("DEBUG", default=True)
 # A fixed key for a laptop only: its prefix is Django's insecure marker, which production settings refuse.
@@ -15,3 +28,10 @@ PARTNER_CENTER_SIMULATOR_ENABLED = True
 
 # Signatories' acceptance links and the like are printed where `make run` runs, not sent.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+
+# The acceptance log's keys: the environment's if set, else the fixed development keys (production refuses them).
+if not MCA_LOG_HMAC_KEYS:
+    MCA_LOG_HMAC_KEYS = log_hmac_keys(DEV_LOG_HMAC_KEYS)
+    MCA_LOG_HMAC_KEY_ID = MCA_LOG_HMAC_KEY_ID or "dev"
+require_log_keys(MCA_LOG_HMAC_KEYS, MCA_LOG_HMAC_KEY_ID)
+MCA_CHECKPOINT_SIGNING_KEY = MCA_CHECKPOINT_SIGNING_KEY or checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY)

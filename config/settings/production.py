@@ -5,6 +5,7 @@ with one clear message instead of serving with a guessable key, a silently chose
 a restart would lose.
 """
 
+import importlib.util
 import os
 
 from django.core.checks.security.base import (
@@ -17,13 +18,22 @@ from django.core.exceptions import ImproperlyConfigured
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     _CELERY_BROKER_URL,
+    DEV_CHECKPOINT_SIGNING_KEY,
+    DEV_LOG_HMAC_KEYS,
     INSTALLED_APPS,
+    MCA_CHECKPOINT_DIR,
+    MCA_CHECKPOINT_SIGNING_KEY,
+    MCA_LOG_HMAC_KEY_ID,
+    MCA_LOG_HMAC_KEYS,
     PARTNER_CENTER_CLIENT_ID,
     PARTNER_CENTER_CLIENT_SECRET,
     PARTNER_CENTER_MODE,
     PARTNER_CENTER_TENANT_ID,
     SIMULATOR_APPS,
+    checkpoint_signing_seed,
     env,
+    log_hmac_keys,
+    require_log_keys,
 )
 
 # Not read from the environment: a debug page in production leaks settings and data.
@@ -74,10 +84,52 @@ if not _CELERY_BROKER_URL:
         "in the web process and deliveries in flight are lost on a restart."
     )
 
+# --- Acceptance log keys: required, never the development ones (they are in the source) ---
+require_log_keys(MCA_LOG_HMAC_KEYS, MCA_LOG_HMAC_KEY_ID)
+_dev_keys = set(log_hmac_keys(DEV_LOG_HMAC_KEYS).values())
+if any(key in _dev_keys for key in MCA_LOG_HMAC_KEYS.values()):
+    raise ImproperlyConfigured("MCA_LOG_HMAC_KEYS holds the development key from the source: generate a real one.")
+if not MCA_CHECKPOINT_SIGNING_KEY:
+    raise ImproperlyConfigured(
+        "MCA_CHECKPOINT_SIGNING_KEY must be set: checkpoints of the acceptance log are signed with it (base64 of a "
+        "32-byte Ed25519 seed: python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32))"
+        ".decode())')."
+    )
+if checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY) == MCA_CHECKPOINT_SIGNING_KEY:
+    raise ImproperlyConfigured("MCA_CHECKPOINT_SIGNING_KEY is the development key from the source: generate one.")
+
+# Checkpoints go where the database cannot rewrite them: an S3-compatible bucket (with object lock) when
+# MCA_CHECKPOINT_S3_BUCKET is set (django-storages, `pip install "mca-acceptance[s3]"`), else write-once files in
+# MCA_CHECKPOINT_DIR (a volume the database's host and users cannot write).
+MCA_CHECKPOINT_S3_BUCKET = env.str("MCA_CHECKPOINT_S3_BUCKET", default="")
+MCA_CHECKPOINT_S3_ENDPOINT_URL = env.str("MCA_CHECKPOINT_S3_ENDPOINT_URL", default="")
+if MCA_CHECKPOINT_S3_BUCKET:
+    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured(
+            "MCA_CHECKPOINT_S3_BUCKET needs django-storages with boto3: pip install 'mca-acceptance[s3]'."
+        )
+    _CHECKPOINT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MCA_CHECKPOINT_S3_BUCKET,
+            "endpoint_url": MCA_CHECKPOINT_S3_ENDPOINT_URL or None,
+            # Never replace an object: a name that exists gets a new one (and the bucket's object lock refuses it).
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _CHECKPOINT_STORAGE = {
+        "BACKEND": "mca.checkpoints.WriteOnceFileSystemStorage",
+        "OPTIONS": {"location": MCA_CHECKPOINT_DIR, "file_permissions_mode": 0o444},
+    }
+
 # --- Static files: compressed, with hashed names (collected into the image by the Dockerfile) ---
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "mca_checkpoints": _CHECKPOINT_STORAGE,
 }
 
 # --- Security (a TLS-terminating proxy in front sets X-Forwarded-Proto) ---

@@ -1,8 +1,23 @@
 """Test settings (pytest's DJANGO_SETTINGS_MODULE): the shared settings, configured for speed and isolation,
 not patched in tests. The simulator and the demo data are installed as in local."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from config.settings.base import *  # noqa: F403
-from config.settings.base import BASE_DIR, DATABASES, DEMO_APPS, INSTALLED_APPS, SIMULATOR_APPS
+from config.settings.base import (
+    BASE_DIR,
+    DATABASES,
+    DEMO_APPS,
+    DEV_CHECKPOINT_SIGNING_KEY,
+    DEV_LOG_HMAC_KEYS,
+    INSTALLED_APPS,
+    SIMULATOR_APPS,
+    STORAGES,
+    checkpoint_signing_seed,
+    log_hmac_keys,
+)
 
 DEBUG = False
 SECRET_KEY = "django-insecure-test-only-key"
@@ -34,3 +49,17 @@ if DATABASES["default"]["ENGINE"] == "mca.testing.sqlite3":
     # WAL lets readers run beside the one writer; durability does not matter for a throwaway database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
     DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+
+# The acceptance log's keys are the fixed development keys, whatever the shell says, so hashes and MACs in tests
+# are reproducible; checkpoints go to a temporary folder of this test session (tests that write checkpoints
+# give themselves a folder of their own).
+MCA_LOG_HMAC_KEYS = log_hmac_keys(DEV_LOG_HMAC_KEYS)
+MCA_LOG_HMAC_KEY_ID = "dev"
+MCA_CHECKPOINT_SIGNING_KEY = checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY)
+MCA_CHECKPOINT_PUBLIC_KEYS = []
+MCA_LOG_ID = "mca-test-log"
+MCA_CHECKPOINT_DIR = str(Path(tempfile.gettempdir()) / f"mca-test-checkpoints-{os.getpid()}")
+STORAGES = {
+    **STORAGES,
+    "mca_checkpoints": {**STORAGES["mca_checkpoints"], "OPTIONS": {"location": MCA_CHECKPOINT_DIR}},
+}

@@ -45,6 +45,7 @@ from mca.choices import AcceptanceKind, AttestationState, EvidenceClass, RecordE
 from mca.context import ConfirmationContext
 from mca.forms import AcceptBox, EnteredFormMixin, NameField
 from mca.knowledge import knowledge_key, remember_acceptance
+from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
 from mca.permissions import ensure_can_confirm
 from partner_center.client import get_client
@@ -298,7 +299,7 @@ def _failed(attestation: Attestation, error: PartnerCenterError) -> None:
     if isinstance(error, PartnerCenterThrottled) and error.retry_after:
         wait = max(wait, timedelta(seconds=error.retry_after))
     attestation.next_check_at = timezone.now() + wait
-    attestation.last_error = f"{type(error).__name__}: {error.message}"
+    attestation.last_error = error_text(error, retry_at=attestation.next_check_at)
     attestation.save(update_fields=["next_check_at", "last_error", "updated_at"])
 
 

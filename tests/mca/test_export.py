@@ -124,11 +124,15 @@ def test_sha256sums_match_the_files(tmp_path, demo, alpine):
 
 
 def test_command_prints_where_it_wrote(tmp_path, demo, alpine):
+    """mca_export writes the evidence pack: one zip holding the export's files and what verifies them."""
+    import zipfile
+
     out = io.StringIO()
     call_command("mca_export", "--account", str(demo["alpine-contoso"].pk), "--out", str(tmp_path), stdout=out)
-    [folder] = list(tmp_path.iterdir())
-    assert str(folder) in out.getvalue()
-    assert {p.name for p in folder.iterdir()} == {
+    [pack] = list(tmp_path.iterdir())
+    assert pack.suffix == ".zip" and str(pack) in out.getvalue()
+    names = {name.split("/", 1)[1] for name in zipfile.ZipFile(pack).namelist()}
+    assert {
         "records.json",
         "records.csv",
         "chain.json",
@@ -136,7 +140,10 @@ def test_command_prints_where_it_wrote(tmp_path, demo, alpine):
         "attestations.json",
         "README.md",
         "SHA256SUMS",
-    }
+        "proof.json",
+        "verify.py",
+        "summary.pdf",
+    } <= names
 
 
 def test_command_refuses_an_unknown_account(tmp_path, demo):

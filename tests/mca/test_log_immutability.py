@@ -93,15 +93,16 @@ def test_verify_names_the_first_tampered_record(records):
     assert result.checked == 1
 
 
-def test_rehashing_a_tampered_record_breaks_the_next_link(records):
+def test_rehashing_a_tampered_record_is_caught_by_its_mac(records):
+    """Version 3: a record rewritten and re-hashed without the log's key fails its own MAC (before the next link)."""
     record = records[0]
     values = [getattr(record, f) for f in HASHED_FIELDS]
     values[HASHED_FIELDS.index("email")] = "mallory@example.com"
     forged = entry_hash(values)
     tamper(record.pk, f"email = 'mallory@example.com', entry_hash = '{forged}'")
     result = verify_chain()
-    assert result.first_break.sequence == 2
-    assert "prev_hash" in result.first_break.problem
+    assert (result.first_break.sequence, result.first_break.kind) == (1, "mac")
+    assert "MAC does not verify" in result.first_break.problem
 
 
 def test_removing_the_last_record_is_detected(records):
@@ -192,7 +193,7 @@ def test_canonical_form_version_2_is_pinned():
     assert entry_hash(ordered, 2) == "c8db533e7bc0648791cec57723967430abb83adeda18986fee77ae6c2b3c7277"
 
 
-def test_a_version_1_record_keeps_verifying_beside_version_2_records(demo, demo_user):
+def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user):
     from mca.chain import record_values, verify_chain
     from mca.log import account_snapshot, actor_snapshot
     from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
@@ -220,7 +221,7 @@ def test_a_version_1_record_keeps_verifying_beside_version_2_records(demo, demo_
     assert old.entry_hash != entry_hash([getattr(old, name) for name in HASHED_FIELDS_V2], 2)
 
     new = confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
-    assert (new.sequence, new.hash_version, new.prev_hash) == (2, 2, old.entry_hash)
+    assert (new.sequence, new.hash_version, new.prev_hash) == (2, 3, old.entry_hash)
     result = verify_chain()
     assert result.ok and result.checked == 2
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import zipfile
 from urllib.parse import urlparse
 
 import pytest
@@ -26,6 +27,12 @@ def run(*args) -> str:
 # --- mca_export ---
 
 
+def pack_file(pack, name: str) -> str:
+    """One file of an evidence pack (a zip with one folder inside)."""
+    with zipfile.ZipFile(pack) as archive:
+        return archive.read(f"{pack.stem}/{name}").decode()
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("how", ["id", "name", "tenant", "--account"])
 def test_export_finds_the_customer_by_id_name_or_tenant(tmp_path, demo, demo_user, how):
@@ -38,10 +45,10 @@ def test_export_finds_the_customer_by_id_name_or_tenant(tmp_path, demo, demo_use
         "--account": ["--account", str(litware.pk)],
     }[how]
     out = run("mca_export", *value, "--out", str(tmp_path))
-    [folder] = list(tmp_path.iterdir())
-    assert folder.name.startswith(f"mca-evidence-account-{litware.pk}-")
-    assert f"Evidence for Litware (account {litware.pk}, Contoso Reseller): 1 record(s) written to {folder}" in out
-    assert [r["account_name"] for r in json.loads((folder / "records.json").read_text())] == ["Litware"]
+    [pack] = list(tmp_path.iterdir())
+    assert pack.name.startswith(f"mca-evidence-account-{litware.pk}-") and pack.suffix == ".zip"
+    assert f"Evidence for Litware (account {litware.pk}, Contoso Reseller): 1 record(s) written to {pack}" in out
+    assert [r["account_name"] for r in json.loads(pack_file(pack, "records.json"))] == ["Litware"]
 
 
 @pytest.mark.django_db
@@ -64,9 +71,9 @@ def test_evidence_folder_is_ignored_by_git():
 def test_export_of_a_customer_without_records_says_so_and_still_writes(tmp_path, demo):
     out = run("mca_export", "Coho Winery", "--out", str(tmp_path))
     assert "no acceptance record for Coho Winery: the export shows what is known" in out
-    [folder] = list(tmp_path.iterdir())
-    assert json.loads((folder / "records.json").read_text()) == []
-    assert "Acceptance known now: Nothing is known here" in (folder / "README.md").read_text()
+    [pack] = list(tmp_path.iterdir())
+    assert json.loads(pack_file(pack, "records.json")) == []
+    assert "Acceptance known now: Nothing is known here" in pack_file(pack, "README.md")
 
 
 @pytest.mark.django_db
@@ -161,7 +168,8 @@ def test_retry_failing_with_partner_center_down_prints_the_outcome_and_fails(sim
         call_command("mca_deliver", "--retry-failing", stdout=out)
     printed = out.getvalue()
     assert "Retrying 1 failing delivery now:" in printed
-    assert f"failing  record #{record.sequence} for Litware: PartnerCenterUnavailable" in printed
+    assert f"failing  record #{record.sequence} for Litware: Partner Center could not be reached." in printed
+    assert "[PartnerCenterUnavailable" in printed
     assert f"Partner Center at {sim.base_url}" in str(failure.value)
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.FAILING and delivery.attempts == 4

@@ -205,6 +205,7 @@ def test_export_evidence_downloads_a_zip_of_the_customers_evidence(client, demo,
     )
     files = zip_of(response)
     assert {"records.json", "records.csv", "chain.json", "deliveries.json", "README.md", "SHA256SUMS"} <= set(files)
+    assert {"verify.py", "proof.json", "summary.pdf"} <= set(files)  # the evidence pack a third party verifies
     assert [r["sequence"] for r in json.loads(files["records.json"])] == [record.sequence]
 
 
@@ -297,7 +298,10 @@ def test_retry_now_sends_again_and_reports_each_outcome(client, demo, demo_user)
     delivery = make_failing(confirm(demo, demo_user, "litware", "reseller"), in_minutes=60)
     response = retry(login(client, demo_user, "bss"), [delivery])
     [message] = messages_of(response)
-    assert message.startswith(f"Record #{delivery.record.sequence} (Litware): still failing — PartnerCenter")
+    assert message.startswith(
+        f"Record #{delivery.record.sequence} (Litware): still failing — Partner Center could not be reached."
+    )
+    assert "[PartnerCenterUnavailable" in message
     delivery.refresh_from_db()
     assert delivery.attempts == 4 and delivery.next_attempt_at < timezone.now() + timedelta(minutes=59)
 

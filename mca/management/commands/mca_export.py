@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from bss.models import Account
-from mca.export import customer_accounts, export_evidence
+from mca.export import customer_accounts, export_evidence_pack
 from mca.models import AcceptanceRecord
 
 DEFAULT_OUT = "evidence"  # ignored by git (.gitignore)
@@ -90,7 +90,7 @@ class Command(BaseCommand):
         if out_dir.exists() and not out_dir.is_dir():
             raise CommandError(f"--out {out} is not a directory.")
         try:
-            folder = export_evidence(found, out_dir)
+            folder = export_evidence_pack(found, out_dir)
         except OSError as error:
             raise CommandError(f"Could not write the evidence under {out_dir}: {error}") from error
         records = AcceptanceRecord.objects.filter(account__in=customer_accounts(found)).count()

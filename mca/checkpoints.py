@@ -1,0 +1,366 @@
+"""Signed checkpoints of the acceptance log's head, kept where the database cannot rewrite them (R7).
+
+Certificate Transparency's answer to an operator who can rewrite its own log: publish signed heads elsewhere and
+check every later state against them. Here a checkpoint is
+
+    {"log_id", "sequence", "head_hash", "time" (UTC), "key_id", "hash_version"}
+
+as canonical JSON (sorted keys, no spaces, ASCII), prefixed by `CHECKPOINT_DOMAIN`, signed with Ed25519
+(`MCA_CHECKPOINT_SIGNING_KEY`, a 32-byte seed in the settings, never in the database), and written once as a JSON
+file (the checkpoint, its signature and the public key) to the `mca_checkpoints` storage: write-once files
+locally, an S3-compatible bucket with object lock in production. `key_id` is "ed25519:" and the first 16 hex
+digits of SHA-256 of the raw public key, so a rotated key's checkpoints name the key that verifies them
+(`MCA_CHECKPOINT_PUBLIC_KEYS` keeps old public keys trusted). Only configured keys are trusted: the public key
+in a file is for third parties, who compare its id with the one the CSP publishes.
+
+A checkpoint is written only for a chain that verifies from the previous checkpoint to the head, so a checkpoint
+never blesses a forged append or a truncation. After a verification passes, a signed "verified up to" marker names
+the checkpoint it reached; `mca_verify_log --incremental` starts there.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.utils import timezone
+
+from mca.chain import CURRENT_VERSION, BreakKind, ChainBreak, VerifyResult, verify_chain
+
+logger = logging.getLogger(__name__)
+
+STORAGE_ALIAS = "mca_checkpoints"
+CHECKPOINT_FORMAT = "mca-acceptance-log-checkpoint/v1"
+VERIFIED_FORMAT = "mca-acceptance-log-verified/v1"
+CHECKPOINT_DOMAIN = (CHECKPOINT_FORMAT + "\n").encode()
+VERIFIED_DOMAIN = (VERIFIED_FORMAT + "\n").encode()
+_NAME = re.compile(r"^(\d{15})-(\d{8}T\d{12}Z)\.json$")
+
+
+class WriteOnceFileSystemStorage(FileSystemStorage):
+    """A FileSystemStorage that never replaces a file: saving a name that exists raises instead of renaming.
+
+    With `file_permissions_mode` 0o444 the files are read-only as well. The folder belongs on a volume the
+    database's host and users cannot write."""
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        if self.exists(name):
+            raise FileExistsError(f"{name} exists: checkpoint files are written once")
+        return super().get_available_name(name, max_length)
+
+
+class CheckpointRefused(Exception):
+    """The chain does not verify from the last checkpoint to the head: nothing is signed."""
+
+    def __init__(self, result: VerifyResult) -> None:
+        super().__init__(f"not signing a checkpoint: the acceptance log is NOT intact: {result.first_break}")
+        self.result = result
+
+
+def checkpoint_storage() -> Storage:
+    return storages[STORAGE_ALIAS]
+
+
+# --- keys ---
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(settings.MCA_CHECKPOINT_SIGNING_KEY)
+
+
+def raw_public_key(private: Ed25519PrivateKey | None = None) -> bytes:
+    return (private or signing_key()).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id_for(public_key: bytes) -> str:
+    return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def trusted_public_keys() -> dict[str, bytes]:
+    """Key id -> raw public key: the current signing key's and the older ones still trusted."""
+    keys = [raw_public_key(), *settings.MCA_CHECKPOINT_PUBLIC_KEYS]
+    return {key_id_for(key): key for key in keys}
+
+
+def canonical_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- checkpoints ---
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    log_id: str
+    sequence: int
+    head_hash: str
+    time: str
+    key_id: str
+    hash_version: int
+    name: str = ""
+    signature: str = ""
+    public_key: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "log_id": self.log_id,
+            "sequence": self.sequence,
+            "head_hash": self.head_hash,
+            "time": self.time,
+            "key_id": self.key_id,
+            "hash_version": self.hash_version,
+        }
+
+    def signed_bytes(self) -> bytes:
+        return CHECKPOINT_DOMAIN + canonical_json(self.body())
+
+    def file_json(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "checkpoint": self.body(),
+            "signature": self.signature,
+            "public_key": self.public_key,
+            "algorithm": "Ed25519",
+        }
+
+    def describe(self) -> str:
+        return f"the checkpoint of {self.time} ({self.name or 'unnamed'}, key {self.key_id})"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    checkpoints: list[Checkpoint]
+    problems: list[ChainBreak] = field(default_factory=list)
+
+
+def _folder(kind: str) -> str:
+    return f"{settings.MCA_LOG_ID}/{kind}"
+
+
+def _names(kind: str) -> list[tuple[int, str]]:
+    """(sequence, storage name) of the files in one folder, in sequence then time order."""
+    storage = checkpoint_storage()
+    try:
+        _, files = storage.listdir(_folder(kind))
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in files:
+        match = _NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), f"{_folder(kind)}/{name}"))
+    return sorted(found)
+
+
+def _read(name: str) -> dict[str, Any]:
+    with checkpoint_storage().open(name, "rb") as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def _verify_signature(key_id: str, signature_b64: str, message: bytes) -> str | None:
+    """Why the signature does not verify with the trusted key of that id, or None when it does."""
+    key = trusted_public_keys().get(key_id)
+    if key is None:
+        return f"it is signed with key {key_id!r}, which is not a trusted checkpoint key"
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(base64.b64decode(signature_b64, validate=True), message)
+    except (InvalidSignature, ValueError):
+        return "its signature does not verify: the file was forged or edited"
+    return None
+
+
+def parse_checkpoint(data: dict[str, Any], name: str = "") -> Checkpoint:
+    """A checkpoint file's content, its signature verified with the configured keys; ValueError says why not."""
+    if data.get("format") != CHECKPOINT_FORMAT or not isinstance(data.get("checkpoint"), dict):
+        raise ValueError(f"it is not a {CHECKPOINT_FORMAT} file")
+    body = data["checkpoint"]
+    try:
+        checkpoint = Checkpoint(
+            log_id=str(body["log_id"]),
+            sequence=int(body["sequence"]),
+            head_hash=str(body["head_hash"]),
+            time=str(body["time"]),
+            key_id=str(body["key_id"]),
+            hash_version=int(body["hash_version"]),
+            name=name,
+            signature=str(data.get("signature", "")),
+            public_key=str(data.get("public_key", "")),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"it lacks or garbles {error}") from error
+    if canonical_json(checkpoint.body()) != canonical_json(body):
+        raise ValueError("it holds fields a checkpoint does not have")
+    problem = _verify_signature(checkpoint.key_id, checkpoint.signature, checkpoint.signed_bytes())
+    if problem:
+        raise ValueError(problem)
+    if checkpoint.log_id != settings.MCA_LOG_ID:
+        raise ValueError(f"it is a checkpoint of log {checkpoint.log_id!r}, not {settings.MCA_LOG_ID!r}")
+    return checkpoint
+
+
+def load_checkpoints(*, after: int = 0) -> Loaded:
+    """Every checkpoint at sequence `after` or later, each signature verified; a file that does not verify is a
+    problem named by its file, never silently skipped."""
+    checkpoints: list[Checkpoint] = []
+    problems: list[ChainBreak] = []
+    try:
+        names = _names("checkpoints")
+    except Exception as error:  # any storage backend's failure (a bucket unreachable, denied): never "no checkpoints"
+        problem = (
+            f"the checkpoint storage could not be read ({type(error).__name__}: {error}): nothing to check against"
+        )
+        return Loaded([], [ChainBreak(0, None, problem, BreakKind.CHECKPOINT_STORAGE)])
+    for sequence, name in names:
+        if sequence < after:
+            continue
+        try:
+            checkpoint = parse_checkpoint(_read(name), name)
+            if checkpoint.sequence != sequence:
+                raise ValueError(f"its name says #{sequence}, its content #{checkpoint.sequence}")
+        except (OSError, ValueError) as error:
+            problems.append(
+                ChainBreak(
+                    sequence, None, f"checkpoint file {name} does not verify: {error}", BreakKind.CHECKPOINT_SIGNATURE
+                )
+            )
+            continue
+        checkpoints.append(checkpoint)
+    return Loaded(checkpoints, problems)
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    """The newest checkpoint that verifies (highest sequence, then latest time)."""
+    for _, name in reversed(_names("checkpoints")):
+        try:
+            return parse_checkpoint(_read(name), name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def find_checkpoint(spec: str) -> Checkpoint:
+    """A checkpoint by its file name (with or without folder) or by its sequence number (its newest file)."""
+    for sequence, name in reversed(_names("checkpoints")):
+        if spec in (name, name.rsplit("/", 1)[-1]) or (spec.isdigit() and int(spec) == sequence):
+            return parse_checkpoint(_read(name), name)
+    raise LookupError(f"no checkpoint {spec!r} in {_folder('checkpoints')}/")
+
+
+def _save(kind: str, sequence: int, moment: datetime, data: dict[str, Any]) -> str:
+    name = f"{_folder(kind)}/{sequence:015d}-{moment.astimezone(UTC):%Y%m%dT%H%M%S%f}Z.json"
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    saved = checkpoint_storage().save(name, ContentFile(text.encode("utf-8")))
+    if saved != name:  # a storage that renamed instead of refusing (S3 with file_overwrite=False)
+        logger.warning("Checkpoint storage saved %s as %s", name, saved)
+    return saved
+
+
+def sign_checkpoint(*, sequence: int, head_hash: str, moment: datetime | None = None) -> Checkpoint:
+    private = signing_key()
+    public = raw_public_key(private)
+    unsigned = Checkpoint(
+        log_id=settings.MCA_LOG_ID,
+        sequence=sequence,
+        head_hash=head_hash,
+        time=_utc(moment or timezone.now()),
+        key_id=key_id_for(public),
+        hash_version=CURRENT_VERSION,
+    )
+    signature = private.sign(unsigned.signed_bytes())
+    return replace(unsigned, signature=_b64(signature), public_key=_b64(public))
+
+
+@dataclass(frozen=True)
+class Written:
+    checkpoint: Checkpoint | None
+    previous: Checkpoint | None
+    verified: int  # records verified from the previous checkpoint to the new head
+
+    @property
+    def unchanged(self) -> bool:
+        return self.checkpoint is None
+
+
+def write_checkpoint(*, force: bool = False) -> Written:
+    """Sign and store a checkpoint of the current head, after verifying the chain from the previous checkpoint
+    (the whole log the first time) to it. Nothing is written when the head has not moved since the previous
+    checkpoint (unless `force`). Raises CheckpointRefused when the chain does not verify."""
+    previous = latest_checkpoint()
+    result = verify_chain(start=previous) if previous is not None else verify_chain()
+    if not result.ok:
+        raise CheckpointRefused(result)
+    if result.last_sequence == 0:
+        return Written(None, previous, 0)
+    if previous is not None and previous.sequence == result.last_sequence and not force:
+        return Written(None, previous, result.checked)
+    moment = timezone.now()
+    checkpoint = sign_checkpoint(sequence=result.last_sequence, head_hash=result.last_hash, moment=moment)
+    name = _save("checkpoints", checkpoint.sequence, moment, checkpoint.file_json())
+    checkpoint = replace(checkpoint, name=name)
+    logger.info("Acceptance log checkpoint at #%s written to %s", checkpoint.sequence, name)
+    return Written(checkpoint, previous, result.checked)
+
+
+# --- "verified up to" markers for incremental verification ---
+
+
+def record_verified(checkpoint: Checkpoint, *, moment: datetime | None = None) -> str:
+    """Note (signed, write-once) that the log verified up to `checkpoint`; returns the marker's name."""
+    moment = moment or timezone.now()
+    private = signing_key()
+    public = raw_public_key(private)
+    body = {
+        "log_id": settings.MCA_LOG_ID,
+        "checkpoint": checkpoint.name,
+        "sequence": checkpoint.sequence,
+        "head_hash": checkpoint.head_hash,
+        "time": _utc(moment),
+        "key_id": key_id_for(public),
+    }
+    signature = private.sign(VERIFIED_DOMAIN + canonical_json(body))
+    data = {"format": VERIFIED_FORMAT, "verified": body, "signature": _b64(signature), "public_key": _b64(public)}
+    return _save("verified", checkpoint.sequence, moment, data)
+
+
+def last_verified_checkpoint() -> Checkpoint | None:
+    """The checkpoint named by the newest "verified up to" marker whose signature verifies (None: no marker)."""
+    for _, name in reversed(_names("verified")):
+        try:
+            data = _read(name)
+            body = data["verified"]
+            if data.get("format") != VERIFIED_FORMAT or body.get("log_id") != settings.MCA_LOG_ID:
+                continue
+            if _verify_signature(str(body["key_id"]), str(data["signature"]), VERIFIED_DOMAIN + canonical_json(body)):
+                logger.warning("Ignoring verified-up-to marker %s: its signature does not verify", name)
+                continue
+            checkpoint = parse_checkpoint(_read(body["checkpoint"]), body["checkpoint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if (checkpoint.sequence, checkpoint.head_hash) == (body["sequence"], body["head_hash"]):
+            return checkpoint
+    return None
+
+
+def newest_covered(checkpoints: list[Checkpoint], last_sequence: int) -> Checkpoint | None:
+    covered = [c for c in checkpoints if c.sequence <= last_sequence]
+    return max(covered, key=lambda c: (c.sequence, c.time)) if covered else None
