@@ -44,6 +44,9 @@ RUN SECRET_KEY="collectstatic-only-$(python -c 'import secrets; print(secrets.to
     MCA_CHECKPOINT_SIGNING_KEY=Y29sbGVjdHN0YXRpYy1vbmx5LXRocm93YXdheS1zZWU= \
     python manage.py collectstatic --no-input --verbosity 0
 
+# The checkpoints volume mounts here; a new named volume takes this folder's owner, so the app user can write.
+RUN mkdir -p /app/checkpoints && chown app:app /app/checkpoints
+
 USER app
 
 EXPOSE 8000

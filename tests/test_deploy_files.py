@@ -233,3 +233,12 @@ def test_readme_says_how_to_log_in_to_partner_center_for_live_mode():
     readme = (ROOT / "README.md").read_text()
     assert "manage.py partner_center_login" in readme
     assert "PARTNER_CENTER_REFRESH_TOKEN" in readme
+
+
+def test_app_services_keep_checkpoints_on_a_volume_of_their_own(compose):
+    """Signed checkpoints live where the database cannot rewrite them, and survive a container's replacement."""
+    for name in ("web", "worker", "beat"):
+        assert "checkpoints:/app/checkpoints" in compose["services"][name]["volumes"], name
+    assert "checkpoints" in compose["volumes"]
+    assert "checkpoints" not in str(compose["services"]["db"].get("volumes", []))
+    assert "chown app:app /app/checkpoints" in (ROOT / "Dockerfile").read_text()
