@@ -91,6 +91,18 @@ class ReadOnlyAdminMixin(NotFoundMixin):
         return False
 
 
+class ScopedReadOnlyAdminMixin(ReadOnlyAdminMixin):
+    """Read-only, scoped to the accounts the user may see; only the actions a subclass declares (never delete)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_user(super().get_queryset(request), request)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
 def _delivery_of(record: AcceptanceRecord) -> AcceptanceDelivery | None:
     try:
         return record.delivery
@@ -455,7 +467,7 @@ def _delivery_summary(delivery: AcceptanceDelivery | None) -> str:
 
 
 @admin.register(AcceptanceDelivery)
-class AcceptanceDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AcceptanceDeliveryAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
     """Each record's delivery to Partner Center: failing ones with their last error and next try, and a
     "Retry now" action (sends them at once, in this request) for users with `mca.retry_delivery`."""
 
@@ -486,14 +498,6 @@ class AcceptanceDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "updated",
     )
     readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(super().get_queryset(request), request)
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(RETRY_PERMISSION)
@@ -579,7 +583,7 @@ class AcceptanceDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Attestation)
-class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AttestationAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
     """Acceptance links out with customers' signatories (enhanced attestation): pending ones with their expiry,
     and a "Check now" action that asks Microsoft at once."""
 
@@ -608,14 +612,6 @@ class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created",
     )
     readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(super().get_queryset(request), request)
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     @admin.action(description="Check now (ask Microsoft whether the signatory accepted)", permissions=["view"])
     def check_now_action(self, request: HttpRequest, queryset: QuerySet) -> None:

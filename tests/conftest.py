@@ -1,5 +1,6 @@
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -47,6 +48,30 @@ def demo_user(demo, django_user_model):
         return django_user_model.objects.select_related("membership").get(username=username)
 
     return get
+
+
+@pytest.fixture(scope="module")
+def allow_async_unsafe() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in the test thread, which makes Django refuse ORM calls from it
+    (seeding, flushing) while the browser is open: lifted for the browser test modules only, per module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str, live_server, allow_async_unsafe):
+    """Debian's chromium through Playwright, one per module; live_server starts before Playwright's event loop."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture(scope="session")

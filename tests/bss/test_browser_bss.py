@@ -8,7 +8,7 @@ from bss.choices import OrderStatus
 from bss.models import Order
 from demo.accounts import DEMO_PASSWORD
 from demo.simulator import seed_simulator
-from tests.test_browser import allow_async_unsafe, browser, page, site  # noqa: F401  (fixtures)
+from tests.test_browser import page, site  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,8 +12,8 @@ from bss.choices import Channel, Operation
 from mca import gate
 from mca.choices import RecordEvent
 from mca.models import AcceptanceRecord
+from tests.browser_support import CHROMIUM_ARGS, TIMEOUT_MS
 from tests.mca.test_enhanced_flow import signatory
-from tests.test_browser import CHROMIUM_ARGS, TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

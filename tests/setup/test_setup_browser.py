@@ -8,39 +8,20 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from playwright.sync_api import sync_playwright
 
 from demo.accounts import DEMO_PASSWORD, seed_demo_data
 from demo.simulator import seed_simulator
 from mca.choices import DeliveryState
 from mca.models import AcceptanceDelivery
-from tests.test_browser import CHROMIUM_ARGS, TIMEOUT_MS
+from tests.browser_support import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOT = Path(django_settings.BASE_DIR) / "docs" / "screenshots" / "setup-account-status.png"
-
-
-@pytest.fixture(scope="module")
-def allow_async_unsafe() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str, live_server, allow_async_unsafe):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
