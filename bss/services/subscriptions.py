@@ -132,15 +132,12 @@ def change_seats(
     )
 
 
-def renew_subscription(
-    *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
+def _whole_subscription(
+    *, actor: AbstractBaseUser, subscription: Subscription, operation: Operation, idempotency_key: str | None
 ) -> ExecutionResult:
-    """Renew a subscription (never gated: R1)."""
+    """An operation on the whole subscription as it stands (its seat count unchanged), as its own order."""
     line = LineRequest(
-        product=subscription.product,
-        quantity=subscription.seats,
-        operation=Operation.RENEWAL,
-        subscription=subscription,
+        product=subscription.product, quantity=subscription.seats, operation=operation, subscription=subscription
     )
     return _submit(
         actor=actor,
@@ -149,6 +146,15 @@ def renew_subscription(
         acceptance=None,
         context=None,
         idempotency_key=idempotency_key,
+    )
+
+
+def renew_subscription(
+    *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
+) -> ExecutionResult:
+    """Renew a subscription (never gated: R1)."""
+    return _whole_subscription(
+        actor=actor, subscription=subscription, operation=Operation.RENEWAL, idempotency_key=idempotency_key
     )
 
 
@@ -156,17 +162,6 @@ def cancel_subscription(
     *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
 ) -> ExecutionResult:
     """Cancel a subscription (never gated: R1). Provisioning marks it inactive."""
-    line = LineRequest(
-        product=subscription.product,
-        quantity=subscription.seats,
-        operation=Operation.CANCELLATION,
-        subscription=subscription,
-    )
-    return _submit(
-        actor=actor,
-        account=subscription.account,
-        line=line,
-        acceptance=None,
-        context=None,
-        idempotency_key=idempotency_key,
+    return _whole_subscription(
+        actor=actor, subscription=subscription, operation=Operation.CANCELLATION, idempotency_key=idempotency_key
     )
