@@ -233,6 +233,8 @@ if MCA_ATTESTATION_FLOW not in ("enhanced", "legacy"):
     raise ImproperlyConfigured(f"MCA_ATTESTATION_FLOW must be 'enhanced' or 'legacy', not {MCA_ATTESTATION_FLOW!r}.")
 # Enhanced flow: first wait before asking Microsoft whether a signatory accepted (doubling up to an hour).
 MCA_ATTESTATION_POLL_SECONDS = env.float("MCA_ATTESTATION_POLL_SECONDS", default=60.0)
+# "Check now" and the checkout's light poll ask Microsoft about one link at most this often, however many pages ask.
+MCA_ATTESTATION_MIN_CHECK_SECONDS = env.float("MCA_ATTESTATION_MIN_CHECK_SECONDS", default=5.0)
 
 # --- Acceptance log evidence (R7: tamper-evident also against someone who can write the database) ---
 # The keys live here, never in the database: the per-record MAC keys (HMAC-SHA256) and the Ed25519 seed that

@@ -451,12 +451,13 @@ def due_attestation_ids(limit: int = 200) -> list[int]:
 
 def check_open_attestations_now(key: str) -> list[str | None]:
     """ "Check now": ask Microsoft about this customer's open attestations at once, whatever their schedule."""
-    ids = list(
-        Attestation.objects.filter(
-            key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]
-        ).values_list("pk", flat=True)
-    )
-    Attestation.objects.filter(pk__in=ids).update(next_check_at=timezone.now())
+    now = timezone.now()
+    open_links = Attestation.objects.filter(key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING])
+    # However many pages poll ("Continue", a checkout's light poll, the BSS), Microsoft is asked about one link at
+    # most once per MCA_ATTESTATION_MIN_CHECK_SECONDS: a claim or an answer touches `updated_at`.
+    recent = now - timedelta(seconds=settings.MCA_ATTESTATION_MIN_CHECK_SECONDS)
+    ids = list(open_links.filter(updated_at__lte=recent).values_list("pk", flat=True))
+    Attestation.objects.filter(pk__in=ids).update(next_check_at=now)
     return [advance_attestation(pk) for pk in ids]
 
 

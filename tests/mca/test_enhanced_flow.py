@@ -224,3 +224,20 @@ def test_evidence_export_tells_the_whole_story(demo_live, demo_user, pc_simulato
     assert attestation["state"] == "accepted" and attestation["signatory"] == "Lena Fischer"
     readme = (folder / "README.md").read_text()
     assert "Signatory accepted at Microsoft" in readme and "Agreement created at Microsoft" in readme
+
+
+def test_many_pollers_ask_microsoft_about_a_link_at_most_once_per_interval(
+    demo_live, demo_user, pc_simulator, settings
+):
+    """A checkout page polls, the customer clicks "Continue", a BSS user presses "Check now": Microsoft is asked
+    about the link once per MCA_ATTESTATION_MIN_CHECK_SECONDS, not once per page."""
+    litware = demo_live["litware"]
+    gate.submit_acceptance(actor=demo_user("bss"), account=litware, data=signatory(), context=ctx())
+    settings.MCA_ATTESTATION_MIN_CHECK_SECONDS = 60
+    before = pc_simulator.calls().get("enhanced_attestation", 0)
+    for _ in range(5):
+        assert gate.check_now(litware).waiting
+    assert pc_simulator.calls().get("enhanced_attestation", 0) == before  # the link was just created
+    settings.MCA_ATTESTATION_MIN_CHECK_SECONDS = 0
+    gate.check_now(litware)
+    assert pc_simulator.calls().get("enhanced_attestation", 0) == before + 1
