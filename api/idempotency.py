@@ -16,7 +16,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -106,7 +106,13 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
         else:
             row.status_code = response.status_code
             row.body = response.data
-            row.save(update_fields=["status_code", "body"])
+            try:
+                with transaction.atomic():
+                    row.save(update_fields=["status_code", "body"])
+            except DataError:
+                # A problem echoing what the client sent can hold text PostgreSQL's jsonb refuses (a NUL, a lone
+                # surrogate): such an answer is not kept; a retry with the key gets the same refusal afresh.
+                row.delete()
         return response
 
     return wrapper

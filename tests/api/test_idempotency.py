@@ -93,3 +93,18 @@ def test_purge_forgets_expired_answers(api, demo):
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         assert purge_expired() == 1
     assert not IdempotentResponse.objects.exists()
+
+
+def test_an_answer_postgresql_cannot_store_is_not_kept_and_the_request_still_answers(api, demo):
+    """Found by schemathesis on PostgreSQL: a 400 echoing a NUL in a field name made storing the answer fail (500)."""
+    from api.models import IdempotentResponse
+
+    response = api("reseller").post(
+        "/api/v1/orders/",
+        {"account": demo["litware"].pk, "lines": [{"product": 1, "quantity": 1, "\u0000odd": 1}]},
+        format="json",
+        headers={"Idempotency-Key": "nul-in-a-field-name"},
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert not IdempotentResponse.objects.filter(key__isnull=False, status_code=None).exists()
