@@ -25,10 +25,20 @@ class Api:
         return requests.post(url, json=body, headers=headers, timeout=TIMEOUT)
 
 
+def letters(n: int) -> str:
+    """A number spelt in letters (names may hold letters only): 0 -> "a", 27 -> "bb"."""
+    text = ""
+    while True:
+        n, rest = divmod(n, 26)
+        text = "abcdefghijklmnopqrstuvwxyz"[rest] + text
+        if n == 0:
+            return text.capitalize()
+
+
 def legacy_body(n: int, tag: str) -> dict:
     return {
         "first_name": "Drill",
-        "last_name": f"Contact{n}",
+        "last_name": f"Contact{letters(n)}",
         "email": f"drill.{tag}.{n}@drill.example",
         "phone": "+1 206 555 0100",
         "date_agreed": date.today().isoformat(),
@@ -39,7 +49,7 @@ def legacy_body(n: int, tag: str) -> dict:
 def enhanced_body(n: int, tag: str) -> dict:
     return {
         "signatory_first_name": "Drill",
-        "signatory_last_name": f"Signatory{n}",
+        "signatory_last_name": f"Signatory{letters(n)}",
         "signatory_email": f"sign.{tag}.{n}@drill.example",
         "company_name": f"Drill {tag} {n}",
         "authority_confirmed": True,
