@@ -11,7 +11,7 @@ import traceback
 
 from drills.stack import LOG_DIR, Stack
 
-LEGACY = ("down", "throttle", "kill", "burst", "append_only")
+LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only")
 ENHANCED = ("enhanced_down",)
 ORDER = (*LEGACY, *ENHANCED)
 
@@ -31,6 +31,7 @@ def _drills() -> dict:
         "throttle": cases.throttled,
         "kill": cases.worker_killed,
         "burst": cases.concurrent_one_customer,
+        "pg_kill": cases.connections_killed,
         "append_only": cases.log_is_append_only,
         "enhanced_down": cases.enhanced_down,
     }
