@@ -93,3 +93,21 @@ def test_purge_forgets_expired_answers(api, demo):
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         assert purge_expired() == 1
     assert not IdempotentResponse.objects.exists()
+
+
+def test_a_key_left_in_progress_by_a_dead_request_is_taken_over_after_the_lease(api, demo):
+    """A request that died (worker killed, database connection terminated) leaves its key unanswered: 409 while it
+    may still be running, then the next request runs it, and the services' own key writes one record."""
+    url = f"/api/v1/accounts/{demo['northwind'].pk}/mca/acceptances/"
+    client = api("bss")
+    first = client.post(url, ENHANCED, format="json", HTTP_IDEMPOTENCY_KEY="k-dead")
+    row = IdempotentResponse.objects.get()
+    IdempotentResponse.objects.filter(pk=row.pk).update(status_code=None, body=None)  # as a dead request leaves it
+    assert_problem(
+        client.post(url, ENHANCED, format="json", HTTP_IDEMPOTENCY_KEY="k-dead"), 409, "idempotency_key_in_use"
+    )
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        retried = client.post(url, ENHANCED, format="json", HTTP_IDEMPOTENCY_KEY="k-dead")
+    assert retried.status_code == first.status_code == 202
+    assert AcceptanceRecord.objects.count() == 1
+    assert IdempotentResponse.objects.get().status_code == 202
