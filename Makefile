@@ -11,7 +11,7 @@ PORT ?= 8000
 # in-process tasks, the built-in Partner Center simulator. Only the simulator's address follows HOST and PORT.
 RUN_ENV := PARTNER_CENTER_BASE_URL=$${PARTNER_CENTER_BASE_URL:-http://$(HOST):$(PORT)/simulator/partner-center}
 
-.PHONY: run test lint format bench install install-test browser clean
+.PHONY: run test lint format bench drill install install-test browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ format: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Failure drills against the real stack (PostgreSQL and Redis on 127.0.0.1, see README "Drills"); not part of `make test`.
+drill: $(TEST_STAMP)
+	$(BIN)/python -m drills $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

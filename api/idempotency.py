@@ -53,6 +53,14 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
+def in_progress_lease() -> timedelta:
+    """How long a key's first request may be "still running": longer than any request lives (gunicorn's worker
+    timeout is 60 s). An older unanswered key was left by a request that died (worker killed, database connection
+    lost before it could release the key) and is taken over by the next request: the services' own idempotency
+    key (`service_key`) keeps the rerun from writing twice."""
+    return timedelta(seconds=getattr(settings, "API_IDEMPOTENCY_IN_PROGRESS_SECONDS", 120))
+
+
 def service_key(request: Request) -> str | None:
     """The key handed to the services (the gate, place_order): namespaced per user, so two clients choosing the
     same key never meet in the services' own idempotency."""
@@ -90,9 +98,14 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
             row = IdempotentResponse.objects.get(user=request.user, key=key)
             if row.request_hash != fingerprint:
                 raise IdempotencyKeyReused() from None
-            if row.status_code is None:
+            if row.status_code is not None:
+                return _replay(row)
+            now = timezone.now()
+            abandoned = IdempotentResponse.objects.filter(
+                pk=row.pk, status_code__isnull=True, created_at__lt=now - in_progress_lease()
+            )
+            if not abandoned.update(created_at=now):
                 raise IdempotencyKeyInUse() from None
-            return _replay(row)
         try:
             try:
                 response = handler(view, request, *args, **kwargs)

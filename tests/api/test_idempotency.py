@@ -108,3 +108,21 @@ def test_an_answer_postgresql_cannot_store_is_not_kept_and_the_request_still_ans
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/problem+json")
     assert not IdempotentResponse.objects.filter(key__isnull=False, status_code=None).exists()
+
+
+def test_a_key_left_in_progress_by_a_dead_request_is_taken_over_after_the_lease(api, demo):
+    """A request that died (worker killed, database connection terminated) leaves its key unanswered: 409 while it
+    may still be running, then the next request runs it, and the services' own key writes one record."""
+    url = f"/api/v1/accounts/{demo['northwind'].pk}/mca/acceptances/"
+    client = api("bss")
+    first = client.post(url, ENHANCED, format="json", HTTP_IDEMPOTENCY_KEY="k-dead")
+    row = IdempotentResponse.objects.get()
+    IdempotentResponse.objects.filter(pk=row.pk).update(status_code=None, body=None)  # as a dead request leaves it
+    assert_problem(
+        client.post(url, ENHANCED, format="json", HTTP_IDEMPOTENCY_KEY="k-dead"), 409, "idempotency_key_in_use"
+    )
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        retried = client.post(url, ENHANCED, format="json", HTTP_IDEMPOTENCY_KEY="k-dead")
+    assert retried.status_code == first.status_code == 202
+    assert AcceptanceRecord.objects.count() == 1
+    assert IdempotentResponse.objects.get().status_code == 202

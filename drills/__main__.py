@@ -1,0 +1,3 @@
+from drills.run import main
+
+raise SystemExit(main())

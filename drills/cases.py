@@ -1,0 +1,405 @@
+"""The drills. Each returns its figures (one line) or raises `DrillFailed` with why; the runner prints
+`PASS name: figures` / `FAIL name: why`. State is read with the Django ORM from this process (same database)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from drills.http import Api, Simulator, enhanced_body, legacy_body
+from drills.stack import Stack, wait_until
+
+CONFIRM_PATH = "v1/customers"  # the simulator path prefix of confirm_acceptance (and the customer's agreements)
+
+
+class DrillFailed(Exception):
+    pass
+
+
+def check(condition: bool, why: str) -> None:
+    if not condition:
+        raise DrillFailed(why)
+
+
+def _accounts(stack: Stack, sim: Simulator, count: int, tag: str) -> list:
+    """`count` CSP-direct customers synced to fresh simulator tenants."""
+    from bss.models import Account
+
+    accounts = []
+    for n in range(count):
+        tenant = uuid.uuid4()
+        sim.add_customer(tenant, f"Drill {tag} {n}")
+        accounts.append(Account.objects.create(name=f"Drill {tag} {n}", partner_center_tenant_id=tenant))
+    return accounts
+
+
+def _deliveries(record_ids: list[int]):
+    from mca.models import AcceptanceDelivery
+
+    return AcceptanceDelivery.objects.filter(record_id__in=record_ids)
+
+
+def _states(record_ids: list[int]) -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = _deliveries(record_ids).values("state").annotate(n=Count("pk"))
+    return {row["state"]: row["n"] for row in rows}
+
+
+def _all_sent(record_ids: list[int]) -> Callable[[], bool]:
+    def sent() -> bool:
+        return _deliveries(record_ids).filter(state="sent").count() == len(record_ids)
+
+    return sent
+
+
+def _confirm_many(api: Api, jobs: list[tuple[int, dict]], threads: int) -> list:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda job: api.confirm(*job), jobs))
+
+
+def _record_ids(responses) -> list[int]:
+    ids = []
+    for response in responses:
+        if response.status_code == 201:
+            ids.append(int(response.json()["record"]["id"]))
+    return ids
+
+
+def _agreements_at_simulator(accounts) -> int:
+    from partner_center.simulator.models import SimAgreement
+
+    tenants = [account.partner_center_tenant_id for account in accounts]
+    return SimAgreement.objects.filter(customer__tenant_id__in=tenants).count()
+
+
+# --- 1 ------------------------------------------------------------------------------------------------------
+def partner_center_down(stack: Stack, count: int = 50) -> str:
+    sim = Simulator(stack.simulator_url)
+    api = Api(stack.base_url, "bss")
+    accounts = _accounts(stack, sim, count, "down")
+    sim.set_fault(mode="down", paths="v1")
+    started = time.monotonic()
+    responses = _confirm_many(api, [(a.pk, legacy_body(n, "down")) for n, a in enumerate(accounts)], threads=8)
+    confirm_seconds = time.monotonic() - started
+    bad = [r.status_code for r in responses if r.status_code != 201]
+    check(not bad, f"{len(bad)} of {count} confirmations were not recorded (statuses {sorted(set(bad))})")
+    ids = _record_ids(responses)
+    check(len(ids) == count, f"{len(ids)} records for {count} confirmations")
+    tried = wait_until(lambda: _deliveries(ids).filter(state="failing").count() == count, timeout=90)
+    check(tried, f"deliveries did not all fail while Partner Center was down: {_states(ids)}")
+    sim.clear_faults()
+    sim.reset_calls()
+    cleared = time.monotonic()
+    drained = wait_until(_all_sent(ids), timeout=150, interval=0.5)
+    drain_seconds = time.monotonic() - cleared
+    check(drained, f"not drained {drain_seconds:.0f} s after recovery: {_states(ids)}")
+    time.sleep(5)  # two more sweeps: nothing may be sent again
+    calls = sim.confirm_calls()
+    check(calls == count, f"confirm_acceptance called {calls} times after recovery for {count} records")
+    at_microsoft = _agreements_at_simulator(accounts)
+    check(at_microsoft == count, f"{at_microsoft} agreements at Partner Center for {count} records")
+    return (
+        f"{count} confirmations recorded in {confirm_seconds:.1f} s with Partner Center down (all 201); "
+        f"drained {drain_seconds:.1f} s after recovery; {calls} confirm calls, {at_microsoft} agreements"
+    )
+
+
+# --- 2 ------------------------------------------------------------------------------------------------------
+def throttled(stack: Stack, count: int = 10, retry_after: int = 40) -> str:
+    from mca.models import AcceptanceDelivery
+
+    sim = Simulator(stack.simulator_url)
+    api = Api(stack.base_url, "bss")
+    accounts = _accounts(stack, sim, count, "throttle")
+    sim.set_fault(mode="throttle", retry_after=retry_after, paths=CONFIRM_PATH)
+    sim.reset_calls()
+    responses = _confirm_many(api, [(a.pk, legacy_body(n, "throttle")) for n, a in enumerate(accounts)], threads=4)
+    ids = _record_ids(responses)
+    check(len(ids) == count, f"{len(ids)} records for {count} confirmations")
+    throttled_all = wait_until(lambda: _deliveries(ids).filter(state="failing").count() == count, timeout=60)
+    check(throttled_all, f"deliveries not all throttled: {_states(ids)}")
+    failed_at = {d.pk: d.updated_at for d in _deliveries(ids)}
+    during = sim.confirm_calls()
+    time.sleep(10)  # the throttle still on: no delivery may try again before Retry-After
+    early = sim.confirm_calls() - during
+    check(early == 0, f"{early} confirm calls within 10 s of a 429 asking for {retry_after} s")
+    sim.clear_faults()
+    sim.reset_calls()
+    done = wait_until(_all_sent(ids), timeout=retry_after * 1.2 + 60, interval=0.5)
+    check(done, f"not all delivered after the throttle: {_states(ids)}")
+    gaps = [(d.sent_at - failed_at[d.pk]).total_seconds() for d in AcceptanceDelivery.objects.filter(pk__in=failed_at)]
+    early_retry = min(gaps) < retry_after - 0.5
+    check(not early_retry, f"a delivery retried {min(gaps):.1f} s after a 429 (Retry-After {retry_after})")
+    calls = sim.confirm_calls()
+    check(calls == count, f"confirm_acceptance called {calls} times after the throttle for {count} records")
+    return (
+        f"{count} deliveries got 429 Retry-After {retry_after}; first calls {during}, 0 tries in the next 10 s; "
+        f"retried {min(gaps):.1f}-{max(gaps):.1f} s after the 429; {calls} calls after, all sent once"
+    )
+
+
+# --- 3 ------------------------------------------------------------------------------------------------------
+def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
+    from mca.delivery import SENDING_LEASE
+
+    sim = Simulator(stack.simulator_url)
+    api = Api(stack.base_url, "bss")
+    accounts = _accounts(stack, sim, count, "kill")
+    sim.set_fault(mode="slow", latency_ms=latency_ms, paths=CONFIRM_PATH)
+    sim.reset_calls()
+    responses = _confirm_many(api, [(a.pk, legacy_body(n, "kill")) for n, a in enumerate(accounts)], threads=4)
+    ids = _record_ids(responses)
+    check(len(ids) == count, f"{len(ids)} records for {count} confirmations")
+    in_flight = wait_until(lambda: _deliveries(ids).filter(state="sending").count() >= 2, timeout=60, interval=0.1)
+    check(in_flight, f"no deliveries in flight: {_states(ids)}")
+    sending = list(_deliveries(ids).filter(state="sending").values_list("pk", flat=True))
+    stack.kill("worker", signal.SIGKILL)
+    killed_at = time.monotonic()
+    sent_before_kill = _deliveries(ids).filter(state="sent").count()
+    sim.clear_faults()
+    stack.start_worker()
+    lease = SENDING_LEASE.total_seconds()
+    done = wait_until(_all_sent(ids), timeout=lease + 120, interval=1)
+    total = time.monotonic() - killed_at
+    check(done, f"not all delivered {total:.0f} s after the kill: {_states(ids)}")
+    from mca.models import AcceptanceDelivery
+
+    time.sleep(5)
+    calls = sim.confirm_calls()
+    rows = list(AcceptanceDelivery.objects.filter(record_id__in=ids))
+    attempts = sum(row.attempts for row in rows)
+    request_ids = {str(row.request_id) for row in rows}
+    reached = _request_ids_at_simulator(request_ids)
+    per_tenant = _agreements_per_tenant(accounts)
+    # A call our client gave up on (ReadTimeout) may still reach Microsoft; its retry carries the same
+    # MS-RequestId and is answered from Microsoft's idempotency store: a repeated call, not a second acceptance.
+    check(set(per_tenant.values()) == {1}, f"agreements per customer at Partner Center: {sorted(per_tenant.values())}")
+    check(len(per_tenant) == count, f"{len(per_tenant)} customers with an agreement for {count} records")
+    check(reached == count, f"{reached} distinct MS-RequestIds reached Partner Center for {count} deliveries")
+    kill_wall = time.time() - (time.monotonic() - killed_at)
+    waits = [row.sent_at.timestamp() - kill_wall for row in rows if row.pk in sending]
+    return (
+        f"SIGKILL with {len(sending)} in flight ({sent_before_kill} sent before); 0 lost, 1 agreement per customer, "
+        f"{reached} MS-RequestIds for {count} records, {calls} confirm calls for {attempts} attempts (repeats carry "
+        f"the same MS-RequestId); in-flight ones sent {min(waits):.0f}-{max(waits):.0f} s after the kill "
+        f"({lease / 60:.0f}-min SENDING_LEASE from their claim, then the sweep); "
+        f"all sent {total:.0f} s after the kill"
+    )
+
+
+def _request_ids_at_simulator(request_ids: set[str]) -> int:
+    from partner_center.simulator.models import SimIdempotencyRecord
+
+    posts = SimIdempotencyRecord.objects.filter(method="POST", request_id__in=request_ids)
+    return posts.values("request_id").distinct().count()
+
+
+def _agreements_per_tenant(accounts) -> dict[str, int]:
+    from django.db.models import Count
+
+    from partner_center.simulator.models import SimAgreement
+
+    tenants = [account.partner_center_tenant_id for account in accounts]
+    rows = SimAgreement.objects.filter(customer__tenant_id__in=tenants).values("customer__tenant_id")
+    return {str(row["customer__tenant_id"]): row["n"] for row in rows.annotate(n=Count("pk"))}
+
+
+# --- 4 ------------------------------------------------------------------------------------------------------
+def concurrent_one_customer(stack: Stack, count: int = 50) -> str:
+    from mca.chain import verify_chain
+    from mca.models import AcceptanceRecord
+
+    sim = Simulator(stack.simulator_url)
+    api = Api(stack.base_url, "bss")
+    (account,) = _accounts(stack, sim, 1, "burst")
+    sim.reset_calls()
+    barrier = threading.Barrier(count, timeout=30)
+
+    def one(n: int):
+        barrier.wait()
+        return api.confirm(account.pk, legacy_body(n, "burst"))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        responses = list(pool.map(one, range(count)))
+    seconds = time.monotonic() - started
+    ok = _record_ids(responses)
+    statuses = sorted({r.status_code for r in responses})
+    records = AcceptanceRecord.objects.filter(account=account).count()
+    check(records == len(ok), f"{records} records for {len(ok)} successful requests (statuses {statuses})")
+    check(len(ok) == count, f"only {len(ok)} of {count} concurrent confirmations succeeded (statuses {statuses})")
+    delivered = wait_until(_all_sent(ok), timeout=120, interval=0.5)
+    check(delivered, f"deliveries not all sent: {_states(ok)}")
+    check(_deliveries(ok).count() == len(ok), "not one delivery per record")
+    key = str(uuid.uuid4())
+    body = legacy_body(999, "burst")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        twice = list(pool.map(lambda _: api.confirm(account.pk, body, idempotency_key=key), range(2)))
+    after = AcceptanceRecord.objects.filter(account=account).count()
+    check(after == records + 1, f"a double submit with one Idempotency-Key wrote {after - records} records")
+    twice_ids = {r.json().get("record", {}).get("id") for r in twice if r.status_code in (200, 201)}
+    twice_statuses = [r.status_code for r in twice]
+    time.sleep(5)
+    calls = sim.confirm_calls()
+    check(calls == records + 1, f"confirm_acceptance called {calls} times for {records + 1} records")
+    result = verify_chain()
+    check(result.ok, f"chain does not verify: {result.first_break}")
+    return (
+        f"{count} concurrent confirmations in {seconds:.1f} s: {len(ok)} x 201, {records} records, chain valid, "
+        f"{calls} confirm calls; double submit with one key: statuses {twice_statuses}, "
+        f"{len(twice_ids)} record id, 1 record"
+    )
+
+
+# --- 6 ------------------------------------------------------------------------------------------------------
+def log_is_append_only(stack: Stack) -> str:
+    import psycopg
+
+    refused = []
+    with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as connection:
+        count = connection.execute("SELECT count(*) FROM mca_acceptancerecord").fetchone()[0]
+        check(count > 0, "no records to tamper with")
+        for statement in (
+            "UPDATE mca_acceptancerecord SET email = 'tampered@example.com'",
+            "DELETE FROM mca_acceptancerecord",
+            "TRUNCATE mca_acceptancerecord CASCADE",
+        ):
+            try:
+                connection.execute(statement)
+            except psycopg.Error as error:
+                refused.append(f"{statement.split()[0]}: {str(error).splitlines()[0][:60]}")
+            else:
+                raise DrillFailed(f"the database accepted: {statement}")
+        after = connection.execute("SELECT count(*) FROM mca_acceptancerecord").fetchone()[0]
+        tampered = connection.execute(
+            "SELECT count(*) FROM mca_acceptancerecord WHERE email = 'tampered@example.com'"
+        ).fetchone()[0]
+    check(after == count and tampered == 0, f"records changed: {count} -> {after}, {tampered} tampered")
+    return f"{len(refused)} statements refused on {count} records ({'; '.join(refused)})"
+
+
+# --- 9 ------------------------------------------------------------------------------------------------------
+def enhanced_down(stack: Stack, count: int = 10) -> str:
+    from mca.models import Attestation
+
+    sim = Simulator(stack.simulator_url)
+    api = Api(stack.base_url, "bss")
+    accounts = _accounts(stack, sim, count, "enh")
+    sim.set_fault(mode="down", paths="v1")
+    responses = _confirm_many(api, [(a.pk, enhanced_body(n, "enh")) for n, a in enumerate(accounts)], threads=4)
+    statuses = sorted({r.status_code for r in responses})
+    check(statuses == [202], f"enhanced confirmations with Partner Center down answered {statuses}")
+    attestations = Attestation.objects.filter(account__in=accounts)
+    check(attestations.count() == count, f"{attestations.count()} attestations for {count} confirmations")
+    time.sleep(4)  # two sweeps while down: still no link
+    with_link = attestations.exclude(attestation_id="").count()
+    check(with_link == 0, f"{with_link} links while Partner Center was down")
+    sim.clear_faults()
+    recovered = time.monotonic()
+    pending = attestations.filter(state="pending").exclude(attestation_id="")
+    linked = wait_until(lambda: pending.count() == count, timeout=150, interval=0.5)
+    link_seconds = time.monotonic() - recovered
+    check(linked, f"links not all created after recovery: {list(attestations.values_list('state', flat=True))}")
+    # Partner Center down again while the signatories accept: polls fail, nothing settles, nothing is lost.
+    sim.set_fault(mode="down", paths="v1")
+    for attestation_id in attestations.values_list("attestation_id", flat=True):
+        sim.accept_attestation(attestation_id)
+    time.sleep(5)
+    early = attestations.filter(state="accepted").count()
+    check(early == 0, f"{early} attestations settled while Partner Center was down")
+    sim.clear_faults()
+    recovered = time.monotonic()
+    settled = wait_until(lambda: attestations.filter(state="accepted").count() == count, timeout=150, interval=0.5)
+    settle_seconds = time.monotonic() - recovered
+    check(settled, f"not settled after recovery: {list(attestations.values_list('state', flat=True))}")
+    from bss.choices import Operation
+    from mca import gate
+
+    still_needed = [a.pk for a in accounts if gate.check(a, [Operation.NEW_PURCHASE]).needed]
+    check(not still_needed, f"{len(still_needed)} accounts still need acceptance after settling")
+    return (
+        f"{count} enhanced confirmations with Partner Center down (all 202, no link); links created "
+        f"{link_seconds:.1f} s after recovery; accepted while down again: 0 settled; all {count} settled "
+        f"{settle_seconds:.1f} s after recovery; gate: none needs acceptance"
+    )
+
+
+# --- 5 ------------------------------------------------------------------------------------------------------
+def connections_killed(stack: Stack, count: int = 30, kills: int = 5) -> str:
+    import psycopg
+
+    from mca.chain import verify_chain
+    from mca.models import AcceptanceRecord
+
+    sim = Simulator(stack.simulator_url)
+    api = Api(stack.base_url, "bss")
+    accounts = _accounts(stack, sim, count, "pgkill")
+    sim.reset_calls()
+    keys = [str(uuid.uuid4()) for _ in range(count)]
+    jobs = [(a.pk, legacy_body(n, "pgkill"), keys[n]) for n, a in enumerate(accounts)]
+    terminated = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as connection:
+            for _ in range(kills):
+                if stop.wait(0.5):
+                    return
+                rows = connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+                terminated.append(len(rows))
+
+    def send(job):
+        try:
+            return api.confirm(*job)
+        except OSError as error:  # the connection to gunicorn itself may break: a failed request
+            return error
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        first = list(pool.map(send, jobs))
+    stop.set()
+    thread.join(timeout=30)
+    from django.db import connections
+
+    connections.close_all()  # this process's own connection was terminated too
+    failed = [n for n, r in enumerate(first) if getattr(r, "status_code", None) != 201]
+    ours = AcceptanceRecord.objects.filter(account__in=accounts)
+    after_first = ours.count()
+    check(after_first >= count - len(failed), f"{after_first} records for {count - len(failed)} answered 201")
+    # The client retries what failed with the same Idempotency-Key: exactly one record per confirmation.
+    retried = [send(jobs[n]) for n in failed]
+    in_use = [n for n, r in zip(failed, retried, strict=True) if getattr(r, "status_code", None) == 409]
+    if in_use:
+        # Keys left "in progress" by requests that died with their connection: taken over after the lease.
+        from api.idempotency import in_progress_lease
+
+        time.sleep(in_progress_lease().total_seconds() + 3)
+        retried = [r for r in retried if getattr(r, "status_code", None) != 409] + [send(jobs[n]) for n in in_use]
+    still = [getattr(r, "status_code", type(r).__name__) for r in retried if getattr(r, "status_code", None) != 201]
+    check(not still, f"retries with the same key failed: {still}")
+    check(ours.count() == count, f"{ours.count()} records for {count} confirmations after retries")
+    for account in accounts:
+        check(ours.filter(account=account).count() == 1, f"account {account.pk} has not exactly one record")
+    ids = list(ours.values_list("pk", flat=True))
+    delivered = wait_until(_all_sent(ids), timeout=150, interval=0.5)
+    check(delivered, f"deliveries not all sent: {_states(ids)}")
+    time.sleep(5)
+    calls = sim.confirm_calls()
+    check(calls == count, f"confirm_acceptance called {calls} times for {count} records")
+    result = verify_chain()
+    check(result.ok, f"chain does not verify: {result.first_break}")
+    return (
+        f"{sum(terminated)} backends terminated in {len(terminated)} rounds during {count} confirmations: "
+        f"{count - len(failed)} x 201 at once, {len(failed)} failed and retried with their key "
+        f"({len(in_use)} answered 409 until the in-progress lease passed); "
+        f"{count} records (1 each), chain valid, {calls} confirm calls"
+    )

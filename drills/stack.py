@@ -1,0 +1,190 @@
+"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (2 workers) serving the
+app and the built-in Partner Center simulator, one Celery worker and one beat. Everything listens on 127.0.0.1
+only; every wait is bounded; `Stack.stop()` kills every child process group (also on failure)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+LOG_DIR = Path(tempfile.gettempdir()) / f"mca-drill-{os.getpid()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.25) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds have passed (bounded in time and count)."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return bool(predicate())
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.db_name = f"mca_drill_{os.getpid()}"
+        self.database_url = f"postgres://postgres@127.0.0.1:5432/{self.db_name}"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.simulator_url = f"{self.base_url}/simulator/partner-center"
+        self.flow = "legacy"
+        self.processes: dict[str, subprocess.Popen] = {}
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("MCA_", "PARTNER_CENTER_", "CELERY_", "DJANGO_", "DATABASE_", "REDIS_"))
+        }
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                "DEBUG": "false",
+                "DATABASE_URL": self.database_url,
+                "CELERY_BROKER_URL": REDIS_URL,
+                "PARTNER_CENTER_BASE_URL": self.simulator_url,
+                "MCA_ATTESTATION_FLOW": self.flow,
+                "MCA_ATTESTATION_POLL_SECONDS": "1",
+                "MCA_ATTESTATION_SWEEP_SECONDS": "2",
+                "MCA_DELIVERY_SWEEP_SECONDS": "2",
+                "MCA_CHECKPOINT_DIR": str(LOG_DIR / "checkpoints"),
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    # --- database and broker ---------------------------------------------------------------------------
+    def create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+            connection.execute(f'CREATE DATABASE "{self.db_name}"')
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_timeout=5).flushdb()
+
+    def drop_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.db_name],
+            )
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_timeout=5).flushdb()
+
+    def manage(self, *args: str, timeout: float = 300) -> None:
+        log = (LOG_DIR / f"manage-{args[0]}.log").open("ab")
+        subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=timeout,
+        )
+
+    # --- processes -----------------------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = (LOG_DIR / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - gunicorn and celery from this venv
+            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_web(self) -> None:
+        self._spawn(
+            "gunicorn",
+            [
+                str(BIN / "gunicorn"),
+                "config.wsgi",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "5",
+            ],
+        )
+        if not wait_until(self._answers, timeout=60, interval=0.5):
+            raise RuntimeError(f"gunicorn did not answer on {self.base_url} (see {LOG_DIR}/gunicorn.log)")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.simulator_url}/_control/faults", timeout=5) as response:  # noqa: S310
+                return response.status == 200
+        except OSError:
+            return False
+
+    def start_worker(self) -> None:
+        self._spawn(
+            "worker",
+            [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "info", "--concurrency", "4"],
+        )
+
+    def start_beat(self) -> None:
+        schedule = LOG_DIR / "celerybeat-schedule"
+        self._spawn("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "info", "-s", str(schedule)])
+
+    def start(self) -> None:
+        self.start_web()
+        self.start_worker()
+        self.start_beat()
+
+    def kill(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        # The group may outlive its leader (prefork children): make sure none is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def stop_processes(self) -> None:
+        for name in list(self.processes):
+            self.kill(name)
+
+    def restart(self, *, flow: str) -> None:
+        self.stop_processes()
+        self.flow = flow
+        self.start()
+
+    def stop(self) -> None:
+        self.stop_processes()
+        self.drop_database()
