@@ -58,7 +58,7 @@ def in_progress_lease() -> timedelta:
     timeout is 60 s). An older unanswered key was left by a request that died (worker killed, database connection
     lost before it could release the key) and is taken over by the next request: the services' own idempotency
     key (`service_key`) keeps the rerun from writing twice."""
-    return timedelta(seconds=getattr(settings, "API_IDEMPOTENCY_IN_PROGRESS_SECONDS", 120))
+    return timedelta(seconds=settings.API_IDEMPOTENCY_IN_PROGRESS_SECONDS)
 
 
 def service_key(request: Request) -> str | None:

@@ -15,7 +15,7 @@ R6 (who may confirm) by itself; they ask here, show what the decision says, and 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -93,7 +93,6 @@ class Decision:
     flow_label: str
     status: AcceptanceStatus | None = None
     pending: PendingAttestation | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def waiting(self) -> bool:

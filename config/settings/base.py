@@ -156,6 +156,8 @@ REST_FRAMEWORK = {
     },
 }
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
+# A key whose first request has not answered after this long was left by a request that died: the next takes it over.
+API_IDEMPOTENCY_IN_PROGRESS_SECONDS = env.int("API_IDEMPOTENCY_IN_PROGRESS_SECONDS", default=120)
 SPECTACULAR_SETTINGS = {
     "TITLE": "MCA acceptance API",
     "DESCRIPTION": "Microsoft Customer Agreement acceptance: status, confirmations, orders.",

@@ -11,11 +11,16 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+
+from bss.choices import Channel, Operation
+from mca.templates import shown_template
 
 if TYPE_CHECKING:
     from bss.models import Account
@@ -91,3 +96,26 @@ class AttestationFlow(ABC):
     def advance(self, attestation: Attestation) -> str | None:
         """Move a pending attestation on (create its link, poll Microsoft). Returns its state afterwards."""
         return None
+
+
+def validate_context(context: ConfirmationContext) -> None:
+    """What the channel says about the confirmation (R8) is checked like the form: a field error, nothing written."""
+    if context.channel not in Channel.values:
+        raise AcceptanceInvalid({"channel": [ValidationError(f"Unknown channel {context.channel!r}.")]})
+    if context.operation and context.operation not in Operation.values:
+        raise AcceptanceInvalid({"operation": [ValidationError(f"Unknown operation {context.operation!r}.")]})
+    for name, limit in (("order_number", 20), ("subscription_ref", 64)):
+        if len(getattr(context, name)) > limit:
+            raise AcceptanceInvalid({name: [ValidationError(f"At most {limit} characters.", code="max_length")]})
+
+
+def with_template(context: ConfirmationContext, account: Account) -> ConfirmationContext:
+    """The context naming the template and document shown: the caller's, or looked up within the budget."""
+    if context.template_id:
+        return context
+    shown = shown_template(account, deadline=monotonic() + settings.MCA_STATUS_TIME_BUDGET)
+    return context.with_trigger(
+        template_id=shown.template_id,
+        template_version_rank=shown.version_rank,
+        document_link=shown.document_link,
+    )

@@ -39,8 +39,9 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
+    validate_context,
+    with_template,
 )
-from mca.attestation.legacy import validate_context, with_template
 from mca.choices import AcceptanceKind, AttestationState, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
 from mca.forms import AcceptBox, EnteredFormMixin, NameField

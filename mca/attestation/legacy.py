@@ -8,18 +8,16 @@ and records from before the retirement (MCA_ATTESTATION_FLOW=legacy).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from time import monotonic
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
-from bss.choices import Channel, Operation, Role
+from bss.choices import Role
 from bss.models import Account
 from mca import log
 from mca.attestation.base import (
@@ -29,6 +27,8 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
+    validate_context,
+    with_template,
 )
 from mca.choices import AcceptanceKind, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
@@ -37,7 +37,6 @@ from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import AcceptanceRecord
 from mca.permissions import ensure_can_confirm
 from mca.rules import attestation_min_date
-from mca.templates import shown_template
 from partner_center.client import get_client
 from partner_center.types import MCA, AgreementContact, ConfirmationResult
 
@@ -113,28 +112,6 @@ def _replay(existing: AcceptanceRecord, account: Account, form: LegacyAcceptance
             "This idempotency key was already used for a different confirmation.", code="idempotency_conflict"
         )
     return existing
-
-
-def validate_context(context: ConfirmationContext) -> None:
-    if context.channel not in Channel.values:
-        raise AcceptanceInvalid({"channel": [ValidationError(f"Unknown channel {context.channel!r}.")]})
-    if context.operation and context.operation not in Operation.values:
-        raise AcceptanceInvalid({"operation": [ValidationError(f"Unknown operation {context.operation!r}.")]})
-    for name, limit in (("order_number", 20), ("subscription_ref", 64)):
-        if len(getattr(context, name)) > limit:
-            raise AcceptanceInvalid({name: [ValidationError(f"At most {limit} characters.", code="max_length")]})
-
-
-def with_template(context: ConfirmationContext, account: Account) -> ConfirmationContext:
-    """The context naming the template and document shown: the caller's, or looked up within the budget."""
-    if context.template_id:
-        return context
-    shown = shown_template(account, deadline=monotonic() + settings.MCA_STATUS_TIME_BUDGET)
-    return context.with_trigger(
-        template_id=shown.template_id,
-        template_version_rank=shown.version_rank,
-        document_link=shown.document_link,
-    )
 
 
 def confirm_acceptance(
