@@ -227,6 +227,7 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0) -> dict:
         log_dir=out,
         extra_env=UNTHROTTLED,
     )
+    stack.flow = "enhanced"  # production's default (the drills run legacy)
     plan_file = out / "plan.json"
     plan_file.write_text(json.dumps(plan))
     first_order = Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
