@@ -14,6 +14,7 @@ import contextlib
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from mca.knowledge import knowledge_key, remember_acceptance
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 KINDS = ("browse", "checkout", "api")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The per-user (1200/min) and per-token (600/min) API throttles would answer most of the integrators' calls 429 at
 # this rate: a throttle doing its job, not a capacity figure. Raised here only; the throttle is still evaluated.
 UNTHROTTLED = {"API_THROTTLE_USER": "1000000/minute", "API_THROTTLE_TOKEN": "1000000/minute"}
@@ -94,6 +96,54 @@ def _plan(users: int, think: float) -> dict:
     }
 
 
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a process, from Linux's /proc; None when it is gone or unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _gunicorn_cpu(master: int) -> float:
+    """CPU seconds of gunicorn's master and its workers."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        stat = _proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and master in (int(entry.name), stat[0]):
+            total += stat[1]
+    return total
+
+
+def _postgres_cpu(db_name: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the bench database (the workers' connections)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [db_name])
+        pids = [row[0] for row in cursor.fetchall()]
+    connections.close_all()
+    return {pid: stat[1] for pid in pids if (stat := _proc_stat(pid))}
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds used during the run by the server side (gunicorn, PostgreSQL) and by the load generator."""
+
+    gunicorn: float
+    postgres: float
+    locust: float
+
+    def line(self, requests: int) -> str:
+        per_request = {name: seconds * 1000 / max(requests, 1) for name, seconds in vars(self).items()}
+        server = per_request["gunicorn"] + per_request["postgres"]
+        ceiling = (os.cpu_count() or 1) * 1000 / server if server else 0
+        return (
+            f"CPU per request: gunicorn {per_request['gunicorn']:.2f} ms, PostgreSQL {per_request['postgres']:.2f} ms "
+            f"(backends connected at the end), locust {per_request['locust']:.2f} ms; at this cost "
+            f"{os.cpu_count()} CPU(s) for the server alone serve at most about {ceiling:,.0f} req/s"
+        )
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C, so the `finally` that stops the processes runs."""
@@ -126,7 +176,8 @@ def _locust(stack: Stack, plan_file: Path, out: Path, *, users: int, duration: i
         "--stop-timeout",
         "10",
         "--only-summary",
-        "--skip-log-setup",
+        "--loglevel",
+        "WARNING",
         "--exit-code-on-error",
         "0",
         "--csv",
@@ -212,7 +263,7 @@ def _report(out: Path, *, users: int, duration: int, think: float, orders_writte
     }
 
 
-def run(duration: int = 60, users: int = 20, think: float = 0.0) -> dict:
+def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "enhanced") -> dict:
     if connection.vendor != "postgresql":
         raise SystemExit("The load scenario needs PostgreSQL: set DATABASE_URL=postgres://.../mca_bench_...")
     if not (BIN / "locust").exists():
@@ -227,7 +278,7 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0) -> dict:
         log_dir=out,
         extra_env=UNTHROTTLED,
     )
-    stack.flow = "enhanced"  # production's default (the drills run legacy)
+    stack.flow = flow  # enhanced: production's default (the drills run legacy)
     plan_file = out / "plan.json"
     plan_file.write_text(json.dumps(plan))
     first_order = Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -237,10 +288,21 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0) -> dict:
             stack.start_web()
             simulator = Simulator(stack.simulator_url)
             simulator.reset_calls()
-            started = time.monotonic()
+            master = stack.processes["gunicorn"].pid
+            gunicorn_before, postgres_before = _gunicorn_cpu(master), _postgres_cpu(stack.db_name)
+            locust_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started, load_before = time.monotonic(), os.getloadavg()[0]
             _locust(stack, plan_file, out, users=users, duration=duration)
+            elapsed, load_after = time.monotonic() - started, os.getloadavg()[0]
+            locust_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            postgres_after = _postgres_cpu(stack.db_name)
+            cpu = CpuUse(
+                gunicorn=_gunicorn_cpu(master) - gunicorn_before,
+                postgres=sum(seconds - postgres_before.get(pid, 0.0) for pid, seconds in postgres_after.items()),
+                locust=(locust_after.ru_utime + locust_after.ru_stime)
+                - (locust_before.ru_utime + locust_before.ru_stime),
+            )
             pc_calls = sum(simulator.calls().values())
-            elapsed = time.monotonic() - started
         finally:
             connections.close_all()
             stack.stop()
@@ -248,6 +310,14 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0) -> dict:
     figures = _report(
         out, users=users, duration=duration, think=think, orders_written=orders_written, pc_calls=pc_calls
     )
+    print(cpu.line(figures["requests"]))
+    print(
+        f"machine: {os.cpu_count()} CPU(s) shared by gunicorn, PostgreSQL, Redis, locust and any other work; "
+        f"1-min load average {load_before:.1f} before, {load_after:.1f} at the end"
+    )
+    # Locust warns when its own process is CPU-bound: its timings then include its own queueing.
+    if "CPU usage above" in (out / "locust.log").read_text(errors="replace"):
+        print("note: locust reported its CPU usage above 90% during the run (see locust.log)")
     print(f"(locust ran {elapsed:.0f} s; logs and raw stats in {out})")
     sys.stdout.flush()
     return figures
