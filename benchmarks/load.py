@@ -2,7 +2,8 @@
 and Redis (cache and broker, as in production), started by `drills.stack.Stack`, and a bounded `locust --headless`
 run of storefront browsing, checkouts and API calls (`benchmarks/locustfile.py`) for a fixed time with a fixed
 number of users. Prints requests/s, p50/p99 and errors per request and per kind, in total, the orders written
-(checked against the successful place-order requests) and the Partner Center calls the load caused.
+(checked against the successful place-order requests), the Partner Center calls the load caused, and the CPU per
+request of gunicorn, PostgreSQL and locust (read from /proc: a figure the shared machine's noise moves less).
 
 gunicorn and locust are stopped whatever happens (failure, Ctrl-C, SIGTERM); the bench database is kept, the bench
 Redis database (`BENCH_REDIS_URL`, default db 12: not the tests' 15 nor the drills' 13) is flushed before and after.
