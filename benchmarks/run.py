@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 QUICK = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "checkout")
+SCENARIOS = ("gate", "verify", "admin", "checkout", "confirm")
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 
 
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=20_000, help="log size for verify/admin (default 20000)")
     parser.add_argument("--calls", type=int, default=500, help="gate: calls per measurement (default 500)")
     parser.add_argument("--rounds", type=int, default=200, help="checkout: interleaved rounds (default 200)")
+    parser.add_argument("--clients", type=int, default=8, help="confirm: concurrent clients (processes)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="confirm: seconds per round")
+    parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
     parser.add_argument("--repeat", type=int, default=5, help="admin: requests per page (median of)")
     args = parser.parse_args(argv)
     scenarios = args.scenarios or list(QUICK)
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import checkout
 
         checkout.run(rounds=args.rounds)
+    if "confirm" in scenarios:
+        from benchmarks import confirm
+
+        confirm.run(clients=args.clients, seconds=args.seconds, flow=args.flow)
     if {"verify", "admin"} & set(scenarios):
         ensure_records(args.records)
     if "verify" in scenarios:
