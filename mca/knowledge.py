@@ -79,7 +79,8 @@ def remember_acceptance(
         "record": record,
         "verified_at": timezone.now() if verified else None,
     }
-    with transaction.atomic():
+    # No savepoint of its own: a failure fails the caller's transaction anyway (two round trips saved).
+    with transaction.atomic(savepoint=False):
         current = CustomerKnowledge.objects.select_for_update().filter(key=key).first()
         if current is None:
             try:

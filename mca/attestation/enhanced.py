@@ -39,6 +39,7 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
+    record_with_key,
     validate_context,
     with_template,
 )
@@ -188,11 +189,6 @@ class EnhancedFlow(AttestationFlow):
         if not form.is_valid():
             raise AcceptanceInvalid(form.errors.as_data())
         validate_context(context)
-        if context.idempotency_key:
-            existing = AcceptanceRecord.objects.filter(idempotency_key=context.idempotency_key).first()
-            if existing is not None:
-                return self._replay(existing, account, form)
-
         context = with_template(context, account)
         signatory = form.signatory()
         record = AcceptanceRecord(
@@ -227,11 +223,7 @@ class EnhancedFlow(AttestationFlow):
                 log.append(record, then=replace_open_link)
         except IntegrityError:
             # A double-click can pass the check above twice: the key is unique, so only the first one wrote.
-            existing = (
-                AcceptanceRecord.objects.filter(idempotency_key=context.idempotency_key).first()
-                if context.idempotency_key
-                else None
-            )
+            existing = record_with_key(context.idempotency_key)
             if existing is None:
                 raise
             return self._replay(existing, account, form)

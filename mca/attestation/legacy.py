@@ -27,6 +27,7 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
+    record_with_key,
     validate_context,
     with_template,
 )
@@ -115,12 +116,6 @@ def _replay(existing: AcceptanceRecord, account: Account, form: LegacyAcceptance
     return existing
 
 
-def _with_key(idempotency_key: str | None) -> AcceptanceRecord | None:
-    if not idempotency_key:
-        return None
-    return AcceptanceRecord.objects.filter(idempotency_key=idempotency_key).first()
-
-
 def confirm_acceptance(
     *, actor: AbstractBaseUser, account: Account, data: dict[str, Any], context: ConfirmationContext
 ) -> AcceptanceRecord:
@@ -137,11 +132,6 @@ def confirm_acceptance(
     if not form.is_valid():
         raise AcceptanceInvalid(form.errors.as_data())
     validate_context(context)
-
-    if context.idempotency_key:
-        existing = _with_key(context.idempotency_key)
-        if existing is not None:
-            return _replay(existing, account, form)
 
     context = with_template(context, account)
     cleaned = form.cleaned_data
@@ -181,7 +171,7 @@ def confirm_acceptance(
             log.append(record, then=remember_and_deliver)
     except IntegrityError:
         # A double-click can pass the check above twice: the key is unique, so only the first one wrote.
-        existing = _with_key(context.idempotency_key)
+        existing = record_with_key(context.idempotency_key)
         if existing is None:
             raise
         return _replay(existing, account, form)
