@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 DEFAULT = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "checkout", "load")
+SCENARIOS = ("gate", "verify", "admin", "checkout", "confirm", "load")
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
 # Sizes: (default, --quick). An option given on the command line wins over both.
@@ -28,6 +28,7 @@ SIZES = {
     "calls": (500, 50),
     "rounds": (200, 20),
     "repeat": (5, 3),
+    "seconds": (10.0, 3.0),
     "duration": (60, 10),
     "users": (20, 10),
 }
@@ -81,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, help="gate: calls per measurement (500; quick 50)")
     parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (200; quick 20)")
     parser.add_argument("--repeat", type=int, help="admin: requests per page, median of (5; quick 3)")
+    parser.add_argument("--clients", type=int, default=8, help="confirm: concurrent clients (processes)")
+    parser.add_argument("--seconds", type=float, help="confirm: seconds per round (10; quick 3)")
+    parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
     parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
     parser.add_argument(
@@ -120,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import checkout
 
         checkout.run(rounds=args.rounds)
+    if "confirm" in scenarios:
+        from benchmarks import confirm
+
+        confirm.run(clients=args.clients, seconds=args.seconds, flow=args.flow)
     if {"verify", "admin"} & set(scenarios):
         ensure_records(args.records)
     if "verify" in scenarios:

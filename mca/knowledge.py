@@ -35,6 +35,15 @@ def known_acceptance(account: Account) -> CustomerKnowledge | None:
     return CustomerKnowledge.objects.filter(key=knowledge_key(account)).first()
 
 
+def lock_customer(key: str) -> None:
+    """Serialise writers for one customer until the caller's transaction ends (PostgreSQL advisory lock; SQLite
+    serialises every writer already). Customers never wait for each other."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
 def still_counts(knowledge: CustomerKnowledge | None) -> bool:
     """R4a: the customer's own acceptance at Microsoft (directly, or as the signatory of an enhanced attestation)
     always counts; a partner attestation only if recent enough."""
@@ -70,7 +79,8 @@ def remember_acceptance(
         "record": record,
         "verified_at": timezone.now() if verified else None,
     }
-    with transaction.atomic():
+    # No savepoint of its own: a failure fails the caller's transaction anyway (two round trips saved).
+    with transaction.atomic(savepoint=False):
         current = CustomerKnowledge.objects.select_for_update().filter(key=key).first()
         if current is None:
             try:

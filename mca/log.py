@@ -7,10 +7,12 @@ links stay linear under concurrency, and the record commits or rolls back with t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from bss.choices import Role
@@ -112,24 +114,80 @@ def lock_head() -> ChainHead:
     """Lock the chain head for the rest of the caller's transaction: appends are serialised by this lock."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("the chain head is locked inside transaction.atomic(): the record commits with its story")
-    ChainHead.objects.get_or_create(pk=1)
-    return ChainHead.objects.select_for_update().get(pk=1)
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:  # a database emptied by a test flush; migration 0002 writes it otherwise
+        ChainHead.objects.get_or_create(pk=1)
+        head = ChainHead.objects.select_for_update().get(pk=1)
+    return head
 
 
-def append(record: AcceptanceRecord) -> AcceptanceRecord:
+def append(record: AcceptanceRecord, *, then: Callable[[AcceptanceRecord], object] | None = None) -> AcceptanceRecord:
     """Seal an unsaved record into the chain (hash version 3: content digest, link hash, MAC with the current
-    key) and save it. Must run inside the caller's transaction."""
-    head = lock_head()
-    record.sequence = head.last_sequence + 1
-    record.prev_hash = head.last_hash
+    key) and save it; `then(record)` writes the rows that refer to it (knowledge, outbox, attestation) in the same
+    transaction. Must run inside the caller's transaction.
+
+    The chain head's lock serialises appends and is held until commit, so what runs while it is held bounds how
+    many confirmations a second the log takes. On PostgreSQL the record's id is drawn from its sequence first and
+    `then` runs before the lock (foreign keys are checked at commit: Django declares them DEFERRABLE INITIALLY
+    DEFERRED), so the lock covers only the seal: lock the head, one statement that inserts the record and moves
+    the head, commit. SQLite serialises writers anyway: there the record is saved first and `then` runs after.
+    A repeated idempotency key raises IntegrityError (the column is unique) and the transaction writes nothing.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("append runs inside transaction.atomic(): the record commits with its story")
+    _stamp_content(record)
+    if connection.vendor != "postgresql":
+        head = lock_head()
+        _seal(record, head.last_sequence, head.last_hash)
+        record.save()
+        head.last_sequence, head.last_hash = record.sequence, record.entry_hash
+        head.save(update_fields=["last_sequence", "last_hash"])
+        if then is not None:
+            then(record)
+        return record
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_ID_SQL)
+        record.pk = cursor.fetchone()[0]
+        if then is not None:
+            then(record)
+        head = lock_head()
+        _seal(record, head.last_sequence, head.last_hash)
+        cursor.execute(_INSERT_AND_MOVE_HEAD_SQL, [_db_value(field, record) for field in _RECORD_FIELDS])
+    record._state.adding = False
+    record._state.db = connection.alias
+    return record
+
+
+def _stamp_content(record: AcceptanceRecord) -> None:
     record.hash_version = CURRENT_VERSION
     record.created_at = record.created_at or timezone.now()
     if record.form_data == "":
         record.form_data = "{}"
+
+
+def _seal(record: AcceptanceRecord, last_sequence: int, last_hash: str) -> None:
+    record.sequence = last_sequence + 1
+    record.prev_hash = last_hash
     record.entry_hash = entry_hash(record_values(record))
     # The keyed seal: the key is in the settings, so a row written by anyone else (a plain INSERT) has no valid MAC.
     record.key_id, record.mac = seal(record.entry_hash)
-    record.save()
-    head.last_sequence, head.last_hash = record.sequence, record.entry_hash
-    head.save(update_fields=["last_sequence", "last_hash"])
-    return record
+
+
+def _db_value(field: Field, record: AcceptanceRecord) -> Any:
+    return field.get_db_prep_save(field.pre_save(record, True), connection=transaction.get_connection())
+
+
+# Every column of the record, the id included (drawn from its sequence before the lock), declared by the model.
+_RECORD_FIELDS = AcceptanceRecord._meta.concrete_fields
+_NEXT_ID_SQL = (
+    f"SELECT nextval(pg_get_serial_sequence('{AcceptanceRecord._meta.db_table}', '{AcceptanceRecord._meta.pk.column}'))"
+)
+# Table and column names come from the models, values are parameters.
+_INSERT_AND_MOVE_HEAD_SQL = (
+    f"WITH inserted AS (INSERT INTO {AcceptanceRecord._meta.db_table} "  # noqa: S608
+    f"({', '.join(field.column for field in _RECORD_FIELDS)}) VALUES ({', '.join(['%s'] * len(_RECORD_FIELDS))}) "
+    f"RETURNING sequence, entry_hash) "
+    f"UPDATE {ChainHead._meta.db_table} SET last_sequence = inserted.sequence, last_hash = inserted.entry_hash "
+    f"FROM inserted WHERE {ChainHead._meta.db_table}.id = 1"
+)

@@ -49,6 +49,7 @@ def test_quick_sizes_and_explicit_options_win():
         10,
         10,
     )
+    assert quick.seconds == 3.0
     assert quick.scenarios == ["gate", "verify", "admin"]
     full = parse_args(["load", "--records", "5000"])
     assert (full.records, full.calls, full.duration, full.users) == (5_000, 500, 60, 20)

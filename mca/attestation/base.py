@@ -109,6 +109,16 @@ def validate_context(context: ConfirmationContext) -> None:
             raise AcceptanceInvalid({name: [ValidationError(f"At most {limit} characters.", code="max_length")]})
 
 
+def record_with_key(idempotency_key: str | None) -> AcceptanceRecord | None:
+    """The record an idempotency key already wrote. Looked up only after the unique key refused a second insert:
+    a repeated submit is rare, so the usual path spends no query on it."""
+    if not idempotency_key:
+        return None
+    from mca.models import AcceptanceRecord
+
+    return AcceptanceRecord.objects.filter(idempotency_key=idempotency_key).first()
+
+
 def with_template(context: ConfirmationContext, account: Account) -> ConfirmationContext:
     """The context naming the template and document shown: the caller's, or looked up within the budget."""
     if context.template_id:

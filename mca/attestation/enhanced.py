@@ -26,7 +26,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -39,13 +39,14 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
+    record_with_key,
     validate_context,
     with_template,
 )
 from mca.choices import AcceptanceKind, AttestationState, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
 from mca.forms import AcceptBox, EnteredFormMixin, NameField
-from mca.knowledge import knowledge_key, remember_acceptance
+from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
 from mca.permissions import ensure_can_confirm
@@ -188,42 +189,45 @@ class EnhancedFlow(AttestationFlow):
         if not form.is_valid():
             raise AcceptanceInvalid(form.errors.as_data())
         validate_context(context)
-        if context.idempotency_key:
-            existing = AcceptanceRecord.objects.filter(idempotency_key=context.idempotency_key).first()
-            if existing is not None:
-                return self._replay(existing, account, form)
-
         context = with_template(context, account)
         signatory = form.signatory()
-        with transaction.atomic():
-            log.lock_head()
-            if context.idempotency_key:
-                existing = AcceptanceRecord.objects.filter(idempotency_key=context.idempotency_key).first()
-                if existing is not None:
-                    return self._replay(existing, account, form)
-            # A new submission replaces any link still open for this customer.
-            Attestation.objects.filter(
-                key=knowledge_key(account), state__in=[AttestationState.CREATING, AttestationState.PENDING]
-            ).update(state=AttestationState.SUPERSEDED, next_check_at=None)
-            record = log.append(
-                AcceptanceRecord(
-                    idempotency_key=context.idempotency_key or None,
-                    **log.actor_snapshot(actor),
-                    **log.account_snapshot(account),
-                    **log.context_snapshot(context),
-                    event=RecordEvent.FORM_SUBMITTED,
-                    form_data=form.as_entered(),
-                    first_name=signatory.first_name,
-                    last_name=signatory.last_name,
-                    email=signatory.email,
-                    phone=signatory.phone_number or "",
-                    signatory_company=signatory.company_name,
-                    authority_declared=True,
-                    evidence_class=EvidenceClass.FIRST_PARTY if first_party else EvidenceClass.ATTESTATION,
-                    log_sufficient_as_proof=False,
-                )
+        record = AcceptanceRecord(
+            idempotency_key=context.idempotency_key or None,
+            **log.actor_snapshot(actor),
+            **log.account_snapshot(account),
+            **log.context_snapshot(context),
+            event=RecordEvent.FORM_SUBMITTED,
+            form_data=form.as_entered(),
+            first_name=signatory.first_name,
+            last_name=signatory.last_name,
+            email=signatory.email,
+            phone=signatory.phone_number or "",
+            signatory_company=signatory.company_name,
+            authority_declared=True,
+            evidence_class=EvidenceClass.FIRST_PARTY if first_party else EvidenceClass.ATTESTATION,
+            log_sufficient_as_proof=False,
+        )
+        attestations: list[Attestation] = []
+
+        def replace_open_link(record: AcceptanceRecord) -> None:
+            key = knowledge_key(account)
+            # Submissions for one customer take turns, so the newest link supersedes every other one.
+            lock_customer(key)
+            Attestation.objects.filter(key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]).update(
+                state=AttestationState.SUPERSEDED, next_check_at=None
             )
-            attestation = _new_attestation(record, account)
+            attestations.append(_new_attestation(record, account))
+
+        try:
+            with transaction.atomic():
+                log.append(record, then=replace_open_link)
+        except IntegrityError:
+            # A double-click can pass the check above twice: the key is unique, so only the first one wrote.
+            existing = record_with_key(context.idempotency_key)
+            if existing is None:
+                raise
+            return self._replay(existing, account, form)
+        attestation = attestations[0]
         attestation.refresh_from_db()
         return Outcome(OutcomeKind.PENDING_SIGNATORY, record, attestation)
 

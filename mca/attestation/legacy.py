@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -27,11 +27,13 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
+    record_with_key,
     validate_context,
     with_template,
 )
 from mca.choices import AcceptanceKind, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
+from mca.delivery import enqueue_delivery
 from mca.forms import AcceptBox, EnteredFormMixin, NameField, StrictDateField
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import AcceptanceRecord
@@ -131,39 +133,28 @@ def confirm_acceptance(
         raise AcceptanceInvalid(form.errors.as_data())
     validate_context(context)
 
-    if context.idempotency_key:
-        existing = AcceptanceRecord.objects.filter(idempotency_key=context.idempotency_key).first()
-        if existing is not None:
-            return _replay(existing, account, form)
-
     context = with_template(context, account)
     cleaned = form.cleaned_data
     actor_values = log.actor_snapshot(actor)
 
-    with transaction.atomic():
-        record = AcceptanceRecord(
-            idempotency_key=context.idempotency_key or None,
-            **actor_values,
-            **log.account_snapshot(account),
-            **log.context_snapshot(context),
-            event=RecordEvent.LEGACY_CONFIRMATION,
-            form_data=form.as_entered(),
-            first_name=cleaned["first_name"],
-            last_name=cleaned["last_name"],
-            email=cleaned["email"],
-            phone=cleaned["phone"].as_e164,
-            date_agreed=cleaned["date_agreed"],
-            evidence_class=EvidenceClass.FIRST_PARTY if first_party else EvidenceClass.ATTESTATION,
-            log_sufficient_as_proof=first_party,
-        )
-        log.lock_head()
-        if context.idempotency_key:
-            # A double-click can pass the check above twice; under the chain lock only the first one writes.
-            existing = AcceptanceRecord.objects.filter(idempotency_key=context.idempotency_key).first()
-            if existing is not None:
-                return _replay(existing, account, form)
-        log.append(record)
-        role = actor_values["actor_role"]
+    record = AcceptanceRecord(
+        idempotency_key=context.idempotency_key or None,
+        **actor_values,
+        **log.account_snapshot(account),
+        **log.context_snapshot(context),
+        event=RecordEvent.LEGACY_CONFIRMATION,
+        form_data=form.as_entered(),
+        first_name=cleaned["first_name"],
+        last_name=cleaned["last_name"],
+        email=cleaned["email"],
+        phone=cleaned["phone"].as_e164,
+        date_agreed=cleaned["date_agreed"],
+        evidence_class=EvidenceClass.FIRST_PARTY if first_party else EvidenceClass.ATTESTATION,
+        log_sufficient_as_proof=first_party,
+    )
+    role = actor_values["actor_role"]
+
+    def remember_and_deliver(record: AcceptanceRecord) -> None:
         remember_acceptance(
             key=knowledge_key(account),
             kind=AcceptanceKind.CONFIRMED_HERE,
@@ -173,9 +164,17 @@ def confirm_acceptance(
             confirmed_by=f"{record.actor_display_name} ({Role(role).label if role else 'user'})",
             record=record,
         )
-        from mca.delivery import enqueue_delivery
-
         enqueue_delivery(record, account)
+
+    try:
+        with transaction.atomic():
+            log.append(record, then=remember_and_deliver)
+    except IntegrityError:
+        # A double-click can pass the check above twice: the key is unique, so only the first one wrote.
+        existing = record_with_key(context.idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, account, form)
     return record
 
 

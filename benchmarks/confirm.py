@@ -1,0 +1,282 @@
+"""confirm: confirmations per second with N concurrent clients (processes), against the database's own limit.
+
+Two workloads run alternately in one run, each for `--seconds`, `--clients` processes at a time:
+
+- **confirm**: `gate.submit_acceptance` (permission, form validation, template, the chained record, knowledge,
+  the delivery outbox row, all in one transaction) by the CSP's BSS user for synced bench customers, the legacy
+  one-step form (it counts at once, so the whole write path runs). Deliveries are published to a Redis queue
+  (db 12, purged afterwards) as production does, never sent.
+- **raw**: the least a chained append can cost in this database: one transaction that locks a head row, inserts a
+  copy of a real record (same columns and indexes, `CREATE TABLE ... (LIKE ... INCLUDING ALL)`), moves the head and
+  inserts an outbox row, from plain psycopg with the hashes computed in Python.
+
+Printed: confirmations/s and raw transactions/s per round, their ratio, latency p50/p99, and whether the chain
+verifies afterwards. PostgreSQL only (SQLite serialises every writer; its figure would say nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db import connection, connections
+
+from benchmarks.data import ensure_accounts
+
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
+RAW_TABLES = ("bench_raw_record", "bench_raw_delivery", "bench_raw_head")
+
+
+@dataclass
+class ClientResult:
+    done: int = 0
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the client process's own CPU time (Python), not the database's
+
+
+def _use_broker() -> None:
+    """Deliveries are queued on Redis as in production (not run in-process: that would call Partner Center)."""
+    from config.celery import app
+
+    app.conf.update(task_always_eager=False, broker_url=BROKER)
+
+
+def _confirm_client(args: tuple[int, float, float, list[int]]) -> ClientResult:
+    index, start_at, stop_at, account_ids = args
+    connections.close_all()
+    _use_broker()
+    from django.contrib.auth import get_user_model
+
+    from bss.models import Account
+    from mca import gate
+    from mca.context import ConfirmationContext
+
+    actor = get_user_model().objects.get(username="bss")
+    accounts = list(Account.objects.filter(pk__in=account_ids).select_related("reseller"))
+    result = ClientResult()
+    n = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu_started = time.process_time()
+    while time.time() < stop_at:
+        account = accounts[n % len(accounts)]
+        n += 1
+        data = {
+            "first_name": "Ana",
+            "last_name": "Bench-" + "abcdefgh"[index % 8],
+            "email": f"ana.{index}.{n}@bench.example",
+            "phone": "+12065550100",
+            "date_agreed": date.today().isoformat(),
+            "accepted": "on",
+        }
+        context = ConfirmationContext(
+            channel="api",
+            host="bench.example",
+            ip_address="192.0.2.10",
+            user_agent="bench",
+            idempotency_key=uuid.uuid4().hex,
+        )
+        started = time.perf_counter()
+        try:
+            gate.submit_acceptance(actor=actor, account=account, data=data, context=context)
+        except Exception as error:  # counted and shown, the run goes on
+            result.failed += 1
+            result.errors.append(repr(error)[:200])
+            continue
+        result.latencies.append(time.perf_counter() - started)
+        result.done += 1
+    result.cpu_seconds = time.process_time() - cpu_started
+    connections.close_all()
+    return result
+
+
+def _raw_client(args: tuple[int, float, float, str, list]) -> ClientResult:
+    import psycopg
+
+    _index, start_at, stop_at, dsn, template = args
+    columns, values = template
+    sequence_at = columns.index("sequence")
+    hash_at = columns.index("entry_hash")
+    key_at = columns.index("idempotency_key")
+    insert_record = (
+        f"INSERT INTO bench_raw_record ({', '.join(columns)}) "  # noqa: S608 - the model's column names
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id"
+    )
+    result = ClientResult()
+    with psycopg.connect(dsn) as db:
+        while time.time() < start_at:
+            time.sleep(0.001)
+        while time.time() < stop_at:
+            row = list(values)
+            started = time.perf_counter()
+            with db.transaction():
+                sequence, last_hash = db.execute(
+                    "SELECT last_sequence, last_hash FROM bench_raw_head WHERE id = 1 FOR UPDATE"
+                ).fetchone()
+                row[sequence_at] = sequence + 1
+                row[hash_at] = hashlib.sha256(f"{last_hash}{sequence + 1}".encode()).hexdigest()
+                row[key_at] = uuid.uuid4().hex
+                record_id = db.execute(insert_record, row).fetchone()[0]
+                db.execute(
+                    "UPDATE bench_raw_head SET last_sequence = %s, last_hash = %s WHERE id = 1",
+                    [sequence + 1, row[hash_at]],
+                )
+                db.execute(
+                    "INSERT INTO bench_raw_delivery (record_id, account_id, state, request_id, tenant_id, template_id,"
+                    " attempts, last_error, already_confirmed, next_attempt_at, created_at, updated_at)"
+                    " VALUES (%s, %s, 'pending', %s, '', '', 0, '', false, now(), now(), now())",
+                    [record_id, row[columns.index("account_id")], uuid.uuid4()],
+                )
+            result.latencies.append(time.perf_counter() - started)
+            result.done += 1
+    return result
+
+
+def _prepare_raw() -> tuple[list[str], list]:
+    """Scratch copies of the record and delivery tables (indexes included, no triggers) and a head row."""
+    from mca.models import AcceptanceRecord
+
+    with connection.cursor() as cursor:
+        for table in RAW_TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute("CREATE TABLE bench_raw_record (LIKE mca_acceptancerecord INCLUDING ALL)")
+        cursor.execute("CREATE TABLE bench_raw_delivery (LIKE mca_acceptancedelivery INCLUDING ALL)")
+        cursor.execute("CREATE TABLE bench_raw_head (LIKE mca_chainhead INCLUDING ALL)")
+        cursor.execute("INSERT INTO bench_raw_head (id, last_sequence, last_hash) VALUES (1, 0, %s)", ["0" * 64])
+    sample = AcceptanceRecord.objects.order_by("-sequence").first()
+    columns = [f.column for f in AcceptanceRecord._meta.concrete_fields if f.column != "id"]
+    values = [getattr(sample, f.attname) for f in AcceptanceRecord._meta.concrete_fields if f.column != "id"]
+    return columns, values
+
+
+def _drop_raw() -> None:
+    with connection.cursor() as cursor:
+        for table in RAW_TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _round(worker, jobs: list, seconds: float) -> tuple[float, ClientResult]:
+    context = multiprocessing.get_context("fork")
+    connections.close_all()
+    with context.Pool(len(jobs)) as pool:
+        results = pool.map(worker, jobs)
+    total = ClientResult()
+    for result in results:
+        total.done += result.done
+        total.failed += result.failed
+        total.latencies += result.latencies
+        total.errors += result.errors
+        total.cpu_seconds += result.cpu_seconds
+    return total.done / seconds, total
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1e3
+
+
+def _dsn() -> str:
+    settings = connection.settings_dict
+    return (
+        f"host={settings['HOST'] or 'localhost'} port={settings['PORT'] or 5432} dbname={settings['NAME']} "
+        f"user={settings['USER']}" + (f" password={settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    )
+
+
+def _purge_broker() -> None:
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+
+
+def run(clients: int = 8, seconds: float = 10.0, rounds: int = 2, flow: str = "legacy") -> dict:
+    print(f"\n## confirm ({flow} flow, {clients} clients, {rounds} x {seconds:.0f} s each, alternating)")
+    if connection.vendor != "postgresql":
+        print("skipped: PostgreSQL only (set DATABASE_URL to a PostgreSQL database whose name contains 'bench')")
+        return {}
+    from django.conf import settings
+
+    from benchmarks.gate import simulator
+    from demo.simulator import seed_simulator
+
+    settings.MCA_ATTESTATION_FLOW = flow  # the forked clients inherit it
+    seed_simulator()
+    with simulator() as base:
+        # Only the agreement template is asked (once per client process, then from the client's cache).
+        settings.PARTNER_CENTER_BASE_URL = base
+        return _measure(clients, seconds, rounds)
+
+
+def _measure(clients: int, seconds: float, rounds: int) -> dict:
+    from mca.chain import verify_chain
+    from mca.knowledge import knowledge_key
+    from mca.models import AcceptanceRecord, CustomerKnowledge
+
+    accounts = [a for a in ensure_accounts() if a.partner_center_tenant_id is not None and a.name.startswith("Bench")]
+    # Every client confirms for customers of its own: confirmations for one customer queue on its knowledge row.
+    per_client = max(1, len(accounts) // clients)
+    groups = [[a.pk for a in accounts[i * per_client : (i + 1) * per_client]] for i in range(clients)]
+    # A customer confirmed before is the common case at this rate; warm up so knowledge rows exist.
+    CustomerKnowledge.objects.filter(key__in=[knowledge_key(a) for a in accounts]).delete()
+    before = AcceptanceRecord.objects.count()
+    # Warm up here, before the clients are forked: they inherit what the first confirmations load (the phone
+    # number metadata, the client's cached template, the broker connection's modules), as a long-running worker has.
+    warm = _confirm_client((0, 0.0, time.time() + 1.0, [a.pk for a in accounts]))
+    if not warm.done:
+        raise SystemExit(f"no confirmation succeeded: {sorted(set(warm.errors))[:3]}")
+    connections.close_all()
+    columns_values = _prepare_raw()
+    dsn = _dsn()
+    confirm_rates: list[float] = []
+    raw_rates: list[float] = []
+    confirm_total = ClientResult()
+    raw_total = ClientResult()
+    try:
+        for number in range(1, rounds + 1):
+            start = time.time() + 1.0
+            rate, result = _round(
+                _raw_client, [(i, start, start + seconds, dsn, columns_values) for i in range(clients)], seconds
+            )
+            raw_rates.append(rate)
+            raw_total.latencies += result.latencies
+            print(f"round {number}: raw chained transaction {rate:,.0f}/s", end="; ")
+            start = time.time() + 1.0
+            rate, result = _round(
+                _confirm_client, [(i, start, start + seconds, groups[i]) for i in range(clients)], seconds
+            )
+            confirm_rates.append(rate)
+            confirm_total.latencies += result.latencies
+            confirm_total.failed += result.failed
+            confirm_total.errors += result.errors
+            cpu = result.cpu_seconds / max(1, result.done) * 1e3
+            print(f"confirmations {rate:,.0f}/s ({result.failed} failed; client CPU {cpu:.1f} ms each)")
+    finally:
+        _drop_raw()
+        _purge_broker()
+    confirms = statistics.median(confirm_rates)
+    raws = statistics.median(raw_rates)
+    added = AcceptanceRecord.objects.count() - before
+    verdict = verify_chain()
+    print(
+        f"confirmations: {confirms:,.0f}/s (median of {rounds}), p50 {_pct(confirm_total.latencies, 0.5):.1f} ms, "
+        f"p99 {_pct(confirm_total.latencies, 0.99):.1f} ms, {confirm_total.failed} failed"
+    )
+    print(
+        f"raw chained transaction: {raws:,.0f}/s, p50 {_pct(raw_total.latencies, 0.5):.1f} ms, "
+        f"p99 {_pct(raw_total.latencies, 0.99):.1f} ms"
+    )
+    print(f"ratio confirmations / raw: {confirms / raws:.2f}")
+    print(f"records written: {added:,}; chain verifies: {'yes' if verdict.ok else 'NO: ' + str(verdict.breaks[:3])}")
+    for error in sorted(set(confirm_total.errors))[:5]:
+        print(f"  error: {error}")
+    return {"confirmations_per_s": confirms, "raw_per_s": raws, "ratio": confirms / raws, "chain_ok": verdict.ok}
