@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -21,6 +22,10 @@ $(STAMP): pyproject.toml
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $@
 
 install: $(STAMP)
@@ -51,7 +56,8 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(TEST_STAMP)
+# The load scenario needs PostgreSQL and Redis on 127.0.0.1 (README "Benchmarks"); locust comes with the bench extra.
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # Failure drills against the real stack (PostgreSQL and Redis on 127.0.0.1, see README "Drills"); not part of `make test`.

@@ -1,9 +1,12 @@
 """Run the benchmarks against a dedicated database (never the dev db.sqlite3 or a test database).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mca_bench python -m benchmarks verify admin --records 100000
-    python -m benchmarks            # the quick set (gate, verify, admin) on a bench SQLite file, 20k records
+    python -m benchmarks            # the default set (gate, verify, admin) on a bench SQLite file, 20k records
+    python -m benchmarks --quick gate verify admin checkout    # smaller sizes, for CI: well under a minute
+    python -m benchmarks load --duration 60 --users 20         # gunicorn + locust, PostgreSQL and Redis
 
-The database is created and migrated if needed; records are appended until the log holds `--records`.
+The database is created and migrated if needed; records are appended until the log holds `--records`. `load`
+needs PostgreSQL: without DATABASE_URL it uses `mca_bench_load` on 127.0.0.1:5432 (for the whole run).
 """
 
 from __future__ import annotations
@@ -15,15 +18,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-QUICK = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "checkout", "confirm")
+DEFAULT = ("gate", "verify", "admin")
+SCENARIOS = ("gate", "verify", "admin", "checkout", "confirm", "load")
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
+# Sizes: (default, --quick). An option given on the command line wins over both.
+SIZES = {
+    "records": (20_000, 2_000),
+    "calls": (500, 50),
+    "rounds": (200, 20),
+    "repeat": (5, 3),
+    "seconds": (10.0, 3.0),
+    "duration": (60, 10),
+    "users": (20, 10),
+}
 
 
-def _database_url() -> str:
+def _database_url(needs_postgres: bool = False) -> str:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
-        return DEFAULT_SQLITE
+        return DEFAULT_POSTGRES if needs_postgres else DEFAULT_SQLITE
     name = url.rsplit("/", 1)[-1].split("?", 1)[0]
     if "bench" not in name:
         sys.exit(f"Refusing to benchmark against {name!r}: use a dedicated database whose name contains 'bench'.")
@@ -42,8 +56,8 @@ def _ensure_postgres_database(url: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def setup_django() -> str:
-    url = _database_url()
+def setup_django(needs_postgres: bool = False) -> str:
+    url = _database_url(needs_postgres)
     os.environ["DATABASE_URL"] = url
     # Checkpoints of the bench log go beside it in the temp directory, never into the dev checkpoints/ folder.
     name = url.rsplit("/", 1)[-1].split("?", 1)[0].replace(".sqlite3", "")
@@ -59,28 +73,47 @@ def setup_django() -> str:
     return url
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options, with each size left out taken from SIZES (its quick figure with --quick)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
-    parser.add_argument("--records", type=int, default=20_000, help="log size for verify/admin (default 20000)")
-    parser.add_argument("--calls", type=int, default=500, help="gate: calls per measurement (default 500)")
-    parser.add_argument("--rounds", type=int, default=200, help="checkout: interleaved rounds (default 200)")
+    parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: {', '.join(DEFAULT)})")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (the second figure of each option)")
+    parser.add_argument("--records", type=int, help="log size for verify/admin (20000; quick 2000)")
+    parser.add_argument("--calls", type=int, help="gate: calls per measurement (500; quick 50)")
+    parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (200; quick 20)")
+    parser.add_argument("--repeat", type=int, help="admin: requests per page, median of (5; quick 3)")
     parser.add_argument("--clients", type=int, default=8, help="confirm: concurrent clients (processes)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="confirm: seconds per round")
+    parser.add_argument("--seconds", type=float, help="confirm: seconds per round (10; quick 3)")
     parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
-    parser.add_argument("--repeat", type=int, default=5, help="admin: requests per page (median of)")
+    parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
+    parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="load: a user's mean pause between tasks in seconds (default 0: the next request as soon as the "
+        "answer comes, so the figures are the stack's capacity)",
+    )
     args = parser.parse_args(argv)
-    scenarios = args.scenarios or list(QUICK)
-    unknown = set(scenarios) - set(SCENARIOS)
+    for option, (default, quick) in SIZES.items():
+        if getattr(args, option) is None:
+            setattr(args, option, quick if args.quick else default)
+    args.scenarios = args.scenarios or list(DEFAULT)
+    unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIOS)}")
+    return args
 
-    url = setup_django()
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scenarios = args.scenarios
+    url = setup_django(needs_postgres="load" in scenarios)
     from django.db import connection
 
     print(
         f"# MCA benchmarks — {connection.vendor} ({url.split('@')[-1]}), {os.cpu_count()} CPU(s), "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}{' (quick)' if args.quick else ''}"
     )
     from benchmarks import admin_pages, gate, verify
     from benchmarks.data import ensure_records
@@ -101,4 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         verify.run()
     if "admin" in scenarios:
         admin_pages.run(repeat=args.repeat)
+    if "load" in scenarios:
+        from benchmarks import load
+
+        try:
+            figures = load.run(duration=args.duration, users=args.users, think=args.think)
+        except KeyboardInterrupt:
+            print("load: interrupted; gunicorn and locust stopped", flush=True)
+            return 130
+        if figures["errors"]:
+            return 1
     return 0

@@ -1,6 +1,9 @@
 """The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (2 workers) serving the
 app and the built-in Partner Center simulator, one Celery worker and one beat. Everything listens on 127.0.0.1
-only; every wait is bounded; `Stack.stop()` kills every child process group (also on failure)."""
+only; every wait is bounded; `Stack.stop()` kills every child process group (also on failure).
+
+The load benchmark (`python -m benchmarks load`) starts the same gunicorn from here, on its own bench database
+(kept) and Redis database, with the cache in Redis as in production."""
 
 from __future__ import annotations
 
@@ -41,15 +44,32 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.25) -> bool:
 
 
 class Stack:
-    def __init__(self) -> None:
-        self.db_name = f"mca_drill_{os.getpid()}"
-        self.database_url = f"postgres://postgres@127.0.0.1:5432/{self.db_name}"
+    """`database_url`: a database to use and keep (the bench's); by default a throwaway `mca_drill_<pid>`, created by
+    `create_database()` and dropped by `stop()`. `redis_url`: the Celery broker, flushed at start and stop; with
+    `cache_in_redis` the app's cache (`REDIS_URL`) too. `extra_env`: more settings for every process."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        redis_url: str = REDIS_URL,
+        cache_in_redis: bool = False,
+        log_dir: Path = LOG_DIR,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.throwaway_database = database_url is None
+        self.database_url = database_url or f"postgres://postgres@127.0.0.1:5432/mca_drill_{os.getpid()}"
+        self.db_name = self.database_url.rsplit("/", 1)[-1].split("?", 1)[0]
+        self.redis_url = redis_url
+        self.cache_in_redis = cache_in_redis
+        self.log_dir = log_dir
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.simulator_url = f"{self.base_url}/simulator/partner-center"
         self.flow = "legacy"
         self.processes: dict[str, subprocess.Popen] = {}
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -62,45 +82,53 @@ class Stack:
                 "DJANGO_SETTINGS_MODULE": "config.settings.local",
                 "DEBUG": "false",
                 "DATABASE_URL": self.database_url,
-                "CELERY_BROKER_URL": REDIS_URL,
+                "CELERY_BROKER_URL": self.redis_url,
                 "PARTNER_CENTER_BASE_URL": self.simulator_url,
                 "MCA_ATTESTATION_FLOW": self.flow,
                 "MCA_ATTESTATION_POLL_SECONDS": "1",
                 "MCA_ATTESTATION_SWEEP_SECONDS": "2",
                 "MCA_DELIVERY_SWEEP_SECONDS": "2",
-                "MCA_CHECKPOINT_DIR": str(LOG_DIR / "checkpoints"),
+                "MCA_CHECKPOINT_DIR": str(self.log_dir / "checkpoints"),
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.cache_in_redis:
+            env["REDIS_URL"] = self.redis_url
+        env.update(self.extra_env)
         return env
 
     # --- database and broker ---------------------------------------------------------------------------
     def create_database(self) -> None:
-        import psycopg
+        """A fresh throwaway database (a kept one is the caller's to create), and an empty broker."""
+        if self.throwaway_database:
+            import psycopg
 
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
-            connection.execute(f'CREATE DATABASE "{self.db_name}"')
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_timeout=5).flushdb()
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+                connection.execute(f'CREATE DATABASE "{self.db_name}"')
+        self.flush_redis()
 
     def drop_database(self) -> None:
-        import psycopg
+        if self.throwaway_database:
+            import psycopg
 
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [self.db_name],
-            )
-            connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.db_name],
+                )
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+        self.flush_redis()
+
+    def flush_redis(self) -> None:
         import redis
 
-        redis.Redis.from_url(REDIS_URL, socket_timeout=5).flushdb()
+        redis.Redis.from_url(self.redis_url, socket_timeout=5).flushdb()
 
     def manage(self, *args: str, timeout: float = 300) -> None:
-        log = (LOG_DIR / f"manage-{args[0]}.log").open("ab")
+        log = (self.log_dir / f"manage-{args[0]}.log").open("ab")
         subprocess.run(  # noqa: S603 - our own interpreter and manage.py
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
@@ -113,7 +141,7 @@ class Stack:
 
     # --- processes -----------------------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = (LOG_DIR / f"{name}.log").open("ab")
+        log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(  # noqa: S603 - gunicorn and celery from this venv
             argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -135,7 +163,7 @@ class Stack:
             ],
         )
         if not wait_until(self._answers, timeout=60, interval=0.5):
-            raise RuntimeError(f"gunicorn did not answer on {self.base_url} (see {LOG_DIR}/gunicorn.log)")
+            raise RuntimeError(f"gunicorn did not answer on {self.base_url} (see {self.log_dir}/gunicorn.log)")
 
     def _answers(self) -> bool:
         try:
@@ -151,7 +179,7 @@ class Stack:
         )
 
     def start_beat(self) -> None:
-        schedule = LOG_DIR / "celerybeat-schedule"
+        schedule = self.log_dir / "celerybeat-schedule"
         self._spawn("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "info", "-s", str(schedule)])
 
     def start(self) -> None:

@@ -54,6 +54,11 @@ def _validate_lines(account: Account, lines: Sequence[LineRequest]) -> None:
             raise OrderInvalid({where: ["A change must name one of this customer's subscriptions."]})
 
 
+# Order numbers are SO-<day>-<6 random hex digits>: about 16.7 million a day, so two orders of one day share a
+# number about once in 5,000 (the birthday bound). A clash is drawn again rather than failing the order.
+NUMBER_DRAWS = 5
+
+
 def _new_number() -> str:
     return f"SO-{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
 
@@ -82,33 +87,42 @@ def place_order(
     if decision.needed and not decision.waiting:
         raise gate.AcceptanceRequired(decision)
     status = OrderStatus.AWAITING_ACCEPTANCE if decision.waiting else OrderStatus.PLACED
-    try:
-        with transaction.atomic():
-            order = Order.objects.create(
-                number=_new_number(),
-                account=account,
-                channel=channel,
-                created_by=actor if actor.is_authenticated else None,
-                idempotency_key=idempotency_key or None,
-            )
-            OrderLine.objects.bulk_create(
-                OrderLine(
-                    order=order,
-                    product=line.product,
-                    operation=line.operation,
-                    quantity=line.quantity,
-                    subscription=line.subscription,
-                    unit_price=line.product.price,
+    for draw in range(1, NUMBER_DRAWS + 1):
+        number = _new_number()
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    number=number,
+                    account=account,
+                    channel=channel,
+                    created_by=actor if actor.is_authenticated else None,
+                    idempotency_key=idempotency_key or None,
                 )
-                for line in lines
-            )
-            order.move_to(OrderStatus.PLACED, by=actor)
-            if status == OrderStatus.AWAITING_ACCEPTANCE:
-                order.move_to(status, by=actor, note=decision.reason[:500])
-    except IntegrityError:
-        if idempotency_key:  # a double-click raced us: the first one won
-            existing = Order.objects.filter(idempotency_key=idempotency_key, account=account).first()
-            if existing is not None:
-                return existing
-        raise
-    return order
+                _write_lines(order, lines)
+                order.move_to(OrderStatus.PLACED, by=actor)
+                if status == OrderStatus.AWAITING_ACCEPTANCE:
+                    order.move_to(status, by=actor, note=decision.reason[:500])
+            return order
+        except IntegrityError:
+            if idempotency_key:  # a double-click raced us: the first one won
+                existing = Order.objects.filter(idempotency_key=idempotency_key, account=account).first()
+                if existing is not None:
+                    return existing
+            if draw == NUMBER_DRAWS or not Order.objects.filter(number=number).exists():
+                raise
+            # Another order has this number: draw again (nothing of this one was written).
+    raise AssertionError("unreachable: the last draw returns or raises")
+
+
+def _write_lines(order: Order, lines: Sequence[LineRequest]) -> None:
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=line.product,
+            operation=line.operation,
+            quantity=line.quantity,
+            subscription=line.subscription,
+            unit_price=line.product.price,
+        )
+        for line in lines
+    )
