@@ -82,7 +82,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, help="gate: calls per measurement (500; quick 50)")
     parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (200; quick 20)")
     parser.add_argument("--repeat", type=int, help="admin: requests per page, median of (5; quick 3)")
-    parser.add_argument("--clients", type=int, default=8, help="confirm: concurrent clients (processes)")
+    parser.add_argument(
+        "--clients",
+        default="8",
+        help="confirm: concurrent clients (processes); several, comma-separated, are measured one after another",
+    )
     parser.add_argument("--seconds", type=float, help="confirm: seconds per round (10; quick 3)")
     parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
@@ -127,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if "confirm" in scenarios:
         from benchmarks import confirm
 
-        confirm.run(clients=args.clients, seconds=args.seconds, flow=args.flow)
+        for clients in (int(count) for count in str(args.clients).split(",")):
+            confirm.run(clients=clients, seconds=args.seconds, flow=args.flow)
     if {"verify", "admin"} & set(scenarios):
         ensure_records(args.records)
     if "verify" in scenarios:
