@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 QUICK = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "checkout")
+SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout")
+LOG_SCENARIOS = ("verify", "admin", "api", "indexes")  # these need the log filled to --records
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 
 
@@ -47,7 +49,8 @@ def setup_django() -> str:
     os.environ["DATABASE_URL"] = url
     # Checkpoints of the bench log go beside it in the temp directory, never into the dev checkpoints/ folder.
     name = url.rsplit("/", 1)[-1].split("?", 1)[0].replace(".sqlite3", "")
-    os.environ.setdefault("MCA_CHECKPOINT_DIR", str(Path(tempfile.gettempdir()) / f"{name}-checkpoints"))
+    bench_checkpoints = Path(tempfile.gettempdir()) / f"{name}-checkpoints"
+    os.environ.setdefault("MCA_CHECKPOINT_DIR", str(bench_checkpoints))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     _ensure_postgres_database(url)
     import django
@@ -56,16 +59,25 @@ def setup_django() -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    from mca.models import AcceptanceRecord
+
+    if os.environ["MCA_CHECKPOINT_DIR"] == str(bench_checkpoints) and not AcceptanceRecord.objects.exists():
+        # A new (or dropped and re-created) bench database: an earlier one's checkpoints would not match its log.
+        shutil.rmtree(bench_checkpoints, ignore_errors=True)
     return url
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
-    parser.add_argument("--records", type=int, default=20_000, help="log size for verify/admin (default 20000)")
+    parser.add_argument(
+        "--records", type=int, default=20_000, help="log size for verify/admin/api/indexes (default 20000)"
+    )
     parser.add_argument("--calls", type=int, default=500, help="gate: calls per measurement (default 500)")
     parser.add_argument("--rounds", type=int, default=200, help="checkout: interleaved rounds (default 200)")
-    parser.add_argument("--repeat", type=int, default=5, help="admin: requests per page (median of)")
+    parser.add_argument("--repeat", type=int, default=20, help="admin, api: requests per page (p50 and p95 of)")
+    parser.add_argument("--workers", type=int, default=None, help="loader: worker processes (default: CPUs)")
+    parser.add_argument("--follow", type=int, default=100, help="api: next cursors followed from the first page")
     args = parser.parse_args(argv)
     scenarios = args.scenarios or list(QUICK)
     unknown = set(scenarios) - set(SCENARIOS)
@@ -88,10 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import checkout
 
         checkout.run(rounds=args.rounds)
-    if {"verify", "admin"} & set(scenarios):
-        ensure_records(args.records)
+    if set(LOG_SCENARIOS) & set(scenarios):
+        ensure_records(args.records, workers=args.workers)
     if "verify" in scenarios:
         verify.run()
     if "admin" in scenarios:
         admin_pages.run(repeat=args.repeat)
+    if "api" in scenarios:
+        from benchmarks import api_pages
+
+        api_pages.run(repeat=args.repeat, follow=args.follow)
+    if "indexes" in scenarios:
+        from benchmarks import indexes
+
+        indexes.run()
     return 0
