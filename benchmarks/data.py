@@ -17,6 +17,7 @@ constraints on them, then the foreign keys, validated), two at a time on two con
 from __future__ import annotations
 
 import multiprocessing
+import operator
 import os
 import random
 import time
@@ -170,6 +171,7 @@ def record_values(rng: random.Random, sequence: int, customer: Customer, step_se
     created = START + timedelta(seconds=step_seconds * sequence)
     return {
         **CONSTANT_VALUES,
+        "prev_hash": "",  # known only when the record is chained (the parent process sets it in the row)
         "sequence": sequence,
         "created_at": created,
         # Every channel sends one (the form's hidden field, the API's Idempotency-Key header).
@@ -197,13 +199,18 @@ def record_values(rng: random.Random, sequence: int, customer: Customer, step_se
     }
 
 
+_hashed_values = operator.itemgetter(*HASHED_FIELDS)
+
+
 def _digest(values: dict[str, Any]) -> str:
-    """The record's content digest by `mca.chain`'s rules (prev_hash is outside the content from version 3 on)."""
-    return content_digest([values.get(name, "") for name in HASHED_FIELDS])
+    """The record's content digest by `mca.chain`'s rules. prev_hash is outside the content from version 3 on:
+    the placeholder record_values gives it is not hashed."""
+    return content_digest(_hashed_values(values))
 
 
 # --- COPY text format (PostgreSQL's, not the hash's): \N for NULL, backslash escapes, tab-separated ---
 
+NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -250,12 +257,35 @@ def random_uuid(rng: random.Random) -> str:
 
 # --- worker processes: build and digest chunks in parallel ---
 
+# Record rows are formatted in one go (no per-field escaping) when none of their text can need an escape: the
+# generator's own words never do (checked here), a customer's name may (checked per customer, in the worker).
+ROW_FORMAT = "\t".join(f"{{{name}}}" for name in VARIABLE_COLUMNS) + CONSTANT_TEXT
+assert all(copy_text(word) == word for word in (*FIRST_NAMES, *LAST_NAMES, *ROLES, *CHANNELS, *DELIVERY_STATES))
+
 _customers: list[Customer] = []
+_plain: set[int] = set()  # customers whose text needs no COPY escape
 
 
 def _init_worker(customers: list[Customer]) -> None:
-    global _customers
+    global _customers, _plain
     _customers = customers
+    _plain = {
+        customer.pk
+        for customer in customers
+        if all(copy_text(text) == text for text in (customer.name, customer.reseller_name, customer.tenant_id))
+    }
+
+
+def record_row(values: dict[str, Any], plain: bool) -> str:
+    """A record's COPY text up to its chain columns. `values` is consumed (its dates become text)."""
+    if not plain:
+        return "\t".join([copy_text(values[name]) for name in VARIABLE_COLUMNS]) + CONSTANT_TEXT
+    values["created_at"] = values["created_at"].isoformat()
+    values["date_agreed"] = values["date_agreed"].isoformat()
+    values["log_sufficient_as_proof"] = "t" if values["log_sufficient_as_proof"] else "f"
+    if values["reseller_id"] is None:
+        values["reseller_id"] = "\\N"
+    return ROW_FORMAT.format_map(values)
 
 
 def build_chunk(chunk: Chunk) -> tuple[list[str], list[str], str]:
@@ -268,28 +298,21 @@ def build_chunk(chunk: Chunk) -> tuple[list[str], list[str], str]:
         values = record_values(rng, sequence, customer, chunk.step_seconds)
         values["id"] = record_id
         digests.append(_digest(values))
-        bodies.append("\t".join([copy_text(values[name]) for name in VARIABLE_COLUMNS]) + CONSTANT_TEXT)
-        state = rng.choice(DELIVERY_STATES)
         created = values["created_at"]
+        bodies.append(record_row(values, customer.pk in _plain))
+        state = rng.choice(DELIVERY_STATES)
         retrying = state in (DeliveryState.PENDING, DeliveryState.FAILING)
         sent = state == DeliveryState.SENT
-        delivery = (
-            record_id,
-            customer.pk,
-            state,
-            random_uuid(rng),
-            customer.tenant_id,
-            values["template_id"] if sent else "",
-            1 if state != DeliveryState.WAITING_FOR_CUSTOMER else 0,
-            created + timedelta(minutes=30) if retrying else None,
-            "Partner Center answered 503" if state == DeliveryState.FAILING else "",
-            201 if sent else None,
-            False,
-            created + timedelta(seconds=2) if sent else None,
-            created,
-            created,
+        created_text = created.isoformat()
+        # DELIVERY_COLUMNS, in that order.
+        deliveries.append(
+            f"{record_id}\t{customer.pk}\t{state}\t{random_uuid(rng)}\t{copy_text(customer.tenant_id)}\t"
+            f"{CONSTANT_VALUES['template_id'] if sent else ''}\t"
+            f"{0 if state == DeliveryState.WAITING_FOR_CUSTOMER else 1}\t"
+            f"{(created + timedelta(minutes=30)).isoformat() if retrying else NULL}\t"
+            f"{'Partner Center answered 503' if state == DeliveryState.FAILING else ''}\t"
+            f"{201 if sent else NULL}\tf\t{created_text if sent else NULL}\t{created_text}\t{created_text}"
         )
-        deliveries.append("\t".join([copy_text(value) for value in delivery]))
     return bodies, digests, "\n".join(deliveries) + "\n"
 
 

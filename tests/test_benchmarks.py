@@ -5,6 +5,8 @@ runs."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from django.db import connection
 
@@ -113,3 +115,22 @@ def test_log_scenarios_run_on_a_small_log(capsys):
         assert "bytes/record" in out
     else:
         assert "PostgreSQL only" in out
+
+
+def test_copy_rows_formatted_in_one_go_match_the_field_by_field_ones():
+    customer = data.Customer(7, "Bench Alpine Labs 7", None, "", "")
+    odd = data.Customer(8, "Tab\tand back\\slash", 3, "Reseller\nNewline", "")
+    data._init_worker([customer, odd])
+    assert data._plain == {7}
+
+    for who, reseller_id in ((customer, None), (data.Customer(9, "Bench Orbit Media 9", 4, "R", "x"), 4)):
+        values = data.record_values(random.Random(1), 42, who, 60)
+        values["id"] = 42
+        general = "\t".join(data.copy_text(values[name]) for name in data.VARIABLE_COLUMNS) + data.CONSTANT_TEXT
+        assert data.record_row(dict(values), plain=True) == general
+        assert values["reseller_id"] == reseller_id
+    values = data.record_values(random.Random(1), 43, odd, 60)
+    values["id"] = 43
+    row = data.record_row(values, plain=False)
+    assert "Tab\\tand back\\\\slash" in row and "Reseller\\nNewline" in row
+    assert row.count("\t") == len(data.VARIABLE_COLUMNS) + len(data.CONSTANT_VALUES)
