@@ -20,6 +20,7 @@ import multiprocessing
 import operator
 import os
 import random
+import resource
 import time
 import uuid
 from collections import deque
@@ -362,8 +363,9 @@ def ensure_records(total: int, *, workers: int | None = None) -> dict[str, float
 def _load_with_copy(
     to_add: int, sequence: int, prev: str, customers: list[Customer], step_seconds: int, workers: int
 ) -> dict[str, float]:
-    started = time.monotonic()
+    started, python_started = time.monotonic(), _python_cpu()
     rebuild = _drop_indexes() if to_add >= DROP_INDEXES_FROM else None
+    copy_backend: float | None = 0.0  # CPU seconds of the backend(s) that took the COPY
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT COALESCE(MAX(id), 0) FROM mca_acceptancerecord")
@@ -384,6 +386,7 @@ def _load_with_copy(
                 break
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")  # bench data: a crash may lose the last batch
+                backend_before = _backend_cpu(cursor)
                 raw = cursor.cursor
                 with raw.copy(f"COPY mca_acceptancerecord ({record_columns}) FROM STDIN") as copy:
                     for bodies, digests, _ in batch:
@@ -398,6 +401,11 @@ def _load_with_copy(
                     for _, _, deliveries in batch:
                         copy.write(deliveries)
                 ChainHead.objects.filter(pk=1).update(last_sequence=sequence, last_hash=prev)
+                backend_after = _backend_cpu(cursor)
+            if copy_backend is not None and backend_before is not None and backend_after is not None:
+                copy_backend += backend_after - backend_before
+            else:
+                copy_backend = None
             added += sum(len(bodies) for bodies, _, _ in batch)
             if added % 100_000 < BATCH or added == to_add:
                 rate = added / (time.monotonic() - started)
@@ -412,7 +420,11 @@ def _load_with_copy(
             _restore(rebuild)
         raise
     copied = time.monotonic() - started
+    parent_cpu, workers_cpu = (now - then for now, then in zip(_python_cpu(), python_started, strict=True))
+    python_cpu = parent_cpu + workers_cpu
     rebuilt, built = 0.0, []
+    with connection.cursor() as cursor:
+        backend_before = _backend_cpu(cursor)
     if rebuild is not None:
         before = time.monotonic()
         built = _restore(rebuild)
@@ -421,8 +433,15 @@ def _load_with_copy(
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE mca_acceptancerecord")
         cursor.execute("ANALYZE mca_acceptancedelivery")
+        backend_after = _backend_cpu(cursor)
     analysed = time.monotonic() - before
     overall = time.monotonic() - started
+    build_cpus = [cpu for _, _, cpu in built]
+    after_copy_backend = (
+        None
+        if backend_before is None or backend_after is None or None in build_cpus
+        else backend_after - backend_before + sum(build_cpus)
+    )
     figures = {
         "records": to_add,
         "workers": workers,
@@ -433,6 +452,9 @@ def _load_with_copy(
         "analyze_seconds": analysed,
         "overall_seconds": overall,
         "overall_rate": to_add / overall,
+        "python_cpu_seconds": python_cpu,
+        "copy_backend_cpu_seconds": copy_backend,
+        "rebuild_backend_cpu_seconds": after_copy_backend,
     }
     print(
         f"  load: {to_add:,} records and their deliveries with {workers} worker process(es): copy {copied:.1f} s "
@@ -442,8 +464,17 @@ def _load_with_copy(
         flush=True,
     )
     if built:
-        slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(built, key=lambda b: -b[1])[:4])
+        slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds, _ in sorted(built, key=lambda b: -b[1])[:4])
         print(f"  {len(built)} indexes built on {REBUILD_CONNECTIONS} connections; the slowest: {slowest}")
+    if copy_backend is not None and after_copy_backend is not None:
+        total = python_cpu + copy_backend + after_copy_backend
+        print(
+            f"  CPU time (what the load costs whatever else runs): Python {python_cpu:.1f} s (parent "
+            f"{parent_cpu:.1f} s, workers {workers_cpu:.1f} s), "
+            f"PostgreSQL {copy_backend:.1f} s copying + {after_copy_backend:.1f} s building indexes and "
+            f"constraints and analysing = {total:.1f} CPU s, {total / to_add * 1e6:.0f} µs a record; on "
+            f"{os.cpu_count()} idle CPUs no faster than {to_add / (total / (os.cpu_count() or 1)):,.0f} records/s"
+        )
     if rebuild is not None:
         # Not part of the load: what autovacuum would do next after a big one (it sets the visibility map, so the
         # admin's filtered counts can be index-only scans, as on a table in service). Done now, so that it does
@@ -456,6 +487,24 @@ def _load_with_copy(
         print(f"  then VACUUM (as autovacuum would; not counted in the load): {figures['vacuum_seconds']:.1f} s")
     print(f"log now holds {AcceptanceRecord.objects.count():,} records")
     return figures
+
+
+def _python_cpu() -> tuple[float, float]:
+    """CPU seconds of this process, and of its reaped children (the worker processes, once their pool is closed)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _backend_cpu(cursor) -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend, when the database runs on this host
+    (read from /proc); None otherwise. With the machine shared, CPU time is what a run costs, whatever the load."""
+    cursor.execute("SELECT pg_backend_pid()")
+    try:
+        with open(f"/proc/{cursor.fetchone()[0]}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _in_batches(chunks: Iterator[tuple]) -> Iterator[list[tuple]]:
@@ -519,22 +568,27 @@ def _drop_indexes() -> Rebuild:
     return Rebuild(indexes, unique, foreign_keys)
 
 
-def _build_index(statement: str) -> tuple[str, float]:
+def _build_index(statement: str) -> tuple[str, float, float | None]:
     """One CREATE INDEX on this thread's own connection (PostgreSQL builds one index per backend; two threads
-    build two side by side); returns the index name and the seconds it took."""
+    build two side by side); returns the index name, the seconds it took and its backend's CPU seconds."""
     started = time.monotonic()
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"SET maintenance_work_mem = '{REBUILD_MEMORY}'")
+            # Two builds already share the CPUs; parallel workers would only hide their CPU time from the count.
+            cursor.execute("SET max_parallel_maintenance_workers = 0")
+            before = _backend_cpu(cursor)
             cursor.execute(statement)
+            after = _backend_cpu(cursor)
     finally:
         connection.close()  # Django's connections are per thread: this one is the pool thread's
-    return statement.split(" INDEX ", 1)[1].split(" ", 1)[0], time.monotonic() - started
+    cpu = None if before is None or after is None else after - before
+    return statement.split(" INDEX ", 1)[1].split(" ", 1)[0], time.monotonic() - started, cpu
 
 
-def _restore(rebuild: Rebuild) -> list[tuple[str, float]]:
+def _restore(rebuild: Rebuild) -> list[tuple[str, float, float | None]]:
     """Build the indexes (two at a time, the trigram GINs first: they take longest), then the constraints;
-    returns each index's build time."""
+    returns each index's build time and CPU time."""
     ordered = sorted(rebuild.indexes, key=lambda statement: "gin" not in statement)
     with ThreadPoolExecutor(REBUILD_CONNECTIONS) as pool:
         built = list(pool.map(_build_index, ordered))
