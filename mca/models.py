@@ -148,11 +148,12 @@ class AcceptanceRecord(models.Model):
             ("export_acceptancerecord", "Can export acceptance records"),
             ("verify_acceptance_log", "Can verify the acceptance log chain"),
         ]
-        # Each index serves a query (docs/benchmarks.md, "Indexes", lists them; `python -m benchmarks indexes`
-        # shows each one's plan at 1M records). Also indexed: sequence (every list's order, verification),
-        # created_at (date ranges), idempotency_key (the replay check), account and reseller (their filters and
-        # scoping); the search columns have trigram indexes (migration 0003). Lists are ordered by sequence, so
-        # the filters' indexes need no second column: they serve the admin's counts, as index-only scans.
+        # Each index serves a query (docs/benchmarks.md, "Storage per record, and the index each query uses";
+        # `python -m benchmarks indexes` shows the plans at 1M records). Also indexed: sequence (every list's order,
+        # verification), created_at (date ranges), idempotency_key (the replay check), account and reseller (their
+        # filters and scoping); the search columns have trigram indexes (migration 0003). Lists are ordered by
+        # sequence, so the filters' indexes need no second column: they serve the admin's counts, as index-only
+        # scans.
         indexes = [
             models.Index(fields=["channel"], name="mca_record_channel"),
             models.Index(fields=["evidence_class"], name="mca_record_evidence"),
