@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 DEFAULT = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "checkout", "confirm", "load")
+SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load")
+LOG_SCENARIOS = ("verify", "admin", "api", "indexes")  # these need the log filled to --records
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
 # Sizes: (default, --quick). An option given on the command line wins over both.
@@ -27,7 +29,7 @@ SIZES = {
     "records": (20_000, 2_000),
     "calls": (500, 50),
     "rounds": (200, 20),
-    "repeat": (5, 3),
+    "repeat": (20, 3),
     "seconds": (10.0, 3.0),
     "duration": (60, 10),
     "users": (20, 10),
@@ -61,7 +63,8 @@ def setup_django(needs_postgres: bool = False) -> str:
     os.environ["DATABASE_URL"] = url
     # Checkpoints of the bench log go beside it in the temp directory, never into the dev checkpoints/ folder.
     name = url.rsplit("/", 1)[-1].split("?", 1)[0].replace(".sqlite3", "")
-    os.environ.setdefault("MCA_CHECKPOINT_DIR", str(Path(tempfile.gettempdir()) / f"{name}-checkpoints"))
+    bench_checkpoints = Path(tempfile.gettempdir()) / f"{name}-checkpoints"
+    os.environ.setdefault("MCA_CHECKPOINT_DIR", str(bench_checkpoints))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     _ensure_postgres_database(url)
     import django
@@ -70,6 +73,11 @@ def setup_django(needs_postgres: bool = False) -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    from mca.models import AcceptanceRecord
+
+    if os.environ["MCA_CHECKPOINT_DIR"] == str(bench_checkpoints) and not AcceptanceRecord.objects.exists():
+        # A new (or dropped and re-created) bench database: an earlier one's checkpoints would not match its log.
+        shutil.rmtree(bench_checkpoints, ignore_errors=True)
     return url
 
 
@@ -78,10 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: {', '.join(DEFAULT)})")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (the second figure of each option)")
-    parser.add_argument("--records", type=int, help="log size for verify/admin (20000; quick 2000)")
+    parser.add_argument("--records", type=int, help="log size for verify/admin/api/indexes (20000; quick 2000)")
     parser.add_argument("--calls", type=int, help="gate: calls per measurement (500; quick 50)")
     parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (200; quick 20)")
-    parser.add_argument("--repeat", type=int, help="admin: requests per page, median of (5; quick 3)")
+    parser.add_argument("--repeat", type=int, help="admin, api: requests per page, p50 and p95 of (20; quick 3)")
+    parser.add_argument("--workers", type=int, default=None, help="loader: worker processes (default: CPUs)")
+    parser.add_argument("--follow", type=int, default=100, help="api: next cursors followed from the first page")
     parser.add_argument(
         "--clients",
         default="8",
@@ -133,12 +143,20 @@ def main(argv: list[str] | None = None) -> int:
 
         for clients in (int(count) for count in str(args.clients).split(",")):
             confirm.run(clients=clients, seconds=args.seconds, flow=args.flow)
-    if {"verify", "admin"} & set(scenarios):
-        ensure_records(args.records)
+    if set(LOG_SCENARIOS) & set(scenarios):
+        ensure_records(args.records, workers=args.workers)
     if "verify" in scenarios:
         verify.run()
     if "admin" in scenarios:
         admin_pages.run(repeat=args.repeat)
+    if "api" in scenarios:
+        from benchmarks import api_pages
+
+        api_pages.run(repeat=args.repeat, follow=args.follow)
+    if "indexes" in scenarios:
+        from benchmarks import indexes
+
+        indexes.run()
     if "load" in scenarios:
         from benchmarks import load
 

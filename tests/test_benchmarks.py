@@ -35,7 +35,7 @@ FIGURE_LINES = [
     rf"^verify_chain: 2,000 records in {NUMBER} s = {NUMBER} records/s; ok=True$",
     rf"^verify_chain\(start=checkpoint #\d+\): {NUMBER} records in {NUMBER} s; \d+ checkpoint\(s\) checked; ok=True$",
     r"^## admin changelist at 2,000 records \(sqlite\)$",
-    *(rf"^{page} +{NUMBER} +\d+ +\d+$" for page in ADMIN_PAGES),
+    *(rf"^{page} +{NUMBER} +{NUMBER} +\d+ +(exact|estimate|-) +\d+$" for page in ADMIN_PAGES),
 ]
 
 
