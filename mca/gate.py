@@ -121,6 +121,11 @@ class Decision:
         return self.status.document_link if self.status else ""
 
     @property
+    def partner_center_answered_at(self) -> datetime | None:
+        """When Partner Center said "not accepted" (reused for MCA_NOT_ACCEPTED_TTL): `check_now` asks again."""
+        return self.status.partner_center_answered_at if self.status else None
+
+    @property
     def document_download_path(self) -> str:
         return self.status.document_download_path if self.status else ""
 

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -57,6 +57,8 @@ class AcceptanceStatus:
     document_link: str = ""
     document_language: str = ""
     document_country: str = ""
+    # When Partner Center said "not accepted" (now, or reused within MCA_NOT_ACCEPTED_TTL): "Check now" asks again.
+    partner_center_answered_at: datetime | None = None
 
     @property
     def document_download_path(self) -> str:
@@ -189,11 +191,18 @@ _UNAVAILABLE_TEXT = {
 }
 
 
-def _with_form(account: Account, reason: Reason, deadline: float, correlation_id: str | None) -> AcceptanceStatus:
+def _with_form(
+    account: Account,
+    reason: Reason,
+    deadline: float,
+    correlation_id: str | None,
+    partner_center_answered_at: datetime | None = None,
+) -> AcceptanceStatus:
     """A needed status, with the template and document link the form shows, within what is left of the budget
     (the last known ones when Partner Center cannot answer in time)."""
     shown = shown_template(account, deadline=deadline, correlation_id=correlation_id)
     return AcceptanceStatus(
+        partner_center_answered_at=partner_center_answered_at,
         needed=True,
         reason=reason,
         template=TemplateInfo(shown.template_id, shown.version_rank) if shown.template_id else None,
@@ -223,7 +232,7 @@ def _remember_not_accepted(account: Account, stale_seen: CustomerAgreement | Non
         return
     contact = stale_seen.primary_contact if stale_seen is not None else None
     answer = {
-        "asked_at": time.time(),
+        "asked_at": timezone.now().timestamp(),
         "stale_date": stale_seen.date_agreed.isoformat() if stale_seen is not None else None,
         "stale_contact": [contact.first_name, contact.last_name] if contact is not None else None,
     }
@@ -235,8 +244,9 @@ def _remember_not_accepted(account: Account, stale_seen: CustomerAgreement | Non
 
 def _remembered_not_accepted(
     account: Account, *, ask_again: bool
-) -> tuple[datetime | None, AgreementContact | None] | None:
-    """Partner Center's recent "not accepted" (with the newest stale confirmation it listed), or None: ask it."""
+) -> tuple[datetime, datetime | None, AgreementContact | None] | None:
+    """Partner Center's recent "not accepted": when it answered, and the newest stale confirmation it listed (with
+    its contact), or None: ask it."""
     try:
         answer = cache.get(_not_accepted_key(account))
     except Exception:
@@ -244,12 +254,13 @@ def _remembered_not_accepted(
         return None
     if not isinstance(answer, dict):
         return None
-    if ask_again and time.time() - answer.get("asked_at", 0) >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
+    answered_at = datetime.fromtimestamp(answer["asked_at"], tz=UTC)
+    if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
         return None
     stale_date = datetime.fromisoformat(answer["stale_date"]) if answer.get("stale_date") else None
     names = answer.get("stale_contact")
     contact = AgreementContact(first_name=names[0], last_name=names[1], email="") if names else None
-    return stale_date, contact
+    return answered_at, stale_date, contact
 
 
 def acceptance_status(
@@ -282,6 +293,7 @@ def acceptance_status(
     deadline = time.monotonic() + settings.MCA_STATUS_TIME_BUDGET
     stale_date = knowledge.accepted_at if knowledge is not None else None
     stale_contact = None
+    answered_at = None
     if account.is_synced:
         remembered = _remembered_not_accepted(account, ask_again=ask_again)
         if remembered is None:
@@ -291,8 +303,9 @@ def acceptance_status(
             if failure is not None:
                 return _with_form(account, failure, deadline, correlation_id)
             _remember_not_accepted(account, stale_seen)
-            remembered = (stale_seen.date_agreed, stale_seen.primary_contact) if stale_seen else (None, None)
-        seen_date, seen_contact = remembered
+            seen = (stale_seen.date_agreed, stale_seen.primary_contact) if stale_seen else (None, None)
+            remembered = (timezone.now(), *seen)
+        answered_at, seen_date, seen_contact = remembered
         if seen_date is not None and (stale_date is None or seen_date > stale_date):
             stale_date, stale_contact = seen_date, seen_contact
 
@@ -311,4 +324,4 @@ def acceptance_status(
             ReasonCode.NEW_CUSTOMER,
             "New Microsoft customer: the MCA must be accepted before the first Microsoft order",
         )
-    return _with_form(account, reason, deadline, correlation_id)
+    return _with_form(account, reason, deadline, correlation_id, answered_at)

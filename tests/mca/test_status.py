@@ -91,13 +91,15 @@ def test_synced_customer_unknown_here_costs_partner_center_calls_once(sim, demo)
 
     litware = demo["litware"]
     sim.reset_calls()
-    assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED
+    answer = acceptance_status(litware)
+    assert answer.reason.code == ReasonCode.NOT_ACCEPTED and answer.partner_center_answered_at is not None
     first = {k: v for k, v in sim.calls().items() if v}
     assert first == {"customer_agreements": 1, "direct_signed_status": 1, "agreements": 1, "agreement_document": 1}
     for _ in range(5):
         status = acceptance_status(litware)
         assert status.needed and status.reason.code == ReasonCode.NOT_ACCEPTED
         assert status.template is not None and status.template.template_id == TEMPLATE_ID  # still named
+        assert status.partner_center_answered_at == answer.partner_center_answered_at  # the answer's own time
         assert gate.check(litware, [Operation.NEW_PURCHASE]).needed
     assert {k: v for k, v in sim.calls().items() if v} == first
     assert not CustomerKnowledge.objects.exists()
