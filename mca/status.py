@@ -6,7 +6,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -226,13 +226,13 @@ def _not_accepted_key(account: Account) -> str:
     return f"mca:partner-center-not-accepted:v1:{where}:{knowledge_key(account)}"
 
 
-def _remember_not_accepted(account: Account, stale_seen: CustomerAgreement | None) -> None:
+def _remember_not_accepted(account: Account, stale_seen: CustomerAgreement | None, answered_at: datetime) -> None:
     ttl = settings.MCA_NOT_ACCEPTED_TTL
     if ttl <= 0:
         return
     contact = stale_seen.primary_contact if stale_seen is not None else None
     answer = {
-        "asked_at": timezone.now().timestamp(),
+        "answered_at": answered_at.isoformat(),
         "stale_date": stale_seen.date_agreed.isoformat() if stale_seen is not None else None,
         "stale_contact": [contact.first_name, contact.last_name] if contact is not None else None,
     }
@@ -254,7 +254,7 @@ def _remembered_not_accepted(
         return None
     if not isinstance(answer, dict):
         return None
-    answered_at = datetime.fromtimestamp(answer["asked_at"], tz=UTC)
+    answered_at = datetime.fromisoformat(answer["answered_at"])
     if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
         return None
     stale_date = datetime.fromisoformat(answer["stale_date"]) if answer.get("stale_date") else None
@@ -302,9 +302,10 @@ def acceptance_status(
                 return _accepted(learned)
             if failure is not None:
                 return _with_form(account, failure, deadline, correlation_id)
-            _remember_not_accepted(account, stale_seen)
+            answered_at = timezone.now()
+            _remember_not_accepted(account, stale_seen, answered_at)
             seen = (stale_seen.date_agreed, stale_seen.primary_contact) if stale_seen else (None, None)
-            remembered = (timezone.now(), *seen)
+            remembered = (answered_at, *seen)
         answered_at, seen_date, seen_contact = remembered
         if seen_date is not None and (stale_date is None or seen_date > stale_date):
             stale_date, stale_contact = seen_date, seen_contact
