@@ -30,6 +30,7 @@ from benchmarks.timing import median, p95
 from bss.models import Account, Product
 from demo.accounts import seed_demo_data
 from mca import gate
+from mca.choices import AcceptanceKind
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import CustomerKnowledge
 from mca.status import acceptance_status
@@ -203,7 +204,7 @@ def run(rounds: int = 200) -> dict:
         # Adventure Works' acceptance is learned from Partner Center once (a partner confirmation), then known here.
         CustomerKnowledge.objects.filter(key=knowledge_key(adventure)).delete()
         learned = acceptance_status(adventure)
-        assert not learned.needed and learned.known_by == "partner_center_attestation", learned.reason
+        assert not learned.needed and learned.known_by == AcceptanceKind.PARTNER_CENTER_ATTESTATION, learned.reason
         shoppers = [
             _shopper("Northwind Traders (direct, accepted here; its own user)", "customer", northwind, False),
             _shopper("Adventure Works (synced, learned from Partner Center; a reseller)", "reseller", adventure, True),
