@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--records", type=int, default=20_000, help="log size for verify/admin (default 20000)")
     parser.add_argument("--calls", type=int, default=500, help="gate: calls per measurement (default 500)")
-    parser.add_argument("--rounds", type=int, default=200, help="checkout: interleaved rounds (default 200)")
+    parser.add_argument("--rounds", type=int, default=300, help="checkout: interleaved rounds (default 300)")
     parser.add_argument("--repeat", type=int, default=5, help="admin: requests per page (median of)")
     args = parser.parse_args(argv)
     scenarios = args.scenarios or list(QUICK)
