@@ -13,10 +13,11 @@ counted: by the client in this process (per checkout, each way) and by the simul
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
@@ -101,16 +102,21 @@ def _pc_calls() -> Counter:
     return Counter({name: n for name, n in call_counts().items() if n})
 
 
-def _timed(shopper: Shopper, product: int, calls: Counter) -> float:
-    """One checkout's wall time; the client's Partner Center calls during it are added to `calls`."""
-    from time import perf_counter
+@dataclass
+class Side:
+    """One side of the comparison: wall and CPU times per checkout, and the Partner Center calls made."""
 
-    before = _pc_calls()
-    started = perf_counter()
-    _checkout(shopper, product)
-    elapsed = perf_counter() - started
-    calls.update(_pc_calls() - before)
-    return elapsed
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    calls: Counter = field(default_factory=Counter)
+
+    def run(self, shopper: Shopper, product: int) -> None:
+        before = _pc_calls()
+        wall, cpu = time.perf_counter(), time.process_time()
+        _checkout(shopper, product)
+        self.cpu.append(time.process_time() - cpu)
+        self.wall.append(time.perf_counter() - wall)
+        self.calls.update(_pc_calls() - before)
 
 
 def _shopper(label: str, username: str, account: Account, chooses_account: bool) -> Shopper:
@@ -129,38 +135,34 @@ def _measure(shopper: Shopper, product: int, rounds: int, simulator_base: str) -
         off_queries = _queries(lambda: _checkout(shopper, product))
 
     requests.delete(f"{simulator_base}/_control/calls", timeout=10)
-    gated_calls: Counter = Counter()
-    off_calls: Counter = Counter()
-    gated: list[float] = []
-    off: list[float] = []
+    gated, off = Side(), Side()
     for round_number in range(rounds):
         # Each round runs both, in alternating order (gated first, then off first), so that neither side always
         # follows the other's database writes or garbage.
         if round_number % 2 == 0:
-            gated.append(_timed(shopper, product, gated_calls))
+            gated.run(shopper, product)
         with gate_switched_off():
-            off.append(_timed(shopper, product, off_calls))
+            off.run(shopper, product)
         if round_number % 2 == 1:
-            gated.append(_timed(shopper, product, gated_calls))
+            gated.run(shopper, product)
     simulator_calls = {
         k: v for k, v in requests.get(f"{simulator_base}/_control/faults", timeout=10).json()["calls"].items() if v
     }
 
-    ratio = median(gated) / median(off)
-    paired = median([g / o for g, o in zip(gated, off, strict=True)])  # per round: robust to drift across the run
-    gated_total, off_total = sum(gated_calls.values()), sum(off_calls.values())
+    ratio = median(gated.wall) / median(off.wall)
+    paired = median([g / o for g, o in zip(gated.wall, off.wall, strict=True)])  # per round: robust to drift
+    cpu_ratio = median(gated.cpu) / median(off.cpu)
+    gated_total, off_total = sum(gated.calls.values()), sum(off.calls.values())
     print(f"\n### {shopper.label}")
-    print(
-        f"with the gate:   median {median(gated) * 1e3:,.2f} ms, p95 {p95(gated) * 1e3:,.2f} ms, "
-        f"{gated_queries} queries per checkout"
-    )
-    print(
-        f"gate off:        median {median(off) * 1e3:,.2f} ms, p95 {p95(off) * 1e3:,.2f} ms, "
-        f"{off_queries} queries per checkout"
-    )
+    for label, side, queries in (("with the gate:", gated, gated_queries), ("gate off:", off, off_queries)):
+        print(
+            f"{label:<16} median {median(side.wall) * 1e3:,.2f} ms, p95 {p95(side.wall) * 1e3:,.2f} ms "
+            f"(CPU of this process: median {median(side.cpu) * 1e3:,.2f} ms), {queries} queries per checkout"
+        )
     print(
         f"ratio of medians gated / off: {ratio:.3f} ({(ratio - 1) * 100:+.1f}%; {rounds} interleaved rounds); "
-        f"median of per-round ratios {paired:.3f}; p95 ratio {p95(gated) / p95(off):.3f}"
+        f"median of per-round ratios {paired:.3f}; p95 ratio {p95(gated.wall) / p95(off.wall):.3f}; "
+        f"CPU ratio {cpu_ratio:.3f} (not counting the database server's work on PostgreSQL)"
     )
     print(
         f"queries per checkout: {gated_queries} with the gate, {off_queries} off: "
@@ -168,16 +170,17 @@ def _measure(shopper: Shopper, product: int, rounds: int, simulator_base: str) -
     )
     print(
         f"Partner Center calls (client counts): with the gate {gated_total} in {rounds} checkouts = "
-        f"{gated_total * 1000 / rounds:,.1f} per 1,000 checkouts {dict(gated_calls) or ''}; gate off {off_total}; "
+        f"{gated_total * 1000 / rounds:,.1f} per 1,000 checkouts {dict(gated.calls) or ''}; gate off {off_total}; "
         f"simulator's own count over both: {sum(simulator_calls.values())} {simulator_calls or ''}"
     )
     return {
-        "gated_median_ms": median(gated) * 1e3,
-        "off_median_ms": median(off) * 1e3,
-        "gated_p95_ms": p95(gated) * 1e3,
-        "off_p95_ms": p95(off) * 1e3,
+        "gated_median_ms": median(gated.wall) * 1e3,
+        "off_median_ms": median(off.wall) * 1e3,
+        "gated_p95_ms": p95(gated.wall) * 1e3,
+        "off_p95_ms": p95(off.wall) * 1e3,
         "ratio": ratio,
         "paired_ratio": paired,
+        "cpu_ratio": cpu_ratio,
         "gated_queries": gated_queries,
         "off_queries": off_queries,
         "pc_calls_per_1000": gated_total * 1000 / rounds,
@@ -185,7 +188,7 @@ def _measure(shopper: Shopper, product: int, rounds: int, simulator_base: str) -
     }
 
 
-def run(rounds: int = 200) -> dict:
+def run(rounds: int = 300) -> dict:
     from demo.simulator import seed_simulator
 
     accounts = seed_demo_data()
