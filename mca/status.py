@@ -202,13 +202,13 @@ def _with_form(
     (the last known ones when Partner Center cannot answer in time)."""
     shown = shown_template(account, deadline=deadline, correlation_id=correlation_id)
     return AcceptanceStatus(
-        partner_center_answered_at=partner_center_answered_at,
         needed=True,
         reason=reason,
         template=TemplateInfo(shown.template_id, shown.version_rank) if shown.template_id else None,
         document_link=shown.document_link,
         document_language=shown.language,
         document_country=shown.country,
+        partner_center_answered_at=partner_center_answered_at,
     )
 
 
@@ -252,14 +252,18 @@ def _remembered_not_accepted(
     except Exception:
         logger.warning("Could not read Partner Center's remembered answer; asking it", exc_info=True)
         return None
-    if not isinstance(answer, dict):
+    if answer is None:
         return None
-    answered_at = datetime.fromisoformat(answer["answered_at"])
+    try:
+        answered_at = datetime.fromisoformat(answer["answered_at"])
+        stale_date = datetime.fromisoformat(answer["stale_date"]) if answer.get("stale_date") else None
+        names = answer.get("stale_contact")
+        contact = AgreementContact(first_name=names[0], last_name=names[1], email="") if names else None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        logger.warning("Unreadable remembered Partner Center answer for account %s; asking it", account.pk)
+        return None
     if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
         return None
-    stale_date = datetime.fromisoformat(answer["stale_date"]) if answer.get("stale_date") else None
-    names = answer.get("stale_contact")
-    contact = AgreementContact(first_name=names[0], last_name=names[1], email="") if names else None
     return answered_at, stale_date, contact
 
 

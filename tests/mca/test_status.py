@@ -253,3 +253,15 @@ def test_malformed_partner_center_answer_shows_the_form(sim, demo, settings, mon
         mock.get(url, body="{not json", status=200, content_type="application/json")
         status = acceptance_status(adventure)
     assert status.needed and status.reason.code == ReasonCode.PARTNER_CENTER_BAD_RESPONSE
+
+
+def test_unreadable_remembered_answer_is_asked_again(sim, demo):
+    from django.core.cache import cache
+
+    from mca.status import _not_accepted_key
+
+    litware = demo["litware"]
+    acceptance_status(litware)
+    cache.set(_not_accepted_key(litware), {"answered_at": "not a date"})  # e.g. written by another version
+    assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED
+    assert sim.calls()["customer_agreements"] == 2
