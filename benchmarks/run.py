@@ -28,7 +28,7 @@ DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
 SIZES = {
     "records": (20_000, 2_000),
     "calls": (500, 50),
-    "rounds": (200, 20),
+    "rounds": (300, 20),
     "repeat": (20, 3),
     "seconds": (10.0, 3.0),
     "duration": (60, 10),
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (the second figure of each option)")
     parser.add_argument("--records", type=int, help="log size for verify/admin/api/indexes (20000; quick 2000)")
     parser.add_argument("--calls", type=int, help="gate: calls per measurement (500; quick 50)")
-    parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (200; quick 20)")
+    parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (300; quick 20)")
     parser.add_argument("--repeat", type=int, help="admin, api: requests per page, p50 and p95 of (20; quick 3)")
     parser.add_argument("--workers", type=int, default=None, help="loader: worker processes (default: CPUs)")
     parser.add_argument("--follow", type=int, default=100, help="api: next cursors followed from the first page")

@@ -8,6 +8,7 @@ R6 (who may confirm) by itself; they ask here, show what the decision says, and 
         outcome = gate.submit_acceptance(actor=user, account=account, data=request.POST,
                                          context=ConfirmationContext.from_request(request, Channel.STOREFRONT))
     gate.ensure_accepted(account, operations)          # raises AcceptanceRequired (code mca_acceptance_required)
+    account = gate.with_known_acceptance(accounts).get(pk=pk)  # check() then answers a known customer query-free
 
 `acceptance_known` (mca.signals) is sent after commit when a customer's acceptance becomes known.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -40,6 +42,7 @@ from mca.choices import AttestationState, ReasonCode
 from mca.context import ConfirmationContext
 from mca.delivery import deliver_pending_for, release_waiting_deliveries
 from mca.knowledge import knowledge_key, link_account_to_tenant
+from mca.knowledge import with_known_acceptance as _with_known_acceptance
 from mca.log import is_first_party
 from mca.models import Attestation
 from mca.permissions import can_confirm_for, ensure_can_confirm
@@ -116,6 +119,11 @@ class Decision:
     @property
     def document_link(self) -> str:
         return self.status.document_link if self.status else ""
+
+    @property
+    def partner_center_answered_at(self) -> datetime | None:
+        """When Partner Center said "not accepted" (reused for MCA_NOT_ACCEPTED_TTL): `check_now` asks again."""
+        return self.status.partner_center_answered_at if self.status else None
 
     @property
     def document_download_path(self) -> str:
@@ -231,13 +239,16 @@ def check(
     operations: Iterable[GatedOperation | Operation | str],
     *,
     correlation_id: str | None = None,
+    ask_again: bool = False,
 ) -> Decision:
     """Does performing `operations` for `account` need the customer's MCA acceptance first, and why?
 
     Operations that never need it (renewals, cancellations, non-Microsoft products: R1) cost nothing. For a
-    customer whose acceptance is known here the answer costs one query and no Partner Center call (R2); otherwise
+    customer whose acceptance is known here the answer costs one query and no Partner Center call (R2) — no query
+    when the account was loaded through `with_known_acceptance`; otherwise
     R3 applies (Partner Center asked within MCA_STATUS_TIME_BUDGET; never blocks, never skips silently), and a
-    link out with the signatory is reported with its state and expiry.
+    link out with the signatory is reported with its state and expiry. Partner Center's "not accepted" is reused
+    for MCA_NOT_ACCEPTED_TTL seconds unless `ask_again` (what "Check now" does).
     """
     flow = current_flow()
     gated = _normalised(operations)
@@ -249,7 +260,7 @@ def check(
             flow=flow.name,
             flow_label=flow.label,
         )
-    status = acceptance_status(account, correlation_id=correlation_id)
+    status = acceptance_status(account, correlation_id=correlation_id, ask_again=ask_again)
     if not status.needed:
         return Decision(False, status.reason.code, status.summary, flow.name, flow.label, status)
     pending = _pending_for(account)
@@ -257,6 +268,14 @@ def check(
         code, reason = _pending_reason(pending)
         return Decision(True, code, reason, flow.name, flow.label, status, pending)
     return Decision(True, status.reason.code, status.reason.message, flow.name, flow.label, status)
+
+
+def with_known_acceptance(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """`accounts` reading each customer's known acceptance in the same query (a subquery on its unique key), for a
+    channel that loads the account on every step anyway: `check` then answers a customer whose acceptance is known
+    without a query of its own. "Nothing known" is still read afresh at each check, so an acceptance learned in the
+    same request counts at once."""
+    return _with_known_acceptance(accounts)
 
 
 def _not_required_reason(gated: list[GatedOperation]) -> str:
@@ -308,7 +327,7 @@ def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
     check_open_attestations_now(knowledge_key(account))
-    return check(account, [Operation.NEW_PURCHASE])
+    return check(account, [Operation.NEW_PURCHASE], ask_again=True)
 
 
 def set_tenant(account: Account, tenant_id: Any) -> Account:
@@ -350,4 +369,5 @@ __all__ = [
     "resend_link",
     "set_tenant",
     "submit_acceptance",
+    "with_known_acceptance",
 ]

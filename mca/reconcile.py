@@ -3,7 +3,8 @@
 - Candidates: accounts with a Partner Center tenant whose knowledge row is missing or no longer counts (a partner
   confirmation from before the MCA refresh, R4a). One question per tenant: two accounts of one Microsoft
   customer (two resellers) share the answer (R2).
-- Each question is `acceptance_status(account)`, which asks Partner Center and remembers a positive answer.
+- Each question is `acceptance_status(account, ask_again=True)`, which asks Partner Center (even if it said "not
+  accepted" within MCA_NOT_ACCEPTED_TTL) and remembers a positive answer.
 - Bounded concurrency: at most `concurrency` questions in flight (a ThreadPoolExecutor fed one at a time); each
   worker closes its database connection when its question is done.
 - Throttling: when an answer says Partner Center is throttling, no new question is submitted for a pause that
@@ -115,7 +116,7 @@ def unknown_synced_accounts() -> list[Account]:
 
 def _ask(account: Account) -> AcceptanceStatus:
     try:
-        return acceptance_status(account)
+        return acceptance_status(account, ask_again=True)  # asking Partner Center is the point of the run
     finally:
         connection.close()  # this worker thread's connection; the pool's threads are reused
 

@@ -23,11 +23,12 @@ OPERATIONS_NEEDING_ACCEPTANCE = frozenset(
         Operation.TERM_CHANGE,
     }
 )
+_KNOWN_OPERATIONS = frozenset(Operation.values)  # Operation.values builds a new list on every access
 
 
 def requires_acceptance(operation: str, *, is_microsoft: bool = True) -> bool:
     """R1: does this operation, on a Microsoft product (or not), need the customer's MCA acceptance?"""
-    if operation not in Operation.values:
+    if operation not in _KNOWN_OPERATIONS:
         raise ValueError(f"Unknown operation {operation!r}; expected one of {', '.join(Operation.values)}.")
     return is_microsoft and operation in OPERATIONS_NEEDING_ACCEPTANCE
 

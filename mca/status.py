@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -55,6 +57,8 @@ class AcceptanceStatus:
     document_link: str = ""
     document_language: str = ""
     document_country: str = ""
+    # When Partner Center said "not accepted" (now, or reused within MCA_NOT_ACCEPTED_TTL): "Check now" asks again.
+    partner_center_answered_at: datetime | None = None
 
     @property
     def document_download_path(self) -> str:
@@ -78,7 +82,8 @@ def _when(moment: datetime) -> str:
 
 
 def _day(moment: datetime) -> str:
-    return date_format(timezone.localtime(moment), "Y-m-d")
+    # date_format(..., "Y-m-d") without its format machinery: the gate says this on every check of a known customer.
+    return f"{timezone.localtime(moment):%Y-%m-%d}"
 
 
 def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
@@ -186,7 +191,13 @@ _UNAVAILABLE_TEXT = {
 }
 
 
-def _with_form(account: Account, reason: Reason, deadline: float, correlation_id: str | None) -> AcceptanceStatus:
+def _with_form(
+    account: Account,
+    reason: Reason,
+    deadline: float,
+    correlation_id: str | None,
+    partner_center_answered_at: datetime | None = None,
+) -> AcceptanceStatus:
     """A needed status, with the template and document link the form shows, within what is left of the budget
     (the last known ones when Partner Center cannot answer in time)."""
     shown = shown_template(account, deadline=deadline, correlation_id=correlation_id)
@@ -197,16 +208,76 @@ def _with_form(account: Account, reason: Reason, deadline: float, correlation_id
         document_link=shown.document_link,
         document_language=shown.language,
         document_country=shown.country,
+        partner_center_answered_at=partner_center_answered_at,
     )
 
 
-def acceptance_status(account: Account, *, correlation_id: str | None = None) -> AcceptanceStatus:
+# --- Partner Center's "not accepted", remembered for a short time (R3) ----------------------------------------
+# A positive answer is remembered for good as CustomerKnowledge (R2, R3). A negative one means "ask" (the form is
+# shown) — and asking Partner Center again on every check would cost two calls per page and per API poll for a
+# customer nobody has confirmed yet, so the answer is kept in the cache for MCA_NOT_ACCEPTED_TTL seconds (per
+# Partner Center and tenant). It must not outlive that: the customer may accept directly at Microsoft, or another
+# partner may confirm, at any moment. "Check now" and mca_reconcile ask again at once (`ask_again`), at most once
+# per MCA_ATTESTATION_MIN_CHECK_SECONDS. Failures (down, slow, throttled, unreadable) are never remembered.
+
+
+def _not_accepted_key(account: Account) -> str:
+    where = hashlib.sha256(str(settings.PARTNER_CENTER_BASE_URL).encode()).hexdigest()[:16]
+    return f"mca:partner-center-not-accepted:v1:{where}:{knowledge_key(account)}"
+
+
+def _remember_not_accepted(account: Account, stale_seen: CustomerAgreement | None, answered_at: datetime) -> None:
+    ttl = settings.MCA_NOT_ACCEPTED_TTL
+    if ttl <= 0:
+        return
+    contact = stale_seen.primary_contact if stale_seen is not None else None
+    answer = {
+        "answered_at": answered_at.isoformat(),
+        "stale_date": stale_seen.date_agreed.isoformat() if stale_seen is not None else None,
+        "stale_contact": [contact.first_name, contact.last_name] if contact is not None else None,
+    }
+    try:
+        cache.set(_not_accepted_key(account), answer, ttl)
+    except Exception:
+        logger.warning("Could not remember Partner Center's answer for account %s", account.pk, exc_info=True)
+
+
+def _remembered_not_accepted(
+    account: Account, *, ask_again: bool
+) -> tuple[datetime, datetime | None, AgreementContact | None] | None:
+    """Partner Center's recent "not accepted": when it answered, and the newest stale confirmation it listed (with
+    its contact), or None: ask it."""
+    try:
+        answer = cache.get(_not_accepted_key(account))
+    except Exception:
+        logger.warning("Could not read Partner Center's remembered answer; asking it", exc_info=True)
+        return None
+    if answer is None:
+        return None
+    try:
+        answered_at = datetime.fromisoformat(answer["answered_at"])
+        stale_date = datetime.fromisoformat(answer["stale_date"]) if answer.get("stale_date") else None
+        names = answer.get("stale_contact")
+        contact = AgreementContact(first_name=names[0], last_name=names[1], email="") if names else None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        logger.warning("Unreadable remembered Partner Center answer for account %s; asking it", account.pk)
+        return None
+    if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
+        return None
+    return answered_at, stale_date, contact
+
+
+def acceptance_status(
+    account: Account, *, correlation_id: str | None = None, ask_again: bool = False
+) -> AcceptanceStatus:
     """Is the customer's MCA acceptance needed before a Microsoft purchase? (R2–R4a)
 
     Known customers are answered locally (one query, no Partner Center call). A synced customer with nothing
     known here is asked about at Partner Center within MCA_STATUS_TIME_BUDGET; a positive answer is remembered,
     anything else — a negative answer, an outage, throttling, a slow or unreadable answer — means the form is
-    shown with the reason, so a sale is never blocked and the check never skipped silently.
+    shown with the reason, so a sale is never blocked and the check never skipped silently. A negative answer is
+    reused for MCA_NOT_ACCEPTED_TTL seconds; `ask_again` ("Check now") asks Partner Center anyway, unless it
+    answered less than MCA_ATTESTATION_MIN_CHECK_SECONDS ago.
     """
     knowledge = known_acceptance(account)
     if still_counts(knowledge):
@@ -226,14 +297,22 @@ def acceptance_status(account: Account, *, correlation_id: str | None = None) ->
     deadline = time.monotonic() + settings.MCA_STATUS_TIME_BUDGET
     stale_date = knowledge.accepted_at if knowledge is not None else None
     stale_contact = None
+    answered_at = None
     if account.is_synced:
-        learned, failure, stale_seen = _ask_partner_center(account, get_client(), correlation_id, deadline)
-        if learned is not None:
-            return _accepted(learned)
-        if failure is not None:
-            return _with_form(account, failure, deadline, correlation_id)
-        if stale_seen is not None and (stale_date is None or stale_seen.date_agreed > stale_date):
-            stale_date, stale_contact = stale_seen.date_agreed, stale_seen.primary_contact
+        remembered = _remembered_not_accepted(account, ask_again=ask_again)
+        if remembered is None:
+            learned, failure, stale_seen = _ask_partner_center(account, get_client(), correlation_id, deadline)
+            if learned is not None:
+                return _accepted(learned)
+            if failure is not None:
+                return _with_form(account, failure, deadline, correlation_id)
+            answered_at = timezone.now()
+            _remember_not_accepted(account, stale_seen, answered_at)
+            seen = (stale_seen.date_agreed, stale_seen.primary_contact) if stale_seen else (None, None)
+            remembered = (answered_at, *seen)
+        answered_at, seen_date, seen_contact = remembered
+        if seen_date is not None and (stale_date is None or seen_date > stale_date):
+            stale_date, stale_contact = seen_date, seen_contact
 
     if stale_date is not None:
         reason = _stale_reason(stale_date, stale_contact)
@@ -250,4 +329,4 @@ def acceptance_status(account: Account, *, correlation_id: str | None = None) ->
             ReasonCode.NEW_CUSTOMER,
             "New Microsoft customer: the MCA must be accepted before the first Microsoft order",
         )
-    return _with_form(account, reason, deadline, correlation_id)
+    return _with_form(account, reason, deadline, correlation_id, answered_at)

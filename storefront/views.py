@@ -99,7 +99,9 @@ class StoreView(View):
         account_id = self.checkout_session.account_id()
         if account_id is None:
             return None
-        account = self.store.accounts_for(self.request.user).filter(pk=account_id).first()
+        # Every checkout step loads the account: its known MCA acceptance comes in the same query, so the gate's
+        # checks on this request (the step guard, place_order) answer a known customer without a query.
+        account = gate.with_known_acceptance(self.store.accounts_for(self.request.user)).filter(pk=account_id).first()
         change_account = self.cart.change_account_id()
         if account is None or (change_account is not None and change_account != account.pk):
             self.checkout_session.set_account_id(None)

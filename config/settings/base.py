@@ -221,6 +221,9 @@ MCA_CLOUD_AGREEMENT_CUTOFF = env.str("MCA_CLOUD_AGREEMENT_CUTOFF", default="2020
 MCA_ATTESTATION_MIN_DATE = env.str("MCA_ATTESTATION_MIN_DATE", default="2023-04-01")
 # How long the checkout may wait for Partner Center before showing the form instead.
 MCA_STATUS_TIME_BUDGET = env.float("MCA_STATUS_TIME_BUDGET", default=3.0)
+# How long Partner Center's answer that a synced customer has not accepted is reused before asking it again
+# ("Check now" asks at once; 0 = ask on every check). A positive answer is remembered for good instead.
+MCA_NOT_ACCEPTED_TTL = env.int("MCA_NOT_ACCEPTED_TTL", default=300)
 # Setup area: how long a filtered log page may spend counting before it shows an estimate instead.
 MCA_ADMIN_COUNT_TIMEOUT_MS = env.int("MCA_ADMIN_COUNT_TIMEOUT_MS", default=50)
 # mca_reconcile: questions to Partner Center in flight at once, and the pause after a throttled answer

@@ -1,10 +1,11 @@
 """acceptance_status (R2–R4a) against the simulator over real HTTP."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
+from bss.choices import Operation
 from bss.models import Account
 from mca.attestation.legacy import confirm_acceptance
 from mca.choices import AcceptanceKind, ReasonCode
@@ -78,9 +79,97 @@ def test_synced_customer_without_acceptance_gets_the_form_with_template_and_docu
     assert status.document_link.startswith("https://")
     assert status.document_country == "GB"
     assert status.document_download_path == (f"/mca/agreements/{TEMPLATE_ID}/document/?country=GB&language=en-US")
-    assert not CustomerKnowledge.objects.exists()  # a negative answer is not remembered
+    assert not CustomerKnowledge.objects.exists()  # a negative answer is not remembered as knowledge
+
+
+# --- Partner Center's "not accepted": asked once, reused for MCA_NOT_ACCEPTED_TTL, asked again after -----------
+
+
+def test_synced_customer_unknown_here_costs_partner_center_calls_once(sim, demo):
+    """Issue 13: 2 calls on every check before; now the negative answer is reused, for the gate's checks too."""
+    from mca import gate
+
+    litware = demo["litware"]
+    sim.reset_calls()
+    answer = acceptance_status(litware)
+    assert answer.reason.code == ReasonCode.NOT_ACCEPTED and answer.partner_center_answered_at is not None
+    first = {k: v for k, v in sim.calls().items() if v}
+    assert first == {"customer_agreements": 1, "direct_signed_status": 1, "agreements": 1, "agreement_document": 1}
+    for _ in range(5):
+        status = acceptance_status(litware)
+        assert status.needed and status.reason.code == ReasonCode.NOT_ACCEPTED
+        assert status.template is not None and status.template.template_id == TEMPLATE_ID  # still named
+        assert status.partner_center_answered_at == answer.partner_center_answered_at  # the answer's own time
+        assert gate.check(litware, [Operation.NEW_PURCHASE]).needed
+    assert {k: v for k, v in sim.calls().items() if v} == first
+    assert not CustomerKnowledge.objects.exists()
+
+
+def test_not_accepted_is_asked_again_once_its_time_is_up(sim, demo, settings):
+    settings.MCA_NOT_ACCEPTED_TTL = 300
+    litware = demo["litware"]
+    acceptance_status(litware)
+    sim.set_direct_signed(litware.partner_center_tenant_id, True)  # the customer accepts at Microsoft meanwhile
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=299)):
+        assert acceptance_status(litware).needed  # the answer of 299 s ago still stands ...
+    assert sim.calls()["direct_signed_status"] == 1
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=301)):
+        status = acceptance_status(litware)  # ... and is asked again after 300 s: it never blocks for good
+    assert not status.needed and status.known_by == AcceptanceKind.DIRECT_AT_MICROSOFT
+    assert sim.calls()["direct_signed_status"] == 2
+
+
+def test_not_accepted_ttl_zero_asks_on_every_check(sim, demo, settings):
+    settings.MCA_NOT_ACCEPTED_TTL = 0
     acceptance_status(demo["litware"])
-    assert sim.calls()["customer_agreements"] == 2  # ... so it is asked again
+    acceptance_status(demo["litware"])
+    assert sim.calls()["customer_agreements"] == 2 and sim.calls()["direct_signed_status"] == 2
+
+
+def test_check_now_asks_partner_center_again_at_most_once_per_minimum_interval(sim, demo, settings):
+    from mca import gate
+
+    settings.MCA_ATTESTATION_MIN_CHECK_SECONDS = 5
+    litware = demo["litware"]
+    assert gate.check(litware, [Operation.NEW_PURCHASE]).needed
+    sim.set_direct_signed(litware.partner_center_tenant_id, True)
+    assert gate.check_now(litware).needed  # Partner Center answered a moment ago: not asked again yet
+    assert sim.calls()["direct_signed_status"] == 1
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=6)):
+        decision = gate.check_now(litware)  # "Check now" does not wait for MCA_NOT_ACCEPTED_TTL
+    assert not decision.needed and decision.reason_code == ReasonCode.DIRECT_AT_MICROSOFT
+    assert sim.calls()["direct_signed_status"] == 2
+
+
+def test_remembered_stale_answer_keeps_its_reason(sim, demo):
+    first = acceptance_status(demo["fourth-coffee"])
+    again = acceptance_status(demo["fourth-coffee"])
+    assert first.reason == again.reason and again.reason.code == ReasonCode.STALE_ATTESTATION
+    assert "2021-06-15 by Frank Miller" in again.reason.message
+    assert sim.calls()["direct_signed_status"] == 1
+
+
+def test_partner_center_trouble_is_not_remembered(sim, demo, settings):
+    settings.MCA_STATUS_TIME_BUDGET = 1.0
+    litware = demo["litware"]
+    sim.set_fault(mode="down", paths="v1/customers")
+    assert acceptance_status(litware).reason.code == ReasonCode.PARTNER_CENTER_UNAVAILABLE
+    sim.clear_faults()
+    sim.reset_calls()
+    assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED  # asked again at once
+    assert sim.calls()["customer_agreements"] == 1
+
+
+def test_not_accepted_is_remembered_per_tenant_and_a_confirmation_here_settles_it_at_once(sim, demo, demo_user):
+    """Both resellers' accounts of one tenant share the answer (R2); what is known here is looked at first."""
+    contoso_alpine, fabrikam_alpine = demo["alpine-contoso"], demo["alpine-fabrikam"]
+    assert acceptance_status(contoso_alpine).needed
+    assert acceptance_status(fabrikam_alpine).needed
+    assert sim.calls()["customer_agreements"] == 1
+    confirm_acceptance(actor=demo_user("reseller"), account=contoso_alpine, data=form_data(), context=context())
+    status = acceptance_status(fabrikam_alpine)
+    assert not status.needed and status.known_by == AcceptanceKind.CONFIRMED_HERE
+    assert sim.calls()["customer_agreements"] == 1
 
 
 def test_new_customer_is_asked_without_calling_partner_center_about_it(sim, demo):
@@ -164,3 +253,15 @@ def test_malformed_partner_center_answer_shows_the_form(sim, demo, settings, mon
         mock.get(url, body="{not json", status=200, content_type="application/json")
         status = acceptance_status(adventure)
     assert status.needed and status.reason.code == ReasonCode.PARTNER_CENTER_BAD_RESPONSE
+
+
+def test_unreadable_remembered_answer_is_asked_again(sim, demo):
+    from django.core.cache import cache
+
+    from mca.status import _not_accepted_key
+
+    litware = demo["litware"]
+    acceptance_status(litware)
+    cache.set(_not_accepted_key(litware), {"answered_at": "not a date"})  # e.g. written by another version
+    assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED
+    assert sim.calls()["customer_agreements"] == 2

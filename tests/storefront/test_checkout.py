@@ -128,6 +128,30 @@ def test_customer_who_accepted_before_sees_no_form(client, demo_user, legacy, ad
     assert AcceptanceRecord.objects.count() == 1
 
 
+KNOWLEDGE_READ = 'SELECT "mca_customerknowledge"'
+
+
+def test_checkout_steps_check_a_known_customer_without_a_query_of_their_own(client, demo, demo_user, add_to_cart):
+    """Issue 13: the customer's knowledge comes with the account every step loads anyway, so Service Details, the
+    review and place-order guards and place_order itself answer a known customer without reading it again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mca.attestation.legacy import confirm_acceptance
+    from tests.mca.helpers import context, form_data
+
+    confirm_acceptance(actor=demo_user("customer"), account=demo["northwind"], data=form_data(), context=context())
+    client.force_login(demo_user("customer"))
+    add_to_cart()
+    client.get("/store/checkout/")
+    with CaptureQueriesContext(connection) as queries:
+        assert "Continue to review" in client.get(DETAILS).content.decode()
+        order = place(client)
+    assert order.status == OrderStatus.PLACED
+    knowledge_reads = [sql for sql in (q["sql"] for q in queries.captured_queries) if sql.startswith(KNOWLEDGE_READ)]
+    assert knowledge_reads == []
+
+
 def test_non_microsoft_order_needs_no_form_and_says_why(client, demo_user, add_to_cart):
     client.force_login(demo_user("customer"))
     add_to_cart(sku="ACR-CYBER-BACKUP")

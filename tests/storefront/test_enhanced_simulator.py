@@ -80,3 +80,24 @@ def test_reseller_names_the_signatory_who_gets_the_link_by_email(client, live, d
     assert len(mail.outbox) == 2
     fresh = Attestation.objects.exclude(pk=attestation.pk).get()
     assert fresh.acceptance_url and fresh.acceptance_url in mail.outbox[1].body
+
+
+def test_customer_who_accepted_at_microsoft_meanwhile_checks_again_from_the_form(
+    client, live, demo_user, add_to_cart, pc_simulator, settings
+):
+    """Partner Center's "not accepted" is reused for MCA_NOT_ACCEPTED_TTL (no call per page), but never stands in
+    the way: the step offers to ask Microsoft again, which settles it at once once the customer accepted there."""
+    settings.MCA_ATTESTATION_MIN_CHECK_SECONDS = 0
+    litware = live["litware"]
+    client.force_login(demo_user("reseller"))
+    add_to_cart()
+    client.post("/store/checkout/", {"action": "choose", "account": litware.pk})
+    page = client.get(DETAILS).content.decode()
+    assert "Partner Center has no MCA acceptance for this customer" in page
+    assert 'value="check_now"' in page and "Check with Microsoft again" in page
+    assert client.get(DETAILS).status_code == 200
+    assert pc_simulator.calls()["direct_signed_status"] == 1  # the second page reused the answer
+    pc_simulator.set_direct_signed(litware.partner_center_tenant_id, True)
+    assert client.post(DETAILS, {"action": "check_now"}).url == "/store/checkout/review/"
+    assert pc_simulator.calls()["direct_signed_status"] == 2
+    assert gate.check(litware, [gate.GatedOperation("new_purchase")]).reason_code == "direct_at_microsoft"
