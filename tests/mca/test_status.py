@@ -153,7 +153,9 @@ def test_partner_center_trouble_is_not_remembered(sim, demo, settings):
     settings.MCA_STATUS_TIME_BUDGET = 1.0
     litware = demo["litware"]
     sim.set_fault(mode="down", paths="v1/customers")
-    assert acceptance_status(litware).reason.code == ReasonCode.PARTNER_CENTER_UNAVAILABLE
+    # Down, or (when a busy machine spends the 1-s budget on the retries) too slow: either way trouble, not an answer.
+    trouble = acceptance_status(litware).reason.code
+    assert trouble in (ReasonCode.PARTNER_CENTER_UNAVAILABLE, ReasonCode.PARTNER_CENTER_SLOW)
     sim.clear_faults()
     sim.reset_calls()
     assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED  # asked again at once
