@@ -11,7 +11,7 @@ import traceback
 
 from drills.stack import LOG_DIR, Stack
 
-LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only")
+LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input")
 ENHANCED = ("enhanced_down",)
 ORDER = (*LEGACY, *ENHANCED)
 
@@ -25,6 +25,7 @@ def _setup_django(stack: Stack) -> None:
 
 def _drills() -> dict:
     from drills import cases
+    from drills.bad_input import bad_input
 
     return {
         "down": cases.partner_center_down,
@@ -33,6 +34,7 @@ def _drills() -> dict:
         "burst": cases.concurrent_one_customer,
         "pg_kill": cases.connections_killed,
         "append_only": cases.log_is_append_only,
+        "bad_input": bad_input,
         "enhanced_down": cases.enhanced_down,
     }
 
