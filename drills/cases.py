@@ -145,7 +145,7 @@ def throttled(stack: Stack, count: int = 10, retry_after: int = 40) -> str:
 
 # --- 3 ------------------------------------------------------------------------------------------------------
 def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
-    from mca.delivery import SENDING_LEASE
+    from mca.delivery import sending_lease
 
     sim = Simulator(stack.simulator_url)
     api = Api(stack.base_url, "bss")
@@ -163,7 +163,7 @@ def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
     sent_before_kill = _deliveries(ids).filter(state="sent").count()
     sim.clear_faults()
     stack.start_worker()
-    lease = SENDING_LEASE.total_seconds()
+    lease = sending_lease().total_seconds()
     done = wait_until(_all_sent(ids), timeout=lease + 120, interval=1)
     total = time.monotonic() - killed_at
     check(done, f"not all delivered {total:.0f} s after the kill: {_states(ids)}")
@@ -187,7 +187,7 @@ def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
         f"SIGKILL with {len(sending)} in flight ({sent_before_kill} sent before); 0 lost, 1 agreement per customer, "
         f"{reached} MS-RequestIds for {count} records, {calls} confirm calls for {attempts} attempts (repeats carry "
         f"the same MS-RequestId); in-flight ones sent {min(waits):.0f}-{max(waits):.0f} s after the kill "
-        f"({lease / 60:.0f}-min SENDING_LEASE from their claim, then the sweep); "
+        f"(the {lease:.0f}-s sending lease from their claim, then the 2-s sweep); "
         f"all sent {total:.0f} s after the kill"
     )
 
