@@ -11,7 +11,7 @@ import traceback
 
 from drills.stack import LOG_DIR, Stack
 
-LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input")
+LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning")
 ENHANCED = ("enhanced_down",)
 ORDER = (*LEGACY, *ENHANCED)
 
@@ -26,6 +26,7 @@ def _setup_django(stack: Stack) -> None:
 def _drills() -> dict:
     from drills import cases
     from drills.bad_input import bad_input
+    from drills.provisioning import provisioning_fails_midway
 
     return {
         "down": cases.partner_center_down,
@@ -35,6 +36,7 @@ def _drills() -> dict:
         "pg_kill": cases.connections_killed,
         "append_only": cases.log_is_append_only,
         "bad_input": bad_input,
+        "provisioning": provisioning_fails_midway,
         "enhanced_down": cases.enhanced_down,
     }
 
