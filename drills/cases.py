@@ -78,24 +78,84 @@ def _agreements_at_simulator(accounts) -> int:
 
 
 # --- 1 ------------------------------------------------------------------------------------------------------
-def partner_center_down(stack: Stack, count: int = 50) -> str:
+def _customer_users(accounts) -> list:
+    """One signed-in customer user per account (password never needed: the browser gets a session)."""
+    from django.contrib.auth import get_user_model
+
+    from bss.choices import Role
+    from bss.roles import grant_role
+
+    users = []
+    for account in accounts:
+        user = get_user_model().objects.create(username=f"drill-{account.pk}", first_name="Drill", last_name="Buyer")
+        grant_role(user, Role.CUSTOMER, account=account)
+        users.append(user)
+    return users
+
+
+def _storefront_checkout(stack: Stack, user, product_id: int, form: dict) -> tuple[str, float]:
+    """One customer's checkout in the storefront: cart, Service Details (the MCA form, shown because Partner Center
+    cannot be asked), review, place order. Returns the order number (or why not) and the seconds it took."""
+    from drills.web import Browser
+
+    started = time.monotonic()
+    shop = Browser.signed_in_as(stack.base_url, user)
+    steps = [
+        ("catalog", shop.get("/store/"), 200),
+        ("cart", shop.post("/store/", {"product": product_id, "quantity": 2}), 302),
+        ("account", shop.get("/store/checkout/"), 302),
+        ("service details", shop.get("/store/checkout/service-details/"), 200),
+    ]
+    if 'name="first_name"' not in steps[-1][1].text:
+        return "no acceptance form at Service Details", time.monotonic() - started
+    details = {**form, "action": "accept", "idempotency_key": str(uuid.uuid4())}
+    steps.append(("accept", shop.post("/store/checkout/service-details/", details), 302))
+    steps.append(("review", shop.get("/store/checkout/review/"), 200))
+    placed = shop.post("/store/checkout/place-order/", {"idempotency_key": str(uuid.uuid4())})
+    steps.append(("place order", placed, 302))
+    for name, response, expected in steps:
+        if response.status_code != expected:
+            return f"{name}: HTTP {response.status_code}", time.monotonic() - started
+    location = placed.headers.get("Location", "")
+    if "/orders/" not in location:
+        return f"place order went to {location}", time.monotonic() - started
+    return location.rstrip("/").rsplit("/", 1)[-1], time.monotonic() - started
+
+
+def partner_center_down(stack: Stack, count: int = 100, threads: int = 8) -> str:
+    """Partner Center down while `count` customers check out in the storefront, accepting the MCA at Service
+    Details: every checkout records its acceptance and places its order; after recovery each acceptance is
+    delivered exactly once."""
+    from bss.models import Order, Product
+    from mca.models import AcceptanceRecord
+
     sim = Simulator(stack.simulator_url)
-    api = Api(stack.base_url, "bss")
     accounts = _accounts(stack, sim, count, "down")
+    users = _customer_users(accounts)
+    product = Product.objects.get(sku="MS-M365-BS").pk
     sim.set_fault(mode="down", paths="v1")
     started = time.monotonic()
-    responses = _confirm_many(api, [(a.pk, legacy_body(n, "down")) for n, a in enumerate(accounts)], threads=8)
-    confirm_seconds = time.monotonic() - started
-    bad = [r.status_code for r in responses if r.status_code != 201]
-    check(not bad, f"{len(bad)} of {count} confirmations were not recorded (statuses {sorted(set(bad))})")
-    ids = _record_ids(responses)
-    check(len(ids) == count, f"{len(ids)} records for {count} confirmations")
-    tried = wait_until(lambda: _deliveries(ids).filter(state="failing").count() == count, timeout=90)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(
+            pool.map(
+                lambda job: _storefront_checkout(stack, job[1], product, legacy_body(job[0], "down", form=True)),
+                enumerate(users),
+            )
+        )
+    checkout_seconds = time.monotonic() - started
+    numbers = [number for number, _ in outcomes]
+    failed = [number for number in numbers if not number.startswith("SO-")]
+    check(not failed, f"{len(failed)} of {count} checkouts failed with Partner Center down: {sorted(set(failed))[:5]}")
+    orders = Order.objects.filter(number__in=numbers, status="placed").count()
+    check(orders == count, f"{orders} orders placed for {count} checkouts")
+    ids = list(AcceptanceRecord.objects.filter(account__in=accounts).values_list("pk", flat=True))
+    check(len(ids) == count, f"{len(ids)} records for {count} checkouts")
+    tried = wait_until(lambda: _deliveries(ids).filter(state="failing").count() == count, timeout=120)
     check(tried, f"deliveries did not all fail while Partner Center was down: {_states(ids)}")
     sim.clear_faults()
     sim.reset_calls()
     cleared = time.monotonic()
-    drained = wait_until(_all_sent(ids), timeout=150, interval=0.5)
+    drained = wait_until(_all_sent(ids), timeout=180, interval=0.5)
     drain_seconds = time.monotonic() - cleared
     check(drained, f"not drained {drain_seconds:.0f} s after recovery: {_states(ids)}")
     time.sleep(5)  # two more sweeps: nothing may be sent again
@@ -103,9 +163,12 @@ def partner_center_down(stack: Stack, count: int = 50) -> str:
     check(calls == count, f"confirm_acceptance called {calls} times after recovery for {count} records")
     at_microsoft = _agreements_at_simulator(accounts)
     check(at_microsoft == count, f"{at_microsoft} agreements at Partner Center for {count} records")
+    seconds = sorted(elapsed for _, elapsed in outcomes)
     return (
-        f"{count} confirmations recorded in {confirm_seconds:.1f} s with Partner Center down (all 201); "
-        f"drained {drain_seconds:.1f} s after recovery; {calls} confirm calls, {at_microsoft} agreements"
+        f"{count} storefront checkouts ({threads} at a time) with Partner Center down in {checkout_seconds:.0f} s "
+        f"(one checkout {seconds[len(seconds) // 2]:.1f} s median, {seconds[-1]:.1f} s max: 8 requests, the form "
+        f"shown because Partner Center cannot be asked): {count} records, {orders} orders placed; drained "
+        f"{drain_seconds:.1f} s after recovery; {calls} confirm calls, {at_microsoft} agreements"
     )
 
 
@@ -280,7 +343,10 @@ def log_is_append_only(stack: Stack) -> str:
             "SELECT count(*) FROM mca_acceptancerecord WHERE email = 'tampered@example.com'"
         ).fetchone()[0]
     check(after == count and tampered == 0, f"records changed: {count} -> {after}, {tampered} tampered")
-    return f"{len(refused)} statements refused on {count} records ({'; '.join(refused)})"
+    from drills.tamper import tampers_named
+
+    named = tampers_named(stack)
+    return f"{len(refused)} statements refused on {count} records ({'; '.join(refused)}); {named}"
 
 
 # --- 9 ------------------------------------------------------------------------------------------------------

@@ -40,14 +40,15 @@ def letters(n: int) -> str:
             return text.capitalize()
 
 
-def legacy_body(n: int, tag: str) -> dict:
+def legacy_body(n: int, tag: str, *, form: bool = False) -> dict:
+    """The legacy acceptance form's fields: as JSON for the API, or as a browser posts them (`form`)."""
     return {
         "first_name": "Drill",
         "last_name": f"Contact{letters(n)}",
         "email": f"drill.{tag}.{n}@drill.example",
         "phone": "+1 206 555 0100",
         "date_agreed": date.today().isoformat(),
-        "accepted": True,
+        "accepted": "on" if form else True,
     }
 
 

@@ -1,6 +1,8 @@
-"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (2 workers) serving the
-app and the built-in Partner Center simulator, one Celery worker and one beat. Everything listens on 127.0.0.1
-only; every wait is bounded; `Stack.stop()` kills every child process group (also on failure)."""
+"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (2 sync workers) serving
+the app, one Celery worker and one beat, and the built-in Partner Center simulator served by a gunicorn of its own
+(as Partner Center is another service: when it is slow or down, the app's workers wait on it, not on themselves).
+Everything listens on 127.0.0.1 only; every wait is bounded; `Stack.stop()` kills every child process group (also on
+failure)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ class Stack:
         self.database_url = f"postgres://postgres@127.0.0.1:5432/{self.db_name}"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.simulator_url = f"{self.base_url}/simulator/partner-center"
+        self.simulator_port = free_port()
+        self.simulator_url = f"http://127.0.0.1:{self.simulator_port}/simulator/partner-center"
         self.flow = "legacy"
         self.processes: dict[str, subprocess.Popen] = {}
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -118,28 +121,25 @@ class Stack:
             argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def _gunicorn(self, name: str, port: int, *options: str) -> None:
+        argv = [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--timeout", "120", *options]
+        self._spawn(name, [*argv, "--graceful-timeout", "5"])
+
+    def start_simulator(self) -> None:
+        # Threads: a "slow" fault sleeps in the simulator; it must not make other calls queue behind it.
+        self._gunicorn("simulator", self.simulator_port, "--workers", "2", "--threads", "8")
+        if not wait_until(lambda: self._answers(f"{self.simulator_url}/_control/faults"), timeout=60, interval=0.5):
+            raise RuntimeError(f"the simulator did not answer on {self.simulator_url} (see {LOG_DIR}/simulator.log)")
+
     def start_web(self) -> None:
-        self._spawn(
-            "gunicorn",
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "5",
-            ],
-        )
-        if not wait_until(self._answers, timeout=60, interval=0.5):
+        self._gunicorn("gunicorn", self.port, "--workers", "2")
+        if not wait_until(lambda: self._answers(f"{self.base_url}/api/v1/"), timeout=60, interval=0.5):
             raise RuntimeError(f"gunicorn did not answer on {self.base_url} (see {LOG_DIR}/gunicorn.log)")
 
-    def _answers(self) -> bool:
+    @staticmethod
+    def _answers(url: str) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.simulator_url}/_control/faults", timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
                 return response.status == 200
         except OSError:
             return False
@@ -155,6 +155,7 @@ class Stack:
         self._spawn("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "info", "-s", str(schedule)])
 
     def start(self) -> None:
+        self.start_simulator()
         self.start_web()
         self.start_worker()
         self.start_beat()
