@@ -1,4 +1,4 @@
-"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (2 sync workers) serving
+"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (3 sync workers) serving
 the app, one Celery worker and one beat, and the built-in Partner Center simulator served by a gunicorn of its own
 (as Partner Center is another service: when it is slow or down, the app's workers wait on it, not on themselves).
 Everything listens on 127.0.0.1 only; every wait is bounded; `Stack.stop()` kills every child process group (also on
@@ -132,7 +132,8 @@ class Stack:
             raise RuntimeError(f"the simulator did not answer on {self.simulator_url} (see {LOG_DIR}/simulator.log)")
 
     def start_web(self) -> None:
-        self._gunicorn("gunicorn", self.port, "--workers", "2")
+        # docker-compose's default WEB_CONCURRENCY: sync workers, each busy while it waits on Partner Center.
+        self._gunicorn("gunicorn", self.port, "--workers", "3")
         if not wait_until(lambda: self._answers(f"{self.base_url}/api/v1/"), timeout=60, interval=0.5):
             raise RuntimeError(f"gunicorn did not answer on {self.base_url} (see {LOG_DIR}/gunicorn.log)")
 
