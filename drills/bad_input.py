@@ -112,6 +112,53 @@ class _Api:
         return requests.get(f"{self.base_url}/api/v1{path}", headers=self.headers, timeout=TIMEOUT)
 
 
+# The fields by their legacy names; the enhanced (signatory) form names them otherwise, has a company name and no date.
+FIELD_NAMES = {
+    "legacy": {"company_name": None},
+    "enhanced": {
+        "first_name": "signatory_first_name",
+        "last_name": "signatory_last_name",
+        "email": "signatory_email",
+        "phone": "signatory_phone",
+        "accepted": "authority_confirmed",
+        "date_agreed": None,
+    },
+}
+
+
+def _valid_form(flow: str, today: date) -> dict[str, str]:
+    """A valid acceptance form as a browser posts it."""
+    if flow == "legacy":
+        return {
+            "first_name": "Drill",
+            "last_name": "Input",
+            "email": "drill.input@drill.example",
+            "phone": "+1 206 555 0100",
+            "date_agreed": today.isoformat(),
+            "accepted": "on",
+        }
+    return {
+        "signatory_first_name": "Drill",
+        "signatory_last_name": "Input",
+        "signatory_email": "drill.input@drill.example",
+        "signatory_phone": "+1 206 555 0100",
+        "company_name": "Drill Input",
+        "authority_confirmed": "on",
+    }
+
+
+def _placed_order(account):
+    """A placed order for a Microsoft product (as the storefront would have placed it), to execute in the BSS."""
+    from bss.choices import Channel, OrderStatus
+    from bss.models import Order, OrderLine, Product
+
+    product = Product.objects.get(sku="MS-M365-BS")
+    number = f"SO-DRILL-{uuid.uuid4().hex[:8].upper()}"
+    order = Order.objects.create(number=number, account=account, channel=Channel.STOREFRONT, status=OrderStatus.PLACED)
+    OrderLine.objects.create(order=order, product=product, quantity=2, unit_price=product.price)
+    return order
+
+
 def _field_cases(today: date) -> list[tuple[str, str, Any, tuple[str, ...]]]:
     """(category, field, bad value, channels): one bad field in an otherwise valid acceptance form."""
     tomorrow = (today + timedelta(days=1)).isoformat()
@@ -144,44 +191,52 @@ def _field_cases(today: date) -> list[tuple[str, str, Any, tuple[str, ...]]]:
         ("dates", "date_agreed", "99999-01-01", ("bss", "api")),
         ("dates", "date_agreed", "2026-13-01", ("storefront",)),
         ("dates", "date_agreed", "1700000000", ("bss",)),
+        ("oversized", "company_name", "X" * 201, ("bss", "api")),
+        ("markup", "company_name", SCRIPT, ALL),
+        ("unicode", "company_name", "C\u043entoso", ("storefront", "api")),  # a Cyrillic "о"
         ("types", "accepted", "yes", ("storefront", "bss")),
         ("types", "accepted", "true", ("storefront",)),
         ("types", "accepted", "1", ("bss",)),
     ]
 
 
-def bad_input(stack: Stack) -> str:
+def bad_input(stack: Stack, flow: str = "legacy") -> str:
+    """The corpus against the running stack's attestation flow (`flow`: its form's fields and its outcomes)."""
     from bss.models import Account, Order, Product
+    from drills.cases import _customer_users
     from mca.models import AcceptanceRecord
 
+    names = FIELD_NAMES[flow]
+
+    def named(name: str) -> str | None:
+        return names.get(name, name)
+
     sim = Simulator(stack.simulator_url)
-    (api_account,) = _accounts(stack, sim, 1, "badin")
+    api_account, bss_account = _accounts(stack, sim, 2, f"badin {flow}")
+    shop_account = Account.objects.create(name=f"Drill badin shop {flow}", country="US", language="en-US")
+    (shop_user,) = _customer_users([shop_account])
     northwind = Account.objects.get(name="Northwind Traders")
     litware = Account.objects.get(name="Litware")
     tailspin = Account.objects.get(name="Tailspin Toys")
-    order = Order.objects.get(number="SO-DEMO-LITWARE")
+    foreign_order = Order.objects.get(number="SO-DEMO-LITWARE")  # Contoso's customer's
+    order = _placed_order(bss_account)
     product = Product.objects.get(sku="MS-M365-BS")
     foreign_record = AcceptanceRecord.objects.exclude(account=northwind).order_by("-sequence").first()
     today = date.today()
-    form = {
-        "first_name": "Drill",
-        "last_name": "Input",
-        "email": "drill.input@drill.example",
-        "phone": "+1 206 555 0100",
-        "date_agreed": today.isoformat(),
-        "accepted": "on",
-    }
-    api_form = {**form, "accepted": True}
+    form = _valid_form(flow, today)
+    accept_field = named("accepted")
+    api_form = {**form, accept_field: True}
 
-    # The storefront: Northwind's customer user at the Service Details step with a Microsoft product in the cart.
-    shop = Browser(stack.base_url, "customer")
+    # The storefront: a new customer's own user at the Service Details step with a Microsoft product in the cart.
+    shop = Browser.signed_in_as(stack.base_url, shop_user)
     check(shop.post("/store/", {"product": product.pk, "quantity": 1}).status_code == 302, "add to cart failed")
     check(shop.get("/store/checkout/").status_code == 302, "the checkout did not go to Service Details")
-    check(shop.form_on(DETAILS, "first_name"), "the storefront's Service Details step shows no acceptance form")
-    # The BSS: the CSP's BSS user executing Litware's order, which shows the form.
+    first_field = named("first_name")
+    check(shop.form_on(DETAILS, first_field), "the storefront's Service Details step shows no acceptance form")
+    # The BSS: the CSP's BSS user executing a customer's order, which shows the form.
     execute = f"/bss/orders/{order.number}/execute/"
     bss = Browser(stack.base_url, "bss")
-    check(bss.form_on(execute, "first_name"), f"the BSS execution page of {order.number} shows no acceptance form")
+    check(bss.form_on(execute, first_field), f"the BSS execution page of {order.number} shows no acceptance form")
     apis = {name: _Api(stack, name) for name in ("bss", "reseller", "wl-bss", "customer")}
     accept_path = f"/accounts/{api_account.pk}/mca/acceptances/"
 
@@ -190,14 +245,17 @@ def bad_input(stack: Stack) -> str:
             DETAILS, {**data, "action": "accept", "idempotency_key": _key()}, csrf=csrf, headers=headers
         )
 
-    def bss_form(data: dict[str, Any], *, csrf: bool = True, browser: Browser = bss):
-        return lambda: browser.post(execute, {**data, "confirm": "1", "idempotency_key": _key()}, csrf=csrf)
+    def bss_form(data: dict[str, Any], browser: Browser = bss, path: str = execute, *, csrf: bool = True):
+        return lambda: browser.post(path, {**data, "confirm": "1", "idempotency_key": _key()}, csrf=csrf)
 
     def api(body: Any = None, *, user: str = "bss", path: str = accept_path, **kwargs: Any):
         return lambda: apis[user].post(path, body, **kwargs)
 
     cases: list[Case] = []
-    for category, name, value, channels in _field_cases(today):
+    for category, legacy_name, value, channels in _field_cases(today):
+        name = named(legacy_name)
+        if name is None:
+            continue  # not a field of this flow's form
         label = f"{name}={value[:24]!r}{'…' if len(value) > 24 else ''}"
         if "storefront" in channels:
             cases.append(Case(category, "storefront", label, storefront({**form, name: value}), field=name))
@@ -210,10 +268,10 @@ def bad_input(stack: Stack) -> str:
     many_fields = [*form.items(), *((f"extra{n}", "x") for n in range(3000))]
     lines = [{"product": product.pk, "quantity": 1}]
     cases += [
-        Case("oversized", "storefront", "a 3 MB body", storefront({**form, "last_name": huge})),
+        Case("oversized", "storefront", "a 3 MB body", storefront({**form, named("last_name"): huge})),
         Case("oversized", "storefront", "3,000 fields", lambda: shop.post(DETAILS, many_fields)),
-        Case("oversized", "bss", "a 3 MB body", bss_form({**form, "first_name": huge})),
-        Case("oversized", "api", "a 3 MB JSON body", api({**api_form, "last_name": huge}), expect=(413,)),
+        Case("oversized", "bss", "a 3 MB body", bss_form({**form, first_field: huge})),
+        Case("oversized", "api", "a 3 MB JSON body", api({**api_form, named("last_name"): huge}), expect=(413,)),
         Case(
             "oversized",
             "api",
@@ -246,31 +304,41 @@ def bad_input(stack: Stack) -> str:
             "operation <script>",
             api({"account": api_account.pk, "lines": [{**lines[0], "operation": SCRIPT}]}, path="/orders/"),
         ),
-        Case("unicode", "api", "a lone surrogate", api(raw=b'{"first_name": "\\ud800", "last_name": "Input"}')),
-        Case("unicode", "api", "invalid UTF-8", api(raw=b'{"first_name": "\xff\xfe"}')),
+        Case("unicode", "api", "a lone surrogate", api(raw=b'{"' + first_field.encode() + b'": "\\ud800"}')),
+        Case("unicode", "api", "invalid UTF-8", api(raw=b'{"' + first_field.encode() + b'": "\xff\xfe"}')),
         Case(
             "unicode",
             "storefront",
             "invalid UTF-8",
             lambda: shop.post(
                 DETAILS,
-                b"first_name=%FF%FE&accepted=on&csrfmiddlewaretoken=" + shop.csrf_token().encode(),
+                first_field.encode()
+                + b"=%FF%FE&"
+                + accept_field.encode()
+                + b"=on&csrfmiddlewaretoken="
+                + shop.csrf_token().encode(),
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             ),
         ),
     ]
+    type_cases = [
+        ("first_name", "42", 42),
+        ("first_name", "a list", ["Drill"]),
+        ("first_name", "an object", {"text": "Drill"}),
+        ("first_name", "null", None),
+        ("first_name", "true", True),
+        ("email", "a list", ["drill.input@drill.example"]),
+        ("accepted", "'true'", "true"),
+        ("accepted", "1", 1),
+        ("accepted", "null", None),
+        ("date_agreed", "a number", 20260101),
+        ("date_agreed", "a list", [today.isoformat()]),
+    ]
+    for legacy_name, what, value in type_cases:
+        name = named(legacy_name)
+        if name is not None:
+            cases.append(Case("types", "api", f"{name} {what}", api({**api_form, name: value}), field=name))
     for label, body in (
-        ("first_name 42", {**api_form, "first_name": 42}),
-        ("first_name a list", {**api_form, "first_name": ["Drill"]}),
-        ("first_name an object", {**api_form, "first_name": {"text": "Drill"}}),
-        ("first_name null", {**api_form, "first_name": None}),
-        ("first_name true", {**api_form, "first_name": True}),
-        ("email a list", {**api_form, "email": [form["email"]]}),
-        ("accepted 'true'", {**api_form, "accepted": "true"}),
-        ("accepted 1", {**api_form, "accepted": 1}),
-        ("accepted null", {**api_form, "accepted": None}),
-        ("date_agreed a number", {**api_form, "date_agreed": 20260101}),
-        ("date_agreed a list", {**api_form, "date_agreed": [today.isoformat()]}),
         ("the body a list", [api_form]),
         ("the body a string", "accepted"),
         ("the body null", None),
@@ -302,6 +370,7 @@ def bad_input(stack: Stack) -> str:
     reseller_shop = Browser(stack.base_url, "reseller")
     check(reseller_shop.post("/store/", {"product": product.pk, "quantity": 1}).status_code == 302, "reseller cart")
     wl_bss = Browser(stack.base_url, "wl-bss")
+    foreign_execute = f"/bss/orders/{foreign_order.number}/execute/"
     reseller_bss = Browser(stack.base_url, "reseller")
     tenant_cases = [
         (
@@ -338,7 +407,7 @@ def bad_input(stack: Stack) -> str:
             "api",
             "white-label staff execute Litware's order",
             litware,
-            api({"mca_acceptance": api_form}, user="wl-bss", path=f"/orders/{order.pk}/execute/"),
+            api({"mca_acceptance": api_form}, user="wl-bss", path=f"/orders/{foreign_order.pk}/execute/"),
         ),
         (
             "api",
@@ -358,9 +427,9 @@ def bad_input(stack: Stack) -> str:
             northwind,
             lambda: reseller_shop.post("/store/checkout/", {"account": northwind.pk}),
         ),
-        ("bss", "white-label staff open Litware's order", litware, lambda: wl_bss.get(execute)),
-        ("bss", "white-label staff execute Litware's order", litware, bss_form(form, browser=wl_bss)),
-        ("bss", "a reseller user executes in the BSS", litware, bss_form(form, browser=reseller_bss)),
+        ("bss", "white-label staff open Litware's order", litware, lambda: wl_bss.get(foreign_execute)),
+        ("bss", "white-label staff execute Litware's order", litware, bss_form(form, wl_bss, foreign_execute)),
+        ("bss", "a reseller user executes in the BSS", litware, bss_form(form, reseller_bss, foreign_execute)),
     ]
     if foreign_record is not None:
         tenant_cases.append(
@@ -403,7 +472,7 @@ def bad_input(stack: Stack) -> str:
             "csrf",
             "api",
             "session without X-CSRFToken",
-            lambda: shop.post_json(f"/api/v1/accounts/{northwind.pk}/mca/acceptances/", api_form, csrf=False),
+            lambda: shop.post_json(f"/api/v1/accounts/{shop_account.pk}/mca/acceptances/", api_form, csrf=False),
             expect=(403,),
         ),
     ]
@@ -420,8 +489,8 @@ def bad_input(stack: Stack) -> str:
     check(not changed, f"rows written by bad input: {changed}")
     check(order.status == order_status, f"{order.number} went from {order_status} to {order.status}")
 
-    controls = _controls(shop, bss, apis["bss"], execute, accept_path, form, api_form, northwind, order)
-    return _summary(results, controls)
+    controls = _controls(flow, shop, bss, apis["bss"], execute, accept_path, form, api_form, shop_account, order)
+    return f"{flow} flow: " + _summary(results, controls)
 
 
 def _marks_field(response: requests.Response, field: str) -> bool:
@@ -460,32 +529,42 @@ def _run(case: Case, log) -> tuple[int | None, str]:
     return status, ""
 
 
-def _controls(shop, bss, api, execute, accept_path, form, api_form, northwind, order) -> str:
-    """One valid submission per channel, same sessions and tokens: each is accepted and writes its record."""
-    from mca.models import AcceptanceRecord
+def _controls(flow, shop, bss, api, execute, accept_path, form, api_form, shop_account, order) -> str:
+    """One valid submission per channel, same sessions and tokens: each is accepted and writes its record (the
+    enhanced flow: its "form submitted" record and the pending attestation)."""
+    from mca.models import AcceptanceRecord, Attestation
 
-    before = AcceptanceRecord.objects.count()
-    decomposed = "Zoe\u0308"  # NFD: stored composed
-    answer = shop.post(DETAILS, {**form, "first_name": decomposed, "action": "accept", "idempotency_key": _key()})
+    records, attestations = AcceptanceRecord.objects.count(), Attestation.objects.count()
+    enhanced = flow == "enhanced"
+    first_field = "signatory_first_name" if enhanced else "first_name"
+    data = {**form, first_field: "Zoe\u0308", "action": "accept", "idempotency_key": _key()}  # NFD: stored NFC
+    answer = shop.post(DETAILS, data)
+    next_step = "service-details" if enhanced else "review"
     check(
-        answer.status_code == 302 and "review" in answer.headers.get("Location", ""),
-        f"storefront control: HTTP {answer.status_code}",
+        answer.status_code == 302 and next_step in answer.headers.get("Location", ""),
+        f"storefront control: HTTP {answer.status_code} to {answer.headers.get('Location')}",
     )
-    record = AcceptanceRecord.objects.filter(account=northwind).order_by("-sequence").first()
+    record = AcceptanceRecord.objects.filter(account=shop_account).order_by("-sequence").first()
     check(record is not None and record.first_name == "Zo\u00eb", "the decomposed name was not stored composed (NFC)")
     answer = bss.post(execute, {**form, "confirm": "1", "idempotency_key": _key()})
     order.refresh_from_db()
+    expected_status = ("awaiting_acceptance",) if enhanced else ("executed", "provisioning", "provisioned")
     check(
-        answer.status_code == 302 and order.status != "placed",
-        f"BSS control: HTTP {answer.status_code}, {order.status}",
+        answer.status_code == 302 and order.status in expected_status,
+        f"BSS control: HTTP {answer.status_code}, {order.number} {order.status}",
     )
     answer = api.post(accept_path, api_form)
-    check(answer.status_code == 201, f"API control: HTTP {answer.status_code} {answer.text[:200]}")
-    written = AcceptanceRecord.objects.count() - before
+    check(
+        answer.status_code == (202 if enhanced else 201), f"API control: HTTP {answer.status_code} {answer.text[:200]}"
+    )
+    written = AcceptanceRecord.objects.count() - records
     check(written == 3, f"the three valid submissions wrote {written} records")
+    if enhanced:
+        started = Attestation.objects.count() - attestations
+        check(started == 3, f"the three valid submissions started {started} attestations")
     return (
-        "then valid input accepted on each channel (storefront 302, 'Zoë' sent decomposed, stored NFC; "
-        f"BSS 302, {order.number} {order.status}; API 201)"
+        f"then valid input accepted on each channel (storefront 302, 'Zoë' sent decomposed, stored NFC; "
+        f"BSS 302, {order.number} {order.status}; API {answer.status_code})"
     )
 
 

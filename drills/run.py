@@ -12,7 +12,7 @@ import traceback
 from drills.stack import LOG_DIR, Stack
 
 LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning")
-ENHANCED = ("enhanced_down",)
+ENHANCED = ("enhanced_down", "bad_input_enhanced")
 ORDER = (*LEGACY, *ENHANCED)
 
 
@@ -38,6 +38,7 @@ def _drills() -> dict:
         "bad_input": bad_input,
         "provisioning": provisioning_fails_midway,
         "enhanced_down": cases.enhanced_down,
+        "bad_input_enhanced": lambda stack: bad_input(stack, flow="enhanced"),
     }
 
 
