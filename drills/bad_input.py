@@ -1,12 +1,14 @@
-"""Drill 7, `bad_input`: a corpus of bad input over the forms and the REST API of the running stack.
+"""Drill 7, `bad_input` (and `bad_input_enhanced`): a corpus of bad input over the forms and the REST API of the
+running stack, in its attestation flow.
 
-Channels: the storefront checkout's Service Details form (the demo `customer`, Northwind, which is asked to accept),
-the BSS execution form (the demo `bss` user executing SO-DEMO-LITWARE, which needs the acceptance), both over HTTP
+Channels: the storefront checkout's Service Details form (a new customer's own user, asked to accept), the BSS
+execution form (the demo `bss` user executing a new customer's order, which needs the acceptance), both over HTTP
 with a signed-in session and its CSRF token, and the REST API with tokens. Every case must get a clear 4xx (never a
-5xx, never a success), write nothing (acceptance records, attestations, deliveries, orders, order status changes,
-subscriptions counted before and after), and leak nothing (another tenant's name, contacts or tenant id never in
-the answer; the markup sent never comes back raw). Then one valid submission per channel, with the same sessions
-and tokens, must succeed: the refusals were the input's doing.
+5xx, never a success) that says what is wrong (the field marked when one field is bad), write nothing (acceptance
+records, attestations, deliveries, orders, order status changes, subscriptions of the accounts addressed, counted
+before and after), and leak nothing (another tenant's name, contacts or tenant id never in the answer; the markup
+sent never comes back raw, in HTML or in JSON). Then one valid submission per channel, with the same sessions and
+tokens, must succeed: the refusals were the input's doing. Each answer is listed in `<logs>/bad_input.tsv`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.utils import timezone
 
 from drills.http import Api, Simulator, enhanced_body, legacy_body
-from drills.stack import Stack, wait_until
+from drills.stack import SIMULATOR_APPLICATION, Stack, wait_until
 
 CONFIRM_PATH = "v1/customers"  # the simulator path prefix of confirm_acceptance (and the customer's agreements)
 
@@ -436,9 +436,12 @@ def connections_killed(stack: Stack, count: int = 30, kills: int = 5) -> str:
             for _ in range(kills):
                 if stop.wait(0.5):
                     return
+                # Every connection of the app (web, worker, beat, this process), not the simulator's: Partner
+                # Center's own database is not ours to break (the simulator shares ours only for convenience).
                 rows = connection.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND application_name <> %s",
+                    [SIMULATOR_APPLICATION],
                 ).fetchall()
                 terminated.append(len(rows))
 

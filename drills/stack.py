@@ -22,6 +22,7 @@ BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 LOG_DIR = Path(tempfile.gettempdir()) / f"mca-drill-{os.getpid()}"
+SIMULATOR_APPLICATION = "mca-drill-simulator"  # the simulator's PostgreSQL application_name
 
 
 def free_port() -> int:
@@ -115,19 +116,22 @@ class Stack:
         )
 
     # --- processes -----------------------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], **env: str) -> None:
         log = (LOG_DIR / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(  # noqa: S603 - gunicorn and celery from this venv
-            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=ROOT, env={**self.env(), **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def _gunicorn(self, name: str, port: int, *options: str) -> None:
+    def _gunicorn(self, name: str, port: int, *options: str, **env: str) -> None:
         argv = [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--timeout", "120", *options]
-        self._spawn(name, [*argv, "--graceful-timeout", "5"])
+        self._spawn(name, [*argv, "--graceful-timeout", "5"], **env)
 
     def start_simulator(self) -> None:
-        # Threads: a "slow" fault sleeps in the simulator; it must not make other calls queue behind it.
-        self._gunicorn("simulator", self.simulator_port, "--workers", "2", "--threads", "8")
+        # Threads: a "slow" fault sleeps in the simulator; it must not make other calls queue behind it. Its database
+        # connections are named (libpq's PGAPPNAME): Partner Center's database is not the one a drill breaks.
+        self._gunicorn(
+            "simulator", self.simulator_port, "--workers", "2", "--threads", "8", PGAPPNAME=SIMULATOR_APPLICATION
+        )
         if not wait_until(lambda: self._answers(f"{self.simulator_url}/_control/faults"), timeout=60, interval=0.5):
             raise RuntimeError(f"the simulator did not answer on {self.simulator_url} (see {LOG_DIR}/simulator.log)")
 
