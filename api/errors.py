@@ -13,7 +13,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -40,6 +42,7 @@ class ProblemCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     THROTTLED = "throttled"
+    REQUEST_TOO_LARGE = "request_too_large"
 
 
 TITLES = {
@@ -57,6 +60,7 @@ TITLES = {
     ProblemCode.IDEMPOTENCY_KEY_REUSED: "Idempotency key used for another request",
     ProblemCode.IDEMPOTENCY_KEY_IN_USE: "A request with this idempotency key is still running",
     ProblemCode.THROTTLED: "Too many requests",
+    ProblemCode.REQUEST_TOO_LARGE: "Request body too large",
 }
 
 
@@ -163,6 +167,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; left alone it would answer with its HTML
+        # "Bad Request" page (found by `make drill`'s bad_input).
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        detail = f"The request body is larger than the {limit:g} MB this API accepts."
+        return problem(413, ProblemCode.REQUEST_TOO_LARGE, detail)
 
     if isinstance(exc, AcceptanceRequiredError):
         extensions: dict[str, Any] = {

@@ -285,6 +285,7 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "en
         cache_in_redis=True,
         log_dir=out,
         extra_env=BENCH_ENV,
+        web_workers=2,
     )
     stack.flow = flow  # enhanced: production's default (the drills run legacy)
     plan_file = out / "plan.json"
@@ -293,6 +294,7 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "en
     with _sigterm_as_interrupt():
         try:
             stack.create_database()  # the bench database is kept: this only empties the bench Redis database
+            stack.start_simulator()
             stack.start_web()
             simulator = Simulator(stack.simulator_url)
             simulator.reset_calls()

@@ -10,8 +10,10 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from django.utils import timezone
+
 from drills.http import Api, Simulator, enhanced_body, legacy_body
-from drills.stack import Stack, wait_until
+from drills.stack import SIMULATOR_APPLICATION, Stack, wait_until
 
 CONFIRM_PATH = "v1/customers"  # the simulator path prefix of confirm_acceptance (and the customer's agreements)
 
@@ -78,34 +80,115 @@ def _agreements_at_simulator(accounts) -> int:
 
 
 # --- 1 ------------------------------------------------------------------------------------------------------
-def partner_center_down(stack: Stack, count: int = 50) -> str:
+def _customer_users(accounts) -> list:
+    """One signed-in customer user per account (password never needed: the browser gets a session)."""
+    from django.contrib.auth import get_user_model
+
+    from bss.choices import Role
+    from bss.roles import grant_role
+
+    users = []
+    for account in accounts:
+        user = get_user_model().objects.create(username=f"drill-{account.pk}", first_name="Drill", last_name="Buyer")
+        grant_role(user, Role.CUSTOMER, account=account)
+        users.append(user)
+    return users
+
+
+def _storefront_checkout(stack: Stack, user, product_id: int, form: dict) -> tuple[str, dict[str, float]]:
+    """One customer's checkout in the storefront: catalog, cart, Service Details (the MCA form, shown because
+    Partner Center cannot be asked), review, place order. Returns the order number (or why not) and the seconds
+    each step took."""
+    from drills.web import Browser
+
+    shop = Browser.signed_in_as(stack.base_url, user)
+    details = {**form, "action": "accept", "idempotency_key": str(uuid.uuid4())}
+    steps = (
+        ("catalog", lambda: shop.get("/store/"), 200),
+        ("cart", lambda: shop.post("/store/", {"product": product_id, "quantity": 2}), 302),
+        ("account", lambda: shop.get("/store/checkout/"), 302),
+        ("service details", lambda: shop.get("/store/checkout/service-details/"), 200),
+        ("accept", lambda: shop.post("/store/checkout/service-details/", details), 302),
+        ("review", lambda: shop.get("/store/checkout/review/"), 200),
+        ("place order", lambda: shop.post("/store/checkout/place-order/", {"idempotency_key": str(uuid.uuid4())}), 302),
+    )
+    seconds: dict[str, float] = {}
+    for name, send, expected in steps:
+        started = time.monotonic()
+        response = send()
+        seconds[name] = time.monotonic() - started
+        if response.status_code != expected:
+            return f"{name}: HTTP {response.status_code}", seconds
+        if name == "service details" and 'name="first_name"' not in response.text:
+            return "no acceptance form at Service Details", seconds
+    location = response.headers.get("Location", "")
+    if "/orders/" not in location:
+        return f"place order went to {location}", seconds
+    return location.rstrip("/").rsplit("/", 1)[-1], seconds
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
+
+
+def partner_center_down(stack: Stack, count: int = 100, threads: int = 8) -> str:
+    """Partner Center down while `count` customers check out in the storefront, accepting the MCA at Service
+    Details: every checkout records its acceptance and places its order; after recovery each acceptance is
+    delivered exactly once, when its backoff says (the sweep sends it at its next try)."""
+    from django.db.models import Max
+
+    from bss.models import Order, Product
+    from mca.models import AcceptanceRecord
+
     sim = Simulator(stack.simulator_url)
-    api = Api(stack.base_url, "bss")
     accounts = _accounts(stack, sim, count, "down")
+    users = _customer_users(accounts)
+    product = Product.objects.get(sku="MS-M365-BS").pk
     sim.set_fault(mode="down", paths="v1")
     started = time.monotonic()
-    responses = _confirm_many(api, [(a.pk, legacy_body(n, "down")) for n, a in enumerate(accounts)], threads=8)
-    confirm_seconds = time.monotonic() - started
-    bad = [r.status_code for r in responses if r.status_code != 201]
-    check(not bad, f"{len(bad)} of {count} confirmations were not recorded (statuses {sorted(set(bad))})")
-    ids = _record_ids(responses)
-    check(len(ids) == count, f"{len(ids)} records for {count} confirmations")
-    tried = wait_until(lambda: _deliveries(ids).filter(state="failing").count() == count, timeout=90)
-    check(tried, f"deliveries did not all fail while Partner Center was down: {_states(ids)}")
+
+    def checkout(job: tuple[int, object]) -> tuple[str, dict[str, float]]:
+        n, user = job
+        return _storefront_checkout(stack, user, product, legacy_body(n, "down", form=True))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(checkout, enumerate(users)))
+    checkout_seconds = time.monotonic() - started
+    numbers = [number for number, _ in outcomes]
+    failed = [number for number in numbers if not number.startswith("SO-")]
+    check(not failed, f"{len(failed)} of {count} checkouts failed with Partner Center down: {sorted(set(failed))[:5]}")
+    orders = Order.objects.filter(number__in=numbers, status="placed").count()
+    check(orders == count, f"{orders} orders placed for {count} checkouts")
+    ids = list(AcceptanceRecord.objects.filter(account__in=accounts).values_list("pk", flat=True))
+    check(len(ids) == count, f"{len(ids)} records for {count} checkouts")
+    # Every delivery tried and refused while down (some may be in a retry at any moment: "failing" or "sending").
+    tried = wait_until(lambda: not _deliveries(ids).filter(attempts=0).exists(), timeout=120)
+    sent_while_down = _deliveries(ids).filter(state="sent").count()
+    check(tried and not sent_while_down, f"deliveries not all tried and refused while down: {_states(ids)}")
     sim.clear_faults()
     sim.reset_calls()
     cleared = time.monotonic()
-    drained = wait_until(_all_sent(ids), timeout=150, interval=0.5)
+    # Each failed delivery waits for its next try (backoff 30 s, 1 min, 2 min, ... after each failure): the last one
+    # due decides when all are sent; the 2-s sweep then sends it.
+    last_due = _deliveries(ids).aggregate(last=Max("next_attempt_at"))["last"]
+    due_in = max(0.0, (last_due - timezone.now()).total_seconds()) if last_due else 0.0
+    drained = wait_until(_all_sent(ids), timeout=due_in + 60, interval=0.5)
     drain_seconds = time.monotonic() - cleared
-    check(drained, f"not drained {drain_seconds:.0f} s after recovery: {_states(ids)}")
+    check(drained, f"not drained {drain_seconds:.0f} s after recovery (last due in {due_in:.0f} s): {_states(ids)}")
     time.sleep(5)  # two more sweeps: nothing may be sent again
     calls = sim.confirm_calls()
     check(calls == count, f"confirm_acceptance called {calls} times after recovery for {count} records")
     at_microsoft = _agreements_at_simulator(accounts)
     check(at_microsoft == count, f"{at_microsoft} agreements at Partner Center for {count} records")
+    per_step = {name: _median([steps.get(name, 0.0) for _, steps in outcomes]) for name in outcomes[0][1]}
+    slowest = sorted(sum(steps.values()) for _, steps in outcomes)
+    step_text = ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_step.items())
     return (
-        f"{count} confirmations recorded in {confirm_seconds:.1f} s with Partner Center down (all 201); "
-        f"drained {drain_seconds:.1f} s after recovery; {calls} confirm calls, {at_microsoft} agreements"
+        f"{count} storefront checkouts, {threads} at a time, with Partner Center down: all placed in "
+        f"{checkout_seconds:.0f} s (a checkout {_median(slowest):.1f} s median, {slowest[-1]:.1f} s max; median s "
+        f"per step: {step_text}), {count} records; drained {drain_seconds:.0f} s after recovery (the last retry "
+        f"was due {due_in:.0f} s after it); {calls} confirm calls, {at_microsoft} agreements"
     )
 
 
@@ -145,7 +228,7 @@ def throttled(stack: Stack, count: int = 10, retry_after: int = 40) -> str:
 
 # --- 3 ------------------------------------------------------------------------------------------------------
 def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
-    from mca.delivery import SENDING_LEASE
+    from mca.delivery import sending_lease
 
     sim = Simulator(stack.simulator_url)
     api = Api(stack.base_url, "bss")
@@ -163,7 +246,7 @@ def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
     sent_before_kill = _deliveries(ids).filter(state="sent").count()
     sim.clear_faults()
     stack.start_worker()
-    lease = SENDING_LEASE.total_seconds()
+    lease = sending_lease().total_seconds()
     done = wait_until(_all_sent(ids), timeout=lease + 120, interval=1)
     total = time.monotonic() - killed_at
     check(done, f"not all delivered {total:.0f} s after the kill: {_states(ids)}")
@@ -187,7 +270,7 @@ def worker_killed(stack: Stack, count: int = 12, latency_ms: int = 4000) -> str:
         f"SIGKILL with {len(sending)} in flight ({sent_before_kill} sent before); 0 lost, 1 agreement per customer, "
         f"{reached} MS-RequestIds for {count} records, {calls} confirm calls for {attempts} attempts (repeats carry "
         f"the same MS-RequestId); in-flight ones sent {min(waits):.0f}-{max(waits):.0f} s after the kill "
-        f"({lease / 60:.0f}-min SENDING_LEASE from their claim, then the sweep); "
+        f"(the {lease:.0f}-s sending lease from their claim, then the 2-s sweep); "
         f"all sent {total:.0f} s after the kill"
     )
 
@@ -280,7 +363,10 @@ def log_is_append_only(stack: Stack) -> str:
             "SELECT count(*) FROM mca_acceptancerecord WHERE email = 'tampered@example.com'"
         ).fetchone()[0]
     check(after == count and tampered == 0, f"records changed: {count} -> {after}, {tampered} tampered")
-    return f"{len(refused)} statements refused on {count} records ({'; '.join(refused)})"
+    from drills.tamper import tampers_named
+
+    named = tampers_named(stack)
+    return f"{len(refused)} statements refused on {count} records ({'; '.join(refused)}); {named}"
 
 
 # --- 9 ------------------------------------------------------------------------------------------------------
@@ -350,9 +436,12 @@ def connections_killed(stack: Stack, count: int = 30, kills: int = 5) -> str:
             for _ in range(kills):
                 if stop.wait(0.5):
                     return
+                # Every connection of the app (web, worker, beat, this process), not the simulator's: Partner
+                # Center's own database is not ours to break (the simulator shares ours only for convenience).
                 rows = connection.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND application_name <> %s",
+                    [SIMULATOR_APPLICATION],
                 ).fetchall()
                 terminated.append(len(rows))
 

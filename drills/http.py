@@ -19,6 +19,11 @@ class Api:
         response.raise_for_status()
         self.headers = {"Authorization": f"Token {response.json()['token']}"}
 
+    def post(self, path: str, body: dict, idempotency_key: str | None = None) -> requests.Response:
+        """POST `body` to /api/v1`path` with an Idempotency-Key (a new one unless given)."""
+        headers = {**self.headers, "Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return requests.post(f"{self.base_url}/api/v1{path}", json=body, headers=headers, timeout=TIMEOUT)
+
     def confirm(self, account_id: int, body: dict, idempotency_key: str | None = None) -> requests.Response:
         headers = {**self.headers, "Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         url = f"{self.base_url}/api/v1/accounts/{account_id}/mca/acceptances/"
@@ -35,14 +40,15 @@ def letters(n: int) -> str:
             return text.capitalize()
 
 
-def legacy_body(n: int, tag: str) -> dict:
+def legacy_body(n: int, tag: str, *, form: bool = False) -> dict:
+    """The legacy acceptance form's fields: as JSON for the API, or as a browser posts them (`form`)."""
     return {
         "first_name": "Drill",
         "last_name": f"Contact{letters(n)}",
         "email": f"drill.{tag}.{n}@drill.example",
         "phone": "+1 206 555 0100",
         "date_agreed": date.today().isoformat(),
-        "accepted": True,
+        "accepted": "on" if form else True,
     }
 
 
@@ -80,6 +86,9 @@ class Simulator:
 
     def reset_calls(self) -> None:
         self._call("DELETE", "calls")
+
+    def set_direct_signed(self, tenant_id, signed: bool) -> dict:
+        return self._call("POST", f"customers/{tenant_id}/direct-signed", {"isSigned": signed})
 
     def add_customer(self, tenant_id, company_name: str) -> dict:
         return self._call("POST", "customers", {"tenantId": str(tenant_id), "companyName": company_name})

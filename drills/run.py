@@ -11,8 +11,8 @@ import traceback
 
 from drills.stack import LOG_DIR, Stack
 
-LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only")
-ENHANCED = ("enhanced_down",)
+LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning")
+ENHANCED = ("enhanced_down", "bad_input_enhanced")
 ORDER = (*LEGACY, *ENHANCED)
 
 
@@ -25,6 +25,8 @@ def _setup_django(stack: Stack) -> None:
 
 def _drills() -> dict:
     from drills import cases
+    from drills.bad_input import bad_input
+    from drills.provisioning import provisioning_fails_midway
 
     return {
         "down": cases.partner_center_down,
@@ -33,8 +35,21 @@ def _drills() -> dict:
         "burst": cases.concurrent_one_customer,
         "pg_kill": cases.connections_killed,
         "append_only": cases.log_is_append_only,
+        "bad_input": bad_input,
+        "provisioning": provisioning_fails_midway,
         "enhanced_down": cases.enhanced_down,
+        "bad_input_enhanced": lambda stack: bad_input(stack, flow="enhanced"),
     }
+
+
+def _clear_faults(stack: Stack) -> None:
+    """A drill that failed half-way may leave Partner Center "down": the next one starts with it answering."""
+    from drills.http import Simulator
+
+    try:
+        Simulator(stack.simulator_url).clear_faults()
+    except (OSError, RuntimeError) as error:
+        print(f"(could not clear the simulator's faults: {error})", flush=True)
 
 
 def _run_one(name: str, drill, stack: Stack) -> bool:
@@ -54,6 +69,7 @@ def _run_one(name: str, drill, stack: Stack) -> bool:
         return False
     finally:
         close_old_connections()
+        _clear_faults(stack)
     print(f"PASS {name}: {figures} ({time.monotonic() - started:.0f} s)", flush=True)
     return True
 

@@ -1,9 +1,11 @@
-"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (2 workers) serving the
-app and the built-in Partner Center simulator, one Celery worker and one beat. Everything listens on 127.0.0.1
-only; every wait is bounded; `Stack.stop()` kills every child process group (also on failure).
+"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (3 sync workers) serving
+the app, one Celery worker and one beat, and the built-in Partner Center simulator served by a gunicorn of its own
+(as Partner Center is another service: when it is slow or down, the app's workers wait on it, not on themselves).
+Everything listens on 127.0.0.1 only; every wait is bounded; `Stack.stop()` kills every child process group (also on
+failure).
 
-The load benchmark (`python -m benchmarks load`) starts the same gunicorn from here, on its own bench database
-(kept) and Redis database, with the cache in Redis as in production."""
+The load benchmark (`python -m benchmarks load`) starts the same gunicorns from here (the app's with 2 workers), on
+its own bench database (kept) and Redis database, with the cache in Redis as in production."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 LOG_DIR = Path(tempfile.gettempdir()) / f"mca-drill-{os.getpid()}"
+SIMULATOR_APPLICATION = "mca-drill-simulator"  # the simulator's PostgreSQL application_name
 
 
 def free_port() -> int:
@@ -46,7 +49,8 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.25) -> bool:
 class Stack:
     """`database_url`: a database to use and keep (the bench's); by default a throwaway `mca_drill_<pid>`, created by
     `create_database()` and dropped by `stop()`. `redis_url`: the Celery broker, flushed at start and stop; with
-    `cache_in_redis` the app's cache (`REDIS_URL`) too. `extra_env`: more settings for every process."""
+    `cache_in_redis` the app's cache (`REDIS_URL`) too. `extra_env`: more settings for every process. `web_workers`:
+    the app's gunicorn workers (3, docker-compose's default)."""
 
     def __init__(
         self,
@@ -56,6 +60,7 @@ class Stack:
         cache_in_redis: bool = False,
         log_dir: Path = LOG_DIR,
         extra_env: dict[str, str] | None = None,
+        web_workers: int = 3,
     ) -> None:
         self.throwaway_database = database_url is None
         self.database_url = database_url or f"postgres://postgres@127.0.0.1:5432/mca_drill_{os.getpid()}"
@@ -64,9 +69,11 @@ class Stack:
         self.cache_in_redis = cache_in_redis
         self.log_dir = log_dir
         self.extra_env = dict(extra_env or {})
+        self.web_workers = web_workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.simulator_url = f"{self.base_url}/simulator/partner-center"
+        self.simulator_port = free_port()
+        self.simulator_url = f"http://127.0.0.1:{self.simulator_port}/simulator/partner-center"
         self.flow = "legacy"
         self.processes: dict[str, subprocess.Popen] = {}
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -140,34 +147,36 @@ class Stack:
         )
 
     # --- processes -----------------------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], **env: str) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(  # noqa: S603 - gunicorn and celery from this venv
-            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=ROOT, env={**self.env(), **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+    def _gunicorn(self, name: str, port: int, *options: str, **env: str) -> None:
+        argv = [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--timeout", "120", *options]
+        self._spawn(name, [*argv, "--graceful-timeout", "5"], **env)
+
+    def start_simulator(self) -> None:
+        # Threads: a "slow" fault sleeps in the simulator; it must not make other calls queue behind it. Its database
+        # connections are named (libpq's PGAPPNAME): Partner Center's database is not the one a drill breaks.
+        self._gunicorn(
+            "simulator", self.simulator_port, "--workers", "2", "--threads", "8", PGAPPNAME=SIMULATOR_APPLICATION
+        )
+        if not wait_until(lambda: self._answers(f"{self.simulator_url}/_control/faults"), timeout=60, interval=0.5):
+            log = self.log_dir / "simulator.log"
+            raise RuntimeError(f"the simulator did not answer on {self.simulator_url} (see {log})")
 
     def start_web(self) -> None:
-        self._spawn(
-            "gunicorn",
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "5",
-            ],
-        )
-        if not wait_until(self._answers, timeout=60, interval=0.5):
+        # docker-compose's default WEB_CONCURRENCY: sync workers, each busy while it waits on Partner Center.
+        self._gunicorn("gunicorn", self.port, "--workers", str(self.web_workers))
+        if not wait_until(lambda: self._answers(f"{self.base_url}/api/v1/"), timeout=60, interval=0.5):
             raise RuntimeError(f"gunicorn did not answer on {self.base_url} (see {self.log_dir}/gunicorn.log)")
 
-    def _answers(self) -> bool:
+    @staticmethod
+    def _answers(url: str) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.simulator_url}/_control/faults", timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
                 return response.status == 200
         except OSError:
             return False
@@ -183,6 +192,7 @@ class Stack:
         self._spawn("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "info", "-s", str(schedule)])
 
     def start(self) -> None:
+        self.start_simulator()
         self.start_web()
         self.start_worker()
         self.start_beat()

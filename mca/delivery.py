@@ -19,6 +19,7 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,8 +36,20 @@ from partner_center.types import MCA, CustomerAgreement
 
 logger = logging.getLogger(__name__)
 
-# A row in "sending" longer than this is presumed abandoned by a crashed worker (far above one call's budget).
-SENDING_LEASE = timedelta(minutes=5)
+
+def sending_lease() -> timedelta:
+    """How long a row may stay in "sending" before it is presumed abandoned by a crashed worker
+    (MCA_DELIVERY_SENDING_LEASE_SECONDS, default 2 minutes).
+
+    A live worker holds its claim for at most four Partner Center calls in a row, each bounded by
+    PARTNER_CENTER_RETRY_BUDGET (20 s: its attempts' timeouts and retry waits never pass it): the crash-recovery
+    look-up, the template look-up (only for a record without one), the confirmation, and the look-up after a
+    600061. That is 80 s at the defaults, usually far less. A lease passed while the first worker is still
+    sending only costs a repeated call: the second worker asks Partner Center first and resends with the same
+    MS-RequestId, which Microsoft answers from its idempotency store."""
+    return timedelta(seconds=settings.MCA_DELIVERY_SENDING_LEASE_SECONDS)
+
+
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 6 * 3600
 
@@ -106,7 +119,7 @@ def _claim(delivery_id: int) -> tuple[AcceptanceDelivery, bool] | None:
             return None
         now = timezone.now()
         recovering = delivery.state == DeliveryState.SENDING
-        if recovering and delivery.updated_at > now - SENDING_LEASE:
+        if recovering and delivery.updated_at > now - sending_lease():
             return None  # another worker is sending it right now
         if delivery.state == DeliveryState.FAILING and delivery.next_attempt_at and delivery.next_attempt_at > now:
             return None  # not due yet
@@ -210,7 +223,7 @@ def _due_ids(now: datetime, limit: int) -> list[int]:
     due = AcceptanceDelivery.objects.filter(
         state__in=[DeliveryState.PENDING, DeliveryState.FAILING], next_attempt_at__lte=now
     ).order_by("next_attempt_at")
-    stuck = AcceptanceDelivery.objects.filter(state=DeliveryState.SENDING, updated_at__lte=now - SENDING_LEASE)
+    stuck = AcceptanceDelivery.objects.filter(state=DeliveryState.SENDING, updated_at__lte=now - sending_lease())
     return [*due.values_list("pk", flat=True)[:limit], *stuck.values_list("pk", flat=True)[:limit]]
 
 

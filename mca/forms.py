@@ -13,25 +13,125 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from fontTools import unicodedata as unicode_scripts
 
-# Letters (any script), spaces, apostrophes, hyphens and dots: what names are made of; never markup.
-name_validator = RegexValidator(
-    r"^[^\W\d_]+(?:[ .'’-][^\W\d_]*)*\.?$",
-    "Use letters, spaces, apostrophes, hyphens and dots only.",
-)
+NAME_SEPARATORS = " .'’-"
+# Accents and vowel signs written on one letter: Vietnamese stacks two, Devanagari a vowel sign and a nasal mark;
+# more is "Zalgo" text, drawn over its neighbours.
+MAX_MARKS_PER_LETTER = 3
+
+
+def _is_name(text: str) -> bool:
+    """Letters of any script (Unicode category L), each with at most a few combining marks (category M: the
+    accents and vowel signs of names in Devanagari, Thai, Arabic...), and spaces, apostrophes, hyphens and dots
+    between them; it starts with a letter. No digits, numerals, symbols, controls or markup."""
+    if not text or not unicodedata.category(text[0]).startswith("L"):
+        return False
+    marks, previous = 0, text[0]
+    for character in text[1:]:
+        category = unicodedata.category(character)
+        if category.startswith("L"):
+            marks = 0
+        elif category.startswith("M"):
+            marks += 1
+            if marks > MAX_MARKS_PER_LETTER or previous in NAME_SEPARATORS:
+                return False
+        elif character in NAME_SEPARATORS:
+            marks = 0
+        else:
+            return False
+        previous = character
+    return True
+
+
+def name_validator(value: str) -> None:
+    """What names are made of: letters (any script) with their accents, spaces, apostrophes, hyphens and dots;
+    never markup, digits or invisible characters."""
+    if not _is_name(value):
+        raise ValidationError("Use letters, spaces, apostrophes, hyphens and dots only.", code="invalid")
+
+
 # What the permanent record keeps of any one submitted value: a form field is never this long, an attack may be.
 MAX_ENTERED_LENGTH = 500
 
 
+# Scripts written together in one word (UTS #39's "highly restrictive" profile): Han with the Japanese kana, with
+# Korean Hangul, or with Bopomofo. A character of the Common or Inherited script (spaces, apostrophes, combining
+# accents) goes with any script.
+_WRITTEN_WITH_HAN = {"Hani": {"Hanb", "Jpan", "Kore"}, "Hira": {"Jpan"}, "Kana": {"Jpan"}, "Hang": {"Kore"}}
+_ANY_SCRIPT = frozenset({"Zyyy", "Zinh", "Zzzz"})
+
+
+def _scripts(character: str) -> set[str] | None:
+    """The scripts `character` may be written in (None: any), with the writing systems that combine scripts."""
+    scripts = set(unicode_scripts.script_extension(character))
+    if scripts & _ANY_SCRIPT:
+        return None
+    for script in list(scripts):
+        scripts |= _WRITTEN_WITH_HAN.get(script, set())
+    if "Bopo" in scripts:
+        scripts.add("Hanb")
+    return scripts
+
+
+def _script_name(character: str) -> str:
+    return unicode_scripts.script_name(unicode_scripts.script(character))
+
+
+def look_alike_problem(text: str, *, what: str = "word") -> str | None:
+    """Why `text` could pass for something it is not, or None. Two tricks are refused (UTS #39):
+
+    - styled or full-width forms of letters ("𝐉𝐚𝐧𝐞", "Ｊａｎｅ"): NFKC folds them to plain letters;
+    - one word mixing scripts whose letters look alike ("Pаul" with a Cyrillic "а"): each word (or e-mail domain
+      label) must be written in one script. Words in different scripts ("Иван Smith") are fine.
+    """
+    for character in text:
+        if unicodedata.category(character).startswith("L") and unicodedata.normalize("NFKC", character) != character:
+            plain = unicodedata.normalize("NFKC", character)
+            return f"Use plain letters: “{character}” is a styled or full-width form of “{plain}”."
+    for word in text.replace("-", " ").split():
+        common: set[str] | None = None
+        seen: dict[str, str] = {}
+        for character in word:
+            scripts = _scripts(character)
+            if scripts is None:
+                continue
+            seen.setdefault(_script_name(character), character)
+            common = scripts if common is None else common & scripts
+            if not common:
+                names = " and ".join(sorted(seen))
+                return f"“{word}” mixes {names} letters, which can look alike: write each {what} in one script."
+    return None
+
+
 class NameField(forms.CharField):
-    """A person's name, NFC-normalised first so a decomposed "José" is the same name as a composed one."""
+    """A person's name, NFC-normalised first so a decomposed "José" is the same name as a composed one; letters
+    only, never look-alikes of other letters (`look_alike_problem`)."""
 
     default_validators = [name_validator]
 
     def to_python(self, value: Any) -> str:
         text = super().to_python(value)
         return unicodedata.normalize("NFC", text)
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        problem = look_alike_problem(value) if value else None
+        if problem:
+            raise ValidationError(problem, code="look_alike")
+
+
+class EmailAddressField(forms.EmailField):
+    """An e-mail address whose domain cannot pass for another: an internationalised domain is fine, a label mixing
+    look-alike scripts ("micrоsoft" with a Cyrillic "о") or styled letters is not (the local part is ASCII already:
+    Django's validator)."""
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        domain = value.rpartition("@")[2] if value else ""
+        problem = look_alike_problem(domain.replace(".", " "), what="part of the domain") if domain else None
+        if problem:
+            raise ValidationError(problem, code="look_alike")
 
 
 class StrictDateField(forms.DateField):

@@ -145,7 +145,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.HtmlSafeJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
     "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
     # Per user (all its sessions and tokens) and per token; counted in the default cache (Redis in production).
@@ -226,6 +226,9 @@ MCA_STATUS_TIME_BUDGET = env.float("MCA_STATUS_TIME_BUDGET", default=3.0)
 MCA_NOT_ACCEPTED_TTL = env.int("MCA_NOT_ACCEPTED_TTL", default=300)
 # Setup area: how long a filtered log page may spend counting before it shows an estimate instead.
 MCA_ADMIN_COUNT_TIMEOUT_MS = env.int("MCA_ADMIN_COUNT_TIMEOUT_MS", default=50)
+# A delivery left in "sending" this long was abandoned by a worker that died: the sweeper takes it over (it asks
+# Partner Center first). Above the longest claim of a live worker: four calls of PARTNER_CENTER_RETRY_BUDGET.
+MCA_DELIVERY_SENDING_LEASE_SECONDS = env.float("MCA_DELIVERY_SENDING_LEASE_SECONDS", default=120.0)
 # mca_reconcile: questions to Partner Center in flight at once, and the pause after a throttled answer
 # (doubling up to the maximum).
 MCA_RECONCILE_CONCURRENCY = env.int("MCA_RECONCILE_CONCURRENCY", default=4)

@@ -45,7 +45,7 @@ from mca.attestation.base import (
 )
 from mca.choices import AcceptanceKind, AttestationState, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
-from mca.forms import AcceptBox, EnteredFormMixin, NameField
+from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, look_alike_problem
 from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
@@ -86,7 +86,7 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
 
     signatory_first_name = NameField(label="Signatory's first name", max_length=100)
     signatory_last_name = NameField(label="Signatory's last name", max_length=100)
-    signatory_email = forms.EmailField(
+    signatory_email = EmailAddressField(
         label="Signatory's e-mail", max_length=254, help_text="Microsoft's acceptance link is sent here."
     )
     signatory_phone = PhoneNumberField(
@@ -117,6 +117,9 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
         value = self.cleaned_data["company_name"].strip()
         if any(character in value for character in "<>"):
             raise forms.ValidationError("A company name cannot contain < or >.", code="markup")
+        problem = look_alike_problem(value)
+        if problem:
+            raise forms.ValidationError(problem, code="look_alike")
         return value
 
     def signatory(self) -> Signatory:

@@ -34,7 +34,7 @@ from mca.attestation.base import (
 from mca.choices import AcceptanceKind, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
 from mca.delivery import enqueue_delivery
-from mca.forms import AcceptBox, EnteredFormMixin, NameField, StrictDateField
+from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, StrictDateField
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import AcceptanceRecord
 from mca.permissions import ensure_can_confirm
@@ -54,7 +54,7 @@ class LegacyAcceptanceForm(EnteredFormMixin, forms.Form):
 
     first_name = NameField(label="First name", max_length=100)
     last_name = NameField(label="Last name", max_length=100)
-    email = forms.EmailField(label="Email", max_length=254)
+    email = EmailAddressField(label="Email", max_length=254)
     phone = PhoneNumberField(
         label="Phone number",
         help_text="With the country code, e.g. +1 206 555 0100.",

@@ -6,6 +6,7 @@ requests; the count is taken with a conditional UPDATE, so concurrent requests n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,10 +101,20 @@ def current_fault() -> SimFault | None:
     return SimFault.objects.filter(Q(remaining__isnull=True) | Q(remaining__gt=0)).order_by("-pk").first()
 
 
+def path_matches(prefix: str, relative_path: str) -> bool:
+    """Whether a request path starts with a fault's `paths` prefix, where `*` stands for one path segment: so
+    "v1/customers/*/orders" faults every customer's orders (a tenant created during the drill included) and nothing
+    else, such as the customer's creation at "v1/customers"."""
+    if "*" not in prefix:
+        return relative_path.startswith(prefix)
+    pattern = "[^/]+".join(re.escape(part) for part in prefix.split("*"))
+    return re.match(pattern, relative_path) is not None
+
+
 def take_fault(relative_path: str) -> ActiveFault | None:
     """The fault this request suffers, if any; spends one unit of a counted fault atomically."""
     fault = current_fault()
-    if fault is None or not relative_path.startswith(fault.path_prefix):
+    if fault is None or not path_matches(fault.path_prefix, relative_path):
         return None
     if fault.remaining is not None:
         # Only the request whose UPDATE matched a positive count gets the fault; the others pass.

@@ -114,3 +114,32 @@ def test_token_throttle_holds_back_the_token_not_the_users_session(api, tight_ra
     session = APIClient()
     session.force_login(demo_user("bss"))
     assert session.get("/api/v1/products/").status_code == 200
+
+
+def test_markup_a_client_sent_comes_back_as_json_escapes_never_as_markup(api, demo):
+    """A problem names the unknown field and the refused choice the client sent: the same JSON, but `<`, `>` and
+    `&` are written as \\u escapes, so the answer never holds the markup itself."""
+    script = "<script>alert('x')</script>"
+    client = api("bss")
+    line = {"product": 1, "quantity": 1}
+    unknown_field = client.post(
+        "/api/v1/orders/", {"account": demo["litware"].pk, "lines": [line], script: "&"}, format="json"
+    )
+    refused_choice = client.post(
+        "/api/v1/orders/", {"account": demo["litware"].pk, "lines": [{**line, "operation": script}]}, format="json"
+    )
+    assert script in assert_problem(unknown_field, 400, "validation_error")["errors"]
+    errors = assert_problem(refused_choice, 400, "validation_error")["errors"]
+    assert any(script in message for message in errors["lines[0].operation"])
+    for response in (unknown_field, refused_choice):
+        assert b"<" not in response.content and b">" not in response.content and b"&" not in response.content
+        assert b"\\u003cscript\\u003e" in response.content
+
+
+def test_a_body_over_the_upload_limit_is_a_413_problem_not_an_html_page(api, demo, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    path = f"/api/v1/accounts/{demo['litware'].pk}/mca/acceptances/"
+    for headers in ({}, {"HTTP_IDEMPOTENCY_KEY": "big-body"}):  # read by the idempotency check or the view
+        response = api("bss").post(path, {"first_name": "x" * 2000}, format="json", **headers)
+        body = assert_problem(response, 413, "request_too_large")
+        assert "larger than the" in body["detail"]

@@ -100,3 +100,68 @@ def test_a_decomposed_name_is_normalised_in_the_legacy_form(settings, demo, demo
         actor=demo_user("bss"), account=demo["litware"], data=form_data(first_name=decomposed), context=context()
     )
     assert outcome.record.first_name == "José"
+
+
+# --- look-alike and non-Latin names (found by `make drill` bad_input) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("first_name", "P\u0430ul", "mixes Cyrillic and Latin letters"),  # a Cyrillic "а"
+        ("last_name", "\u0399\u03bfhn", "mixes Greek and Latin letters"),
+        ("first_name", "\U0001d409\U0001d41a\U0001d427\U0001d41e", "styled or full-width form of “J”"),
+        ("first_name", "\uff2a\uff41\uff4e\uff45", "styled or full-width form of “J”"),
+        ("email", "jane@micr\u043esoft.example", "“micrоsoft” mixes Cyrillic and Latin letters"),
+        ("first_name", "\u0301Jose", "Use letters"),  # a lone accent first
+        ("first_name", "Z\u0336\u0337\u0338\u0339a", "Use letters"),  # "Zalgo": four marks on one letter
+        ("last_name", "Smith \u2163", "Use letters"),  # a Roman numeral is not a letter
+        ("last_name", "Smith\u00b2", "Use letters"),
+    ],
+)
+def test_a_look_alike_name_or_domain_is_a_field_error_and_writes_nothing(
+    settings, demo, demo_user, field, value, message
+):
+    settings.MCA_ATTESTATION_FLOW = "legacy"
+    with pytest.raises(gate.AcceptanceInvalid) as refused:
+        gate.submit_acceptance(
+            actor=demo_user("bss"), account=demo["litware"], data=form_data(**{field: value}), context=context()
+        )
+    assert list(refused.value.error_dict) == [field]
+    assert message in refused.value.error_dict[field][0].messages[0]
+    assert AcceptanceRecord.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("signatory_first_name", "P\u0430ul"),
+        ("signatory_email", "lena@f\u0456scher.example"),  # a Ukrainian "і"
+        ("company_name", "C\u043entoso"),
+    ],
+)
+def test_look_alikes_are_refused_in_the_enhanced_form_too(settings, demo, demo_user, field, value):
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    form = gate.form_for(demo_user("bss"), demo["litware"], signatory(**{field: value}))
+    assert not form.is_valid()
+    assert "mixes Cyrillic and Latin letters" in form.errors[field][0]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("last_name", "\u0928\u0947\u0939\u093e"),  # Devanagari with vowel signs (combining marks)
+        ("last_name", "\u0e2a\u0e21\u0e0a\u0e32\u0e22"),  # Thai
+        ("last_name", "\u5c71\u7530\u305f\u308d\u3046"),  # Han and Hiragana in one word (Japanese)
+        ("last_name", "\u0418\u0432\u0430\u043d Smith"),  # two words, one script each
+        ("last_name", "O\u2019Brien-Nguy\u1ec5n"),
+        ("email", "jane@b\u00fccher.example"),
+        ("email", "jane@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444"),  # a Cyrillic domain
+    ],
+)
+def test_names_and_domains_in_one_script_each_are_recorded_as_typed(settings, demo, demo_user, field, value):
+    settings.MCA_ATTESTATION_FLOW = "legacy"
+    outcome = gate.submit_acceptance(
+        actor=demo_user("bss"), account=demo["litware"], data=form_data(**{field: value}), context=context()
+    )
+    assert getattr(outcome.record, field) == value

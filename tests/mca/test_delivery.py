@@ -130,6 +130,34 @@ def test_a_fresh_sending_row_is_left_to_its_worker(sim, demo, demo_user):
     assert not agreements_for(demo["litware"])
 
 
+@pytest.mark.parametrize("seconds, taken_over", [(110, False), (130, True)])
+def test_a_sending_row_is_taken_over_after_the_lease(sim, demo, demo_user, seconds, taken_over):
+    """MCA_DELIVERY_SENDING_LEASE_SECONDS (2 minutes): a row claimed 110 s ago is its worker's; 130 s ago, the
+    worker died (the lease is above four calls of PARTNER_CENTER_RETRY_BUDGET, the longest a live one holds it)."""
+    sim.set_fault(paths="v1/customers", mode="down")
+    record = confirm(demo, demo_user)
+    sim.clear_faults()
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.SENDING)
+    claimed = timezone.now() - timedelta(seconds=seconds)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(updated_at=claimed)
+    assert sweep_due_deliveries() == (1 if taken_over else 0)
+    delivery.refresh_from_db()
+    assert delivery.state == (DeliveryState.SENT if taken_over else DeliveryState.SENDING)
+
+
+def test_the_sending_lease_is_a_setting(sim, demo, demo_user, settings):
+    settings.MCA_DELIVERY_SENDING_LEASE_SECONDS = 600
+    sim.set_fault(paths="v1/customers", mode="down")
+    record = confirm(demo, demo_user)
+    sim.clear_faults()
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.SENDING)
+    AcceptanceDelivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert sweep_due_deliveries() == 0
+    assert deliver(delivery.pk) is None
+
+
 def test_not_synced_customer_waits_then_is_delivered_after_provisioning(sim, demo, demo_user):
     import uuid
 

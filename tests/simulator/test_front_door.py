@@ -208,6 +208,16 @@ def test_fault_with_paths_affects_only_that_prefix(pc, seeded):
     assert pc.get(f"v1/customers/{seeded['litware']}/agreements").status_code == 200
 
 
+def test_a_star_in_fault_paths_stands_for_one_segment(pc, seeded):
+    """Any customer's orders, not the customer's creation nor its agreements (the provisioning drill's fault)."""
+    pc.control("POST", "faults", {"mode": "error", "paths": "v1/customers/*/orders"})
+    tenant = seeded["adventure-works"]
+    assert pc.post(f"v1/customers/{tenant}/orders", order_body(), request_id=str(uuid.uuid4())).status_code == 500
+    assert pc.get(f"v1/customers/{tenant}/agreements").status_code == 200
+    assert pc.get("v1/agreements").status_code == 200
+    assert SimOrder.objects.count() == 0
+
+
 def test_fault_paths_accepts_a_leading_slash(pc, seeded):
     pc.control("POST", "faults", {"mode": "error", "paths": "/v1/agreements"})
     assert pc.get("v1/agreements").status_code == 500
