@@ -19,11 +19,11 @@ import json
 import os
 import re
 import uuid
-from http.cookiejar import Cookie
 from urllib.parse import urlsplit
 
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
+from requests.cookies import create_cookie
 
 with open(os.environ["MCA_LOAD_PLAN"]) as plan_file:
     PLAN = json.load(plan_file)
@@ -33,27 +33,6 @@ IDEMPOTENCY_KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 ORDER_PAGE = re.compile(r"^/store/orders/[^/]+/$")
 # A user's pause between tasks in seconds, the same for every kind (none by default: capacity, not pacing).
 THINK = between(*PLAN["think_seconds"])
-
-
-def session_cookie(host: str, value: str) -> Cookie:
-    return Cookie(
-        version=0,
-        name="sessionid",
-        value=value,
-        port=None,
-        port_specified=False,
-        domain=host,
-        domain_specified=False,
-        domain_initial_dot=False,
-        path="/",
-        path_specified=True,
-        secure=False,
-        expires=None,
-        discard=True,
-        comment=None,
-        comment_url=None,
-        rest={},
-    )
 
 
 class Browser(FastHttpUser):
@@ -87,7 +66,9 @@ class Shopper(FastHttpUser):
     wait_time = THINK
 
     def on_start(self) -> None:
-        self.client.cookiejar.set_cookie(session_cookie(urlsplit(self.host).hostname or "", next(SESSIONS)))
+        self.client.cookiejar.set_cookie(
+            create_cookie("sessionid", next(SESSIONS), domain=urlsplit(self.host).hostname or "")
+        )
 
     def _expect(self, response, status: int, location: re.Pattern[str] | str | None = None) -> bool:
         if response.status_code != status:

@@ -8,6 +8,7 @@ they get the form from it, start it with the submitted data, and let the deliver
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from bss.choices import Channel, Operation
 from mca.templates import shown_template
@@ -109,14 +111,28 @@ def validate_context(context: ConfirmationContext) -> None:
             raise AcceptanceInvalid({name: [ValidationError(f"At most {limit} characters.", code="max_length")]})
 
 
-def record_with_key(idempotency_key: str | None) -> AcceptanceRecord | None:
-    """The record an idempotency key already wrote. Looked up only after the unique key refused a second insert:
-    a repeated submit is rare, so the usual path spends no query on it."""
-    if not idempotency_key:
-        return None
+def append_once(record: AcceptanceRecord, *, then: Callable[[AcceptanceRecord], object]) -> AcceptanceRecord | None:
+    """Append a flow's first record and the rows that refer to it (`then`) in one transaction. Returns None when
+    it was appended, or the record its idempotency key already wrote (and then nothing is written).
+
+    The key is unique, so a repeated submit (a double-click can pass any check made before) is refused by the
+    insert; the earlier record is looked up only then, so the usual path spends no query on it."""
+    from mca import log
     from mca.models import AcceptanceRecord
 
-    return AcceptanceRecord.objects.filter(idempotency_key=idempotency_key).first()
+    try:
+        with transaction.atomic():
+            log.append(record, then=then)
+    except IntegrityError:
+        existing = (
+            AcceptanceRecord.objects.filter(idempotency_key=record.idempotency_key).first()
+            if record.idempotency_key
+            else None
+        )
+        if existing is None:
+            raise
+        return existing
+    return None
 
 
 def with_template(context: ConfirmationContext, account: Account) -> ConfirmationContext:

@@ -26,7 +26,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -39,7 +39,7 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
-    record_with_key,
+    append_once,
     validate_context,
     with_template,
 )
@@ -221,14 +221,8 @@ class EnhancedFlow(AttestationFlow):
             )
             attestations.append(_new_attestation(record, account))
 
-        try:
-            with transaction.atomic():
-                log.append(record, then=replace_open_link)
-        except IntegrityError:
-            # A double-click can pass the check above twice: the key is unique, so only the first one wrote.
-            existing = record_with_key(context.idempotency_key)
-            if existing is None:
-                raise
+        existing = append_once(record, then=replace_open_link)
+        if existing is not None:
             return self._replay(existing, account, form)
         attestation = attestations[0]
         attestation.refresh_from_db()

@@ -13,7 +13,6 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -27,7 +26,7 @@ from mca.attestation.base import (
     Outcome,
     OutcomeKind,
     SendOutcome,
-    record_with_key,
+    append_once,
     validate_context,
     with_template,
 )
@@ -166,16 +165,8 @@ def confirm_acceptance(
         )
         enqueue_delivery(record, account)
 
-    try:
-        with transaction.atomic():
-            log.append(record, then=remember_and_deliver)
-    except IntegrityError:
-        # A double-click can pass the check above twice: the key is unique, so only the first one wrote.
-        existing = record_with_key(context.idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, account, form)
-    return record
+    existing = append_once(record, then=remember_and_deliver)
+    return record if existing is None else _replay(existing, account, form)
 
 
 class LegacyFlow(AttestationFlow):
