@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# The drills' Redis database (each stack keeps to its own key prefix in it); the tests point it at theirs.
+REDIS_URL = os.environ.get("DRILL_REDIS_URL", "redis://127.0.0.1:6379/13")
 # One run of this process: names its database, Redis keys, log folder and processes.
 RUN_ID = f"{os.getpid()}-{secrets.token_hex(3)}"
 LOG_DIR = Path(tempfile.gettempdir()) / f"mca-drill-{RUN_ID}"
