@@ -123,7 +123,10 @@ def stop_on_exit(stack: Stack) -> Iterator[None]:
             return
         stopping = True
         print(f"\n{signal.Signals(signum).name}: stopping the stack", flush=True)
-        stack.stop_processes()
+        try:
+            stack.stop_processes()
+        except Exception as error:  # e.g. the signal came inside a wait on the same process: the `finally` retries
+            print(f"(stopping the stack's processes: {type(error).__name__}: {error})", flush=True)
         raise Stopped(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
