@@ -37,7 +37,7 @@ from bss.models import Order, Product, Reseller
 from demo.accounts import seed_demo_data
 from demo.simulator import seed_simulator
 from drills.http import Simulator
-from drills.lifecycle import stop_on_exit
+from drills.lifecycle import stop_on_exit, stop_stale
 from drills.stack import BIN, ROOT, RUN_ENV, Stack
 from mca.knowledge import knowledge_key, remember_acceptance
 
@@ -264,6 +264,8 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "en
         raise SystemExit("The load scenario needs PostgreSQL: set DATABASE_URL=postgres://.../mca_bench_...")
     if not (BIN / "locust").exists():
         raise SystemExit("The load scenario needs locust: pip install -e '.[bench]' (make bench installs it)")
+    for stale in stop_stale():  # a stack left by a killed bench or drill run would share the CPUs with this one
+        print(stale.line(), flush=True)
     plan = _plan(users, think)
     close_old_connections()
     out = Path(tempfile.mkdtemp(prefix="mca-bench-load-"))
