@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from drills.stack import PG_ADMIN_URL, PID_FILE, RUN_ENV, Stack, clear_redis_keys, process_start
+from drills.stack import PG_ADMIN_URL, PID_FILE, RUN_ENV, Stack, clear_redis_keys, drop_databases, process_start
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 LOCK_APPLICATION = "mca-drill-lock"  # application_name prefix of the connection that holds the lock
@@ -198,26 +198,6 @@ def _end(pids: list[int], timeout: float = 15) -> int:
     return len(pids)
 
 
-def _drop_databases(name: str) -> None:
-    """The stack's throwaway database and the copies a drill made of it (`<name>_...`)."""
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-        pattern = name.replace("_", r"\_") + r"\_%"
-        names = [
-            row[0]
-            for row in connection.execute(
-                "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s", [name, pattern]
-            )
-        ]
-        for database in names:
-            connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [database],
-            )
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}"')
-
-
 def stop_stale() -> list[StaleStack]:
     """End every stack on this machine whose runner is gone (its pid file says which): its processes, its
     throwaway database, its Redis keys; its pid file is removed, its logs kept. Live runs are not touched."""
@@ -234,7 +214,7 @@ def stop_stale() -> list[StaleStack]:
         count = _end(sorted(set(listed) | set(_members(run_id))))
         database = None
         if state.get("throwaway_database"):
-            _drop_databases(state["database"])
+            drop_databases(state["database"])
             database = state["database"]
         keys = clear_redis_keys(state["redis_url"], state["key_prefix"])
         path.unlink(missing_ok=True)

@@ -150,16 +150,10 @@ class Stack:
         self.clear_redis()
 
     def drop_database(self) -> None:
+        """The throwaway database and the copies drills made of it (also those a stopped drill left), and this
+        stack's Redis keys."""
         if self.throwaway_database:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-                connection.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    [self.db_name],
-                )
-                connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+            drop_databases(self.db_name)
         self.clear_redis()
 
     def clear_redis(self) -> int:
@@ -294,6 +288,23 @@ class Stack:
         self.stop_processes()
         self.drop_database()
         self.remove_pid_file()
+
+
+def drop_databases(name: str) -> None:
+    """Drop the database `name` and its copies (`<name>_...`), ending their connections first."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+        pattern = name.replace("_", r"\_") + r"\_%"
+        found = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s", [name, pattern]
+        ).fetchall()
+        for (database,) in found:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [database],
+            )
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}"')
 
 
 def clear_redis_keys(redis_url: str, prefix: str) -> int:

@@ -161,11 +161,14 @@ def test_sigterm_to_the_runner_leaves_none_of_the_stacks_processes_and_a_second_
 SMALL_RUNNER = textwrap.dedent(
     """
     import threading
+    import psycopg
     from drills.lifecycle import stop_on_exit
-    from drills.stack import Stack
+    from drills.stack import PG_ADMIN_URL, Stack
 
     stack = Stack()
     stack.create_database()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:  # a copy, as the tamper drill makes
+        connection.execute(f'CREATE DATABASE "{stack.db_name}_t1" TEMPLATE "{stack.db_name}"')
     with stop_on_exit(stack):
         stack._spawn("sleeper", ["sleep", "600"])
         print(f"up; logs in {stack.log_dir}", flush=True)
@@ -182,13 +185,14 @@ def test_each_stop_signal_stops_the_stack(sig, runner_env, runners, tmp_path):
     state = runner.state()
     (sleeper,) = members(state["run"])
     assert sleeper == state["processes"]["sleeper"]["pid"]
-    assert database_exists(state["database"])
+    assert database_exists(state["database"]) and database_exists(f"{state['database']}_t1")
 
     runner.process.send_signal(sig)
     assert runner.process.wait(timeout=60) != 0
     assert f"{sig.name}: stopping the stack" in runner.text()
     assert members(state["run"]) == []
     assert not database_exists(state["database"])
+    assert not database_exists(f"{state['database']}_t1")
     assert not (Path(state["log_dir"]) / PID_FILE).exists()
 
 
@@ -211,11 +215,12 @@ def test_stop_stale_ends_the_stack_of_a_runner_killed_outright_and_spares_a_live
     assert ended[orphan["run"]].redis_keys == 1
     assert members(orphan["run"]) == []
     assert not database_exists(orphan["database"])
+    assert not database_exists(f"{orphan['database']}_t1")
     assert not (Path(orphan["log_dir"]) / PID_FILE).exists()
 
     assert alive["run"] not in ended  # its runner is alive: its stack is its own business
     assert len(members(alive["run"])) == 1
-    assert database_exists(alive["database"])
+    assert database_exists(alive["database"]) and database_exists(f"{alive['database']}_t1")
 
 
 # --- isolation without processes --------------------------------------------------------------------------------
