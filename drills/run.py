@@ -150,19 +150,22 @@ def _start(stack: Stack) -> None:
 
 def _drill(stack: Stack, chosen: list[str], outcomes: list[Outcome]) -> None:
     """Run the chosen drills on the stack, appending each outcome (also a stop or the stack's own failure)."""
+    current, started = "stack", time.monotonic()  # what a stop interrupts: the start, or a drill
     try:
         _start(stack)
         drills = _drills()
         for name in chosen:
+            current, started = "stack", time.monotonic()
             if name in ENHANCED and stack.flow != "enhanced":
                 from django.conf import settings
 
                 stack.restart(flow="enhanced")
                 settings.MCA_ATTESTATION_FLOW = "enhanced"
+            current, started = name, time.monotonic()
             outcomes.append(_run_one(name, drills[name], stack))
     except Stopped as stopped:
-        print(f"FAIL drills: stopped by {stopped}", flush=True)
-        outcomes.append(Outcome("stopped", False, 0, f"stopped by {stopped}"))
+        print(f"FAIL {current}: stopped by {stopped}", flush=True)
+        outcomes.append(Outcome(current, False, time.monotonic() - started, f"stopped by {stopped}"))
         raise
     except Exception as error:  # the stack failed: report, clean up
         traceback.print_exc()
