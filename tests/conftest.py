@@ -44,6 +44,19 @@ def checkpoint_dir(tmp_path_factory, settings):
 
 
 @pytest.fixture
+def legacy(settings):
+    """Microsoft's legacy attestation: the partner records the customer's acceptance itself."""
+    settings.MCA_ATTESTATION_FLOW = "legacy"
+
+
+@pytest.fixture
+def enhanced(settings):
+    """Microsoft's enhanced attestation (the signatory accepts on Microsoft's page), polled without waiting."""
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    settings.MCA_ATTESTATION_POLL_SECONDS = 0
+
+
+@pytest.fixture
 def demo(db):
     """The pinned demo data, as `seed_demo` loads it (the simulator's customers too); the accounts by key."""
     from demo.simulator import seed_simulator

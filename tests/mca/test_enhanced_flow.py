@@ -39,12 +39,6 @@ def ctx(**overrides) -> gate.ConfirmationContext:
 
 
 @pytest.fixture
-def enhanced(settings):
-    settings.MCA_ATTESTATION_FLOW = "enhanced"
-    settings.MCA_ATTESTATION_POLL_SECONDS = 0
-
-
-@pytest.fixture
 def demo_live(pc_simulator, demo, enhanced, settings):
     settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
     settings.PARTNER_CENTER_READ_TIMEOUT = 0.5

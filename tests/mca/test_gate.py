@@ -14,11 +14,6 @@ from mca.models import AcceptanceRecord
 from tests.mca.helpers import context, form_data
 
 
-@pytest.fixture
-def legacy(settings):
-    settings.MCA_ATTESTATION_FLOW = "legacy"
-
-
 def test_legacy_flow_accepts_at_once_through_the_gate(legacy, demo, demo_user, django_capture_on_commit_callbacks):
     litware = demo["litware"]
     form = gate.form_for(demo_user("reseller"), demo["wide-world"])
