@@ -9,10 +9,12 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from bss.choices import Channel
+from bss.choices import Channel, Operation
+from bss.models import Account
+from mca import gate
 from mca.attestation.legacy import confirm_acceptance
 from mca.choices import DeliveryState, EvidenceClass
-from mca.models import AcceptanceRecord
+from mca.models import AcceptanceDelivery, AcceptanceRecord
 from tests.factories import AccountFactory
 from tests.mca.helpers import context, form_data
 from tests.mca.test_log_immutability import tamper
@@ -315,3 +317,46 @@ def test_deliveries_and_knowledge_are_listed_read_only(client, demo_user, record
     assert knowledge.status_code == 200 and len(knowledge.context["cl"].result_list) == 3
     assert client.get(reverse("admin:mca_acceptancedelivery_add")).status_code == 403
     assert client.get(reverse("admin:mca_customerknowledge_add")).status_code == 403
+
+
+@pytest.fixture
+def sim(pc_simulator, demo, settings):
+    settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
+    settings.PARTNER_CENTER_READ_TIMEOUT = 0.5
+    return pc_simulator
+
+
+def test_tenant_set_in_the_admin_keeps_the_acceptance_and_sends_the_waiting_delivery(
+    sim, demo, demo_user, client, django_capture_on_commit_callbacks
+):
+    northwind = demo["northwind"]
+    record = confirm_acceptance(actor=demo_user("customer"), account=northwind, data=form_data(), context=context())
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    assert delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
+
+    tenant = "5f0e7e5c-3c57-4d7c-9d3b-0a1f7f1e2a11"
+    sim.add_customer(tenant, company_name="Northwind Traders")
+    client.force_login(demo_user("admin"))
+    url = reverse("admin:bss_account_change", args=[northwind.pk])
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    created = timezone.localtime(northwind.created_at)
+    data.update({"created_at_0": created.date().isoformat(), "created_at_1": created.strftime("%H:%M:%S")})
+    data.update(
+        {
+            "partner_center_tenant_id": tenant,
+            "contacts-TOTAL_FORMS": "0",
+            "contacts-INITIAL_FORMS": "0",
+            "contacts-MIN_NUM_FORMS": "0",
+            "contacts-MAX_NUM_FORMS": "1000",
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+
+    northwind = Account.objects.get(pk=northwind.pk)
+    assert str(northwind.partner_center_tenant_id) == tenant
+    assert not gate.check(northwind, [Operation.NEW_PURCHASE]).needed
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.SENT

@@ -1,5 +1,6 @@
 """acceptance_status (R2–R4a) against the simulator over real HTTP."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -267,3 +268,17 @@ def test_unreadable_remembered_answer_is_asked_again(sim, demo):
     cache.set(_not_accepted_key(litware), {"answered_at": "not a date"})  # e.g. written by another version
     assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED
     assert sim.calls()["customer_agreements"] == 2
+
+
+def test_the_status_budget_bounds_the_whole_check(sim, demo, settings):
+    """Measured before: 6.0 s with a 3 s budget while Partner Center was slow (the template lookups had their own)."""
+    settings.MCA_STATUS_TIME_BUDGET = 1.0
+    settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
+    settings.PARTNER_CENTER_READ_TIMEOUT = 5.0
+    sim.set_fault(mode="slow", latency_ms=700)
+    started = time.monotonic()
+    status = acceptance_status(demo["litware"])
+    elapsed = time.monotonic() - started
+    assert status.needed
+    # One budget for everything, plus at most one connection's worth of slack.
+    assert elapsed < 1.0 + 0.5, elapsed
