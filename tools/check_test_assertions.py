@@ -13,8 +13,8 @@ import them) and names each test function in which none of these appears:
 
 Helpers are recognised by name, not by import, and only when called by a plain name: a test calling `confirm()`
 counts as asserting when any function named `confirm` under the folders asserts; `simulator.set_fault()` does not
-(a method's name says too little about which function it reaches). A test function is a `test_…` function at module
-level or a `test_…` method of a `Test…` class, in a `test_*.py` module.
+(a method's name says too little about which function it reaches). A test function is a `test…` function at module
+level or a `test…` method of a `Test…` class, in a `test_*.py` or `*_test.py` module (pytest's defaults).
 
 Usage: python tools/check_test_assertions.py [FOLDER ...]   (default: tests). Exit status 1 when a test is named.
 """
@@ -94,11 +94,11 @@ def _functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunction
 
 def _test_functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
             yield node
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             for member in node.body:
-                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and member.name.startswith("test_"):
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and member.name.startswith("test"):
                     yield member
 
 
@@ -108,7 +108,7 @@ def asserting_helpers(trees: Iterable[ast.Module]) -> set[str]:
     asserting: set[str] = set()
     for tree in trees:
         for function in _functions(tree):
-            if function.name.startswith("test_"):
+            if function.name.startswith("test"):
                 continue
             if _asserts_directly(function):
                 asserting.add(function.name)
@@ -129,7 +129,7 @@ def find_unasserted(sources: dict[Path, str]) -> list[Unasserted]:
     helpers = asserting_helpers(trees.values())
     found = []
     for path, tree in trees.items():
-        if not path.name.startswith("test_"):
+        if not (path.name.startswith("test_") or path.name.endswith("_test.py")):
             continue
         for test in _test_functions(tree):
             if _asserts_directly(test) or _called_names(test) & helpers:
