@@ -25,25 +25,23 @@ def sim(pc_simulator, demo):
     return pc_simulator
 
 
-def test_known_customer_costs_no_partner_center_call_and_at_most_two_queries(
-    sim, demo, demo_user, django_assert_max_num_queries
-):
+def test_known_customer_costs_no_partner_center_call_and_one_query(sim, demo, demo_user, django_assert_num_queries):
     adventure = demo["adventure-works"]
     first = acceptance_status(adventure)  # learns it from Partner Center
     assert not first.needed
     before = pc_calls()
     account = Account.objects.get(pk=adventure.pk)
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         status = acceptance_status(account)
     assert not status.needed
     assert pc_calls() == before
 
 
-def test_customer_confirmed_here_is_answered_locally(sim, demo, demo_user, django_assert_max_num_queries):
+def test_customer_confirmed_here_is_answered_locally(sim, demo, demo_user, django_assert_num_queries):
     northwind = demo["northwind"]
     confirm_acceptance(actor=demo_user("customer"), account=northwind, data=form_data(), context=context())
     before = pc_calls()
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         status = acceptance_status(northwind)
     assert not status.needed
     assert status.known_by == AcceptanceKind.CONFIRMED_HERE
