@@ -80,6 +80,10 @@ def test_seed_demo_has_placed_orders_for_bss_execution(demo):
     assert (litware.account.name, litware.status) == ("Litware", OrderStatus.PLACED)
     assert (tailspin.account.reseller.slug, tailspin.status) == ("fabrikam", OrderStatus.PLACED)
     assert litware.lines.get().product.is_microsoft and tailspin.lines.get().product.is_microsoft
+    # The README's BSS walk-through: a placed order of Wide World Importers (not synced, German) to execute.
+    wide_world = Order.objects.get(number="SO-DEMO-WIDEWORLD")
+    assert (wide_world.account.name, wide_world.status) == ("Wide World Importers", OrderStatus.PLACED)
+    assert wide_world.lines.get().product.is_microsoft
 
 
 def test_seeding_again_keeps_an_executed_demo_order_as_it_is(demo):
@@ -91,4 +95,4 @@ def test_seeding_again_keeps_an_executed_demo_order_as_it_is(demo):
     order.move_to(OrderStatus.CANCELLED)
     seed_demo_data()
     assert Order.objects.get(number="SO-DEMO-LITWARE").status == OrderStatus.CANCELLED
-    assert Order.objects.filter(number__startswith="SO-DEMO").count() == 2
+    assert Order.objects.filter(number__startswith="SO-DEMO").count() == 3
