@@ -1,8 +1,8 @@
 """The production files, checked by reading them: Docker is not available on the development machines or CI.
 
 docker-compose.yml is parsed as YAML and held to the shape docs/operations.md promises; the Dockerfile,
-.env.example and docs/settings.md are checked against the environment variables config/settings/*.py actually read, so none of them
-drifts from the settings.
+.env.example and docs/settings.md are checked against the environment variables config/settings/*.py actually
+read, so none of them drifts from the settings.
 """
 
 from __future__ import annotations

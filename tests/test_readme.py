@@ -41,7 +41,8 @@ def repository_paths() -> set[str]:
             if "/" in word or re.search(r"\.(py|md|yml|toml|png|example)$", word) or word.startswith("."):
                 paths.add(word.split("#")[0])
     paths |= {link.split("#")[0] for link in re.findall(r"\]\(([^)#:]+(?:#[^)]*)?)\)", README)}
-    return {path for path in paths if path and path not in NOT_IN_REPOSITORY and path.split("/")[0] not in NOT_IN_REPOSITORY}
+    outside = set(NOT_IN_REPOSITORY)
+    return {path for path in paths if path and path not in outside and path.split("/")[0] not in outside}
 
 
 def layout_entries() -> dict[str, str]:
