@@ -382,8 +382,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False) + "\n"
 
 
+def _proof_words(record) -> str:
+    """What proves this record's step, in words: a record the log alone proves says so; any other names where
+    the proof is (never a bare "no" beside a customer's own acceptance)."""
+    if record.log_sufficient_as_proof:
+        return "this record"
+    if record.evidence_class == EvidenceClass.FIRST_PARTY:
+        return "the signatory's acceptance at Microsoft (a later record)"
+    return "Partner Center's record (deliveries.json)"
+
+
 def _readme(account, accounts, records, checks, chain, now) -> str:
     first_party = [r for r in records if r.evidence_class == EvidenceClass.FIRST_PARTY]
+    by_class = Counter(r.evidence_class for r in records)
     by_state = Counter(_delivery_json(r)["state"] or "none" for r in records)
     lines = [
         f"# MCA acceptance evidence: {account.name}",
@@ -403,13 +414,14 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
         "",
         "## Records",
         "",
-        f"{len(records)} acceptance log record(s); {len(first_party)} first-party, "
-        f"{len(records) - len(first_party)} attestation(s).",
+        f"{len(records)} acceptance log record(s): {by_class[EvidenceClass.FIRST_PARTY]} first-party, "
+        f"{by_class[EvidenceClass.ATTESTATION]} attestation(s) on the customer's behalf, "
+        f"{by_class[EvidenceClass.SIGNATORY_AT_MICROSOFT]} accepted at Microsoft by the signatory.",
         "",
     ]
     if records:
         lines += [
-            "| # | created (UTC) | step | account | by | channel | evidence | log alone is proof | delivery |",
+            "| # | created (UTC) | step | account | by | channel | evidence | proven by | delivery |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for record in records:
@@ -418,11 +430,12 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
                 f"| {record.sequence} | {record.created_at:%Y-%m-%d %H:%M:%S} | {record.get_event_display()} | "
                 f"{record.account_name} | "
                 f"{record.confirmer} | {record.get_channel_display()} | {record.get_evidence_class_display()} | "
-                f"{'yes' if record.log_sufficient_as_proof else 'no'} | {delivery.get('state_display', 'none')} |"
+                f"{_proof_words(record)} | {delivery.get('state_display', 'none')} |"
             )
         lines.append("")
     lines.append(
-        "A first-party record (the customer's own user accepted) is sufficient proof on its own. "
+        'A record proven by "this record" (the customer\'s own user accepted, or Microsoft reported the '
+        "signatory's acceptance) is sufficient proof on its own. "
         "An attestation (a reseller or BSS user confirmed on the customer's behalf) is backed by Partner Center's "
         "record of the confirmation: see deliveries.json."
         if first_party
