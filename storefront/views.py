@@ -38,6 +38,7 @@ class StoreView(View):
 
     login_required = False
     pre_conditions: tuple[str, ...] = ()
+    not_orderable_here = False  # signed in, but none of the user's customers is ordered for in this store
     store: Store
     cart: Cart
     checkout_session: CheckoutSession
@@ -57,8 +58,15 @@ class StoreView(View):
                 match = resolve(request.path_info)
                 target = {k: v for k, v in match.kwargs.items() if k != "reseller_slug"}
                 return redirect(home.url(match.url_name, **target))
-            if self.login_required and not self.store.accounts_for(user).exists():
-                raise PermissionDenied("There is no customer you can order for in this store.")
+            if membership is not None and membership.role != Role.CUSTOMER:
+                self.not_orderable_here = not self.store.accounts_for(user).exists()
+            if self.not_orderable_here:
+                if self.login_required:
+                    raise PermissionDenied("There is no customer you can order for in this store.")
+                if request.method == "POST":
+                    # Told at the catalog and cart, before a cart is filled that no checkout here could place.
+                    messages.error(request, self.not_orderable_message(home))
+                    return redirect(self.store.url("catalog"))
         early = self.before_pre_conditions(request)
         if early is not None:
             return early
@@ -72,6 +80,10 @@ class StoreView(View):
 
     def before_pre_conditions(self, request: HttpRequest) -> HttpResponseBase | None:
         return None
+
+    def not_orderable_message(self, home: Store | None) -> str:
+        where = f" Order in {home.name} instead." if home is not None and home.key != self.store.key else ""
+        return f"None of your customers can be ordered for in {self.store.name}, so nothing can be added here.{where}"
 
     # --- pre-conditions (each raises FailedPreCondition naming the step that fixes it) --------------------
     def cart_not_empty(self) -> None:
@@ -110,6 +122,10 @@ class StoreView(View):
 
     def render(self, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
         base = {"store": self.store, "cart_count": len(self.checkout_session.lines())}
+        if self.not_orderable_here:
+            home = home_store_for(self.request.user)
+            base["not_orderable_here"] = self.not_orderable_message(home)
+            base["home_store"] = home if home is not None and home.key != self.store.key else None
         return render(self.request, template, {**base, **(context or {})}, status=status)
 
 
@@ -253,6 +269,8 @@ class ServiceDetailsView(StoreView):
                 "decision": decision,
                 "form": form,
                 "may_confirm": may_confirm,
+                "may_change_customer": self.cart.change_account_id() is None
+                and checkout.may_choose_customer(user, self.store),
                 "pending": pending,
                 "show_microsoft_page": bool(
                     pending
