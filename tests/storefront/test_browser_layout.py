@@ -8,7 +8,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from bss.choices import OrderStatus, Role
+from bss.models import Account, Reseller
+from demo.accounts import DEMO_PASSWORD
 from tests.browser_support import TIMEOUT_MS
+from tests.factories import OrderFactory, OrderLineFactory, SubscriptionFactory, UserFactory
 from tests.storefront.test_browser_store import add_to_cart, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,7 +21,9 @@ LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # 100 characters, words as long as real company names get.
 LONG_NAME = "Northwind Intercontinental Consolidated Holdings & Subsidiaries Trading Company of Western Europe AG"
-assert len(LONG_NAME) == 100
+# 100 characters without a space (a name written as one word, or a domain), which only wraps where CSS lets it.
+LONG_WORD = ("NorthwindIntercontinental" * 4)[:100]
+assert len(LONG_NAME) == len(LONG_WORD) == 100
 
 
 @pytest.fixture
@@ -70,3 +76,104 @@ def test_microsofts_page_in_the_checkout_shows_accept_without_scrolling(
         assert "You can close this page." in page.locator("body").inner_text()
     finally:
         context.close()
+
+
+@pytest.fixture(params=[LONG_NAME, LONG_WORD], ids=["words", "one-word"])
+def long_named_customer(request, demo, simulator):
+    """A Contoso customer with a 100-character name, its own user, a placed order, a subscription and a link out
+    to its signatory (so My agreements shows its action columns)."""
+    from bss.choices import Channel
+    from bss.models import Product
+    from mca import gate
+
+    name = request.param
+    account = Account.objects.create(
+        name=name, reseller=Reseller.objects.get(slug="contoso"), country="US", language="en-US"
+    )
+    user = UserFactory.with_role(Role.CUSTOMER, account=account, username="longco", first_name="Lee", last_name="Long")
+    user.set_password(DEMO_PASSWORD)
+    user.save()
+    product = Product.objects.get(sku="MS-M365-E3")
+    order = OrderFactory(account=account, status=OrderStatus.PLACED, created_by=user)
+    OrderLineFactory(order=order, product=product, quantity=7, unit_price=product.price)
+    SubscriptionFactory(account=account, product=product, seats=7)
+    gate.submit_acceptance(
+        actor=user,
+        account=account,
+        data={
+            "signatory_first_name": "Maximiliane-Charlotte",
+            "signatory_last_name": "Oberhausen-Wittgensteinbach",
+            "signatory_email": "maximiliane-charlotte.oberhausen-wittgensteinbach@northwind-intercontinental.example",
+            "signatory_phone": "",
+            "company_name": name,
+            "authority_confirmed": "on",
+        },
+        context=gate.ConfirmationContext(channel=Channel.STOREFRONT),
+    )
+    return account, order
+
+
+def signed_in(browser, live_server, username: str):
+    """A laptop-sized context signed in as `username` (a session made by Django's test client)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    context, page = new_page(browser, live_server, LAPTOP)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+    return context, page
+
+
+def test_no_main_page_is_wider_than_1280_px_with_a_100_character_name(
+    browser, live_server, long_named_customer, allow_async_unsafe
+):
+    account, order = long_named_customer
+    pages = {
+        "longco": [
+            "/store/",
+            "/store/cart/",
+            f"/store/orders/{order.number}/",
+            "/store/subscriptions/",
+            "/store/agreements/",
+        ],
+        "reseller": ["/store/agreements/", "/store/checkout/"],
+        "bss": [
+            "/bss/",
+            "/bss/orders/",
+            f"/bss/orders/{order.number}/",
+            "/bss/accounts/",
+            f"/bss/accounts/{account.pk}/",
+            "/bss/subscriptions/",
+            "/bss/acceptances/",
+        ],
+        "admin": [
+            "/admin/bss/account/",
+            f"/admin/bss/account/{account.pk}/change/",
+            "/admin/mca/acceptancerecord/",
+            "/admin/mca/attestation/",
+        ],
+    }
+    too_wide = {}
+    for username, paths in pages.items():
+        context, page = signed_in(browser, live_server, username)
+        try:
+            if username == "reseller":  # the customer picker needs a cart
+                add_to_cart(page, "Microsoft 365 E3")
+            for path in paths:
+                response = page.goto(path)
+                assert response.ok, f"{username} {path}: {response.status}"
+                assert account.name[:40] in page.content() or path in ("/store/", "/store/cart/"), path
+                width = page.evaluate("document.documentElement.scrollWidth")
+                # A table in a scrolling wrapper keeps the page narrow but hides its last columns: measured too.
+                widest_table = page.evaluate(
+                    "Math.max(0, ...[...document.querySelectorAll('.table-wrap')]"
+                    ".map(w => w.scrollWidth - w.clientWidth))"
+                )
+                if width > LAPTOP["width"] or widest_table > 0:
+                    too_wide[f"{username} {path}"] = (width, widest_table)
+        finally:
+            context.close()
+    assert not too_wide, too_wide
