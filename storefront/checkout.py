@@ -13,8 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order
@@ -107,20 +108,28 @@ def signatory_is(user: AbstractBaseUser, email: str) -> bool:
 def send_acceptance_link(
     *, store: Store, account: Account, signatory_name: str, signatory_email: str, link: str, expires_at=None
 ) -> bool:
-    """E-mail Microsoft's acceptance link to the customer's signatory, in the store's name. False without a link
-    (Partner Center had not issued it yet)."""
+    """E-mail Microsoft's acceptance link to the customer's signatory, in the store's name and the customer's
+    language. False without a link (Partner Center had not issued it yet)."""
     if not link:
         return False
-    until = f"\nThe link expires {date_format(timezone.localtime(expires_at), 'Y-m-d H:i T')}." if expires_at else ""
-    send_mail(
-        subject=f"{store.name}: please accept the Microsoft Customer Agreement for {account.name}",
-        message=(
-            f"Hello {signatory_name},\n\n"
-            f"{store.name} has named you as the person who accepts the Microsoft Customer Agreement for "
-            f"{account.name}. Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n\n"
-            "If you are not the right person, reply to this e-mail.\n"
-        ),
-        from_email=None,
-        recipient_list=[signatory_email],
-    )
+    with translation.override(account.interface_language):
+        names = {"store": store.name, "customer": account.name, "name": signatory_name}
+        until = ""
+        if expires_at:
+            expires = date_format(timezone.localtime(expires_at), "Y-m-d H:i T")
+            until = "\n" + gettext("The link expires %(expires)s.") % {"expires": expires}
+        subject = gettext("%(store)s: please accept the Microsoft Customer Agreement for %(customer)s") % names
+        message = (
+            gettext("Hello %(name)s,") % names
+            + "\n\n"
+            + gettext(
+                "%(store)s has named you as the person who accepts the Microsoft Customer Agreement for "
+                "%(customer)s. Please review and accept it on Microsoft's page:"
+            )
+            % names
+            + f"\n\n{link}\n{until}\n\n"
+            + gettext("If you are not the right person, reply to this e-mail.")
+            + "\n"
+        )
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[signatory_email])
     return True

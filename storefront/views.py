@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import resolve
+from django.utils.translation import gettext as _
 from django.views import View
 
 from bss.choices import Role
@@ -82,20 +83,24 @@ class StoreView(View):
         return None
 
     def not_orderable_message(self, home: Store | None) -> str:
-        where = f" Order in {home.name} instead." if home is not None and home.key != self.store.key else ""
-        return f"None of your customers can be ordered for in {self.store.name}, so nothing can be added here.{where}"
+        text = _("None of your customers can be ordered for in %(store)s, so nothing can be added here.") % {
+            "store": self.store.name
+        }
+        if home is not None and home.key != self.store.key:
+            text += " " + _("Order in %(store)s instead.") % {"store": home.name}
+        return text
 
     # --- pre-conditions (each raises FailedPreCondition naming the step that fixes it) --------------------
     def cart_not_empty(self) -> None:
         self.lines = self.cart.lines()
         if not self.lines:
-            raise checkout.FailedPreCondition(self.store.url("cart"), "Your cart is empty: add a product first.")
+            raise checkout.FailedPreCondition(self.store.url("cart"), _("Your cart is empty: add a product first."))
 
     def account_chosen(self) -> None:
         self.account = self.chosen_account()
         if self.account is None:
             raise checkout.FailedPreCondition(
-                self.store.url("checkout-account"), "Choose the customer this order is for."
+                self.store.url("checkout-account"), _("Choose the customer this order is for.")
             )
 
     def mca_settled(self) -> None:
@@ -103,7 +108,7 @@ class StoreView(View):
         if not checkout.may_place(self.decision):
             raise checkout.FailedPreCondition(
                 self.store.url("checkout-service-details"),
-                "The Microsoft Customer Agreement must be accepted before this order can be placed.",
+                _("The Microsoft Customer Agreement must be accepted before this order can be placed."),
             )
 
     # --- helpers -----------------------------------------------------------------------------------------
@@ -145,7 +150,10 @@ class CatalogView(StoreView):
             )
         product, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
         self.cart.add(product, quantity)
-        messages.success(request, f"Added {quantity} × {product.name} to your cart.")
+        messages.success(
+            request,
+            _("Added %(quantity)s × %(product)s to your cart.") % {"quantity": quantity, "product": product.name},
+        )
         return redirect(self.store.url("cart"))
 
 
@@ -157,15 +165,15 @@ class CartView(StoreView):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = CartLineForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Enter a seat count from 1 to 10000.")
+            messages.error(request, _("Enter a seat count from 1 to 10000."))
             return redirect(self.store.url("cart"))
         product_id, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
         if request.POST.get("action") == "remove" or not quantity:
             self.cart.remove(product_id)
-            messages.success(request, "Removed from your cart.")
+            messages.success(request, _("Removed from your cart."))
         else:
             self.cart.set_quantity(product_id, quantity)
-            messages.success(request, "Cart updated.")
+            messages.success(request, _("Cart updated."))
         return redirect(self.store.url("cart"))
 
 
@@ -224,7 +232,7 @@ class AccountStepView(StoreView):
                 if key:
                     self.checkout_session.remember_created_account(key, account_id)
             self.checkout_session.set_account_id(account_id)
-            messages.success(request, "New customer created.")
+            messages.success(request, _("New customer created."))
             return redirect(self.store.url("checkout-service-details"))
         # Choosing: an id outside the store's visible accounts is not found (404), and nothing is written.
         raw = request.POST.get("account", "")
@@ -292,9 +300,9 @@ class ServiceDetailsView(StoreView):
             gate.check_now(self.account)
             decision = self._decision()
             if not decision.needed:
-                messages.success(request, f"Microsoft reports the agreement accepted. {decision.reason}.")
+                messages.success(request, _("Microsoft reports the agreement accepted.") + f" {decision.reason}.")
                 return redirect(self.store.url("checkout-review"))
-            messages.info(request, "Microsoft has not reported the acceptance yet. " + decision.reason + ".")
+            messages.info(request, _("Microsoft has not reported the acceptance yet.") + f" {decision.reason}.")
             return redirect(self.store.url("checkout-service-details"))
         if action == "resend":
             return self._resend()
@@ -319,7 +327,7 @@ class ServiceDetailsView(StoreView):
             form.add_error(None, conflict.messages)
             return self._page(decision, form, status=409)
         if outcome.accepted:
-            messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
+            messages.success(request, _("Thank you: the acceptance of the Microsoft Customer Agreement is recorded."))
             return redirect(self.store.url("checkout-review"))
         attestation = outcome.attestation
         if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
@@ -333,14 +341,19 @@ class ServiceDetailsView(StoreView):
             ):
                 messages.success(
                     request,
-                    f"Microsoft's acceptance link was e-mailed to {attestation.signatory_name}. You can place the "
-                    "order now: it waits until the agreement is accepted.",
+                    _(
+                        "Microsoft's acceptance link was e-mailed to %(name)s. You can place the order now: it waits "
+                        "until the agreement is accepted."
+                    )
+                    % {"name": attestation.signatory_name},
                 )
             else:
                 messages.warning(
                     request,
-                    "Microsoft has not issued the acceptance link yet; send it from My agreements once it is ready. "
-                    "You can place the order now: it waits until the agreement is accepted.",
+                    _(
+                        "Microsoft has not issued the acceptance link yet; send it from My agreements once it is "
+                        "ready. You can place the order now: it waits until the agreement is accepted."
+                    ),
                 )
         return redirect(self.store.url("checkout-service-details"))
 
@@ -370,12 +383,12 @@ def _resend_link(request: HttpRequest, store: Store, account: Account, back: str
         )
         messages.success(
             request,
-            f"A new acceptance link was e-mailed to {attestation.signatory_name}."
+            _("A new acceptance link was e-mailed to %(name)s.") % {"name": attestation.signatory_name}
             if sent
-            else "A new acceptance link was requested from Microsoft; send it again once it is ready.",
+            else _("A new acceptance link was requested from Microsoft; send it again once it is ready."),
         )
     else:
-        messages.success(request, "A new acceptance link is ready.")
+        messages.success(request, _("A new acceptance link is ready."))
     return redirect(back)
 
 
@@ -438,7 +451,7 @@ class PlaceOrderView(StoreView):
             )
         except gate.AcceptanceRequired:
             messages.warning(
-                request, "The Microsoft Customer Agreement must be accepted before this order can be placed."
+                request, _("The Microsoft Customer Agreement must be accepted before this order can be placed.")
             )
             return redirect(self.store.url("checkout-service-details"))
         except OrderInvalid as invalid:

@@ -20,7 +20,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from bss.choices import Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
 from bss.models import Account, Membership, Order
@@ -211,15 +212,30 @@ def resend_signatory_link(*, actor: AbstractBaseUser, account: Account) -> str:
 
 
 def _mail_link(*, to: str, name: str, account: Account, link: str, expires_at: Any, order: Order | None = None) -> str:
-    until = f"\nThe link works until {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}.\n" if expires_at else "\n"
-    about = f" (order {order.number})" if order is not None else ""
-    body = (
-        f"Dear {name},\n\n"
-        f"{account.name}'s Microsoft products{about} need your acceptance of the Microsoft Customer Agreement.\n"
-        f"Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n"
-        "Your order goes ahead as soon as Microsoft reports your acceptance.\n"
-    )
-    send_mail(f"Please accept the Microsoft Customer Agreement for {account.name}", body, None, [to])
+    """The signatory's e-mail with Microsoft's link, in the customer's language."""
+    with translation.override(account.interface_language):
+        until = "\n"
+        if expires_at:
+            expires = f"{timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}"
+            until = "\n" + gettext("The link works until %(expires)s.") % {"expires": expires} + "\n"
+        about = " (" + gettext("order %(number)s") % {"number": order.number} + ")" if order is not None else ""
+        body = (
+            gettext("Dear %(name)s,") % {"name": name}
+            + "\n\n"
+            + gettext(
+                "%(customer)s's Microsoft products%(about)s need your acceptance of the Microsoft Customer Agreement."
+            )
+            % {"customer": account.name, "about": about}
+            + "\n"
+            + gettext("Please review and accept it on Microsoft's page:")
+            + f"\n\n{link}\n{until}\n"
+            + gettext("Your order goes ahead as soon as Microsoft reports your acceptance.")
+            + "\n"
+        )
+        subject = gettext("Please accept the Microsoft Customer Agreement for %(customer)s") % {
+            "customer": account.name
+        }
+    send_mail(subject, body, None, [to])
     return to
 
 

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -342,6 +343,8 @@ def attestation_accept_page(request: HttpRequest, attestation_id: str) -> HttpRe
         except SimulatorError:
             attestation.refresh_from_db()
     status = services.effective_status(attestation)
+    # Microsoft's page speaks the signatory's language (the attestation's), not the browser's.
+    translation.activate(_page_language(attestation.language))
     context = {
         "attestation": attestation,
         "status": status,
@@ -353,6 +356,14 @@ def attestation_accept_page(request: HttpRequest, attestation_id: str) -> HttpRe
     if status == AttestationStatus.ACCEPTED:
         return render(request, "pc_simulator/attestation_accepted.html", context)
     return render(request, "pc_simulator/attestation_accept.html", context)
+
+
+def _page_language(tag: str) -> str:
+    """The site's closest language to the signatory's BCP-47 tag (de-DE → de), English otherwise."""
+    try:
+        return translation.get_supported_language_variant((tag or "").lower())
+    except LookupError:
+        return "en"
 
 
 def _agreement_page_link(request: HttpRequest, attestation: SimAttestation) -> str:
