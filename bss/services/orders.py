@@ -49,9 +49,23 @@ def _validate_lines(account: Account, lines: Sequence[LineRequest]) -> None:
             raise OrderInvalid({where: [f"Unknown operation {line.operation!r}."]})
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or not 1 <= line.quantity <= MAX_SEATS:
             raise OrderInvalid({where: [f"The seat count must be a whole number from 1 to {MAX_SEATS}."]})
-        changes_subscription = line.operation != Operation.NEW_PURCHASE
-        if changes_subscription and (line.subscription is None or line.subscription.account_id != account.pk):
+        if line.operation == Operation.NEW_PURCHASE:
+            if line.subscription is not None:
+                raise OrderInvalid({f"{where}.subscription": ["A new purchase does not name a subscription."]})
+            continue
+        subscription = line.subscription
+        if subscription is None or subscription.account_id != account.pk:
             raise OrderInvalid({where: ["A change must name one of this customer's subscriptions."]})
+        # What changes at Microsoft is the subscription's product, whatever the line says: the gate (R1) and
+        # provisioning decide from the line's product, so a line naming another product is refused, never trusted.
+        if line.product.pk != subscription.product_id:
+            raise OrderInvalid(
+                {f"{where}.product": ["A change's product must be the product of the subscription it changes."]}
+            )
+        if line.operation == Operation.SEAT_INCREASE and line.quantity <= subscription.seats:
+            raise OrderInvalid({f"{where}.quantity": [f"A seat increase must exceed {subscription.seats} seats."]})
+        if line.operation == Operation.SEAT_DECREASE and line.quantity >= subscription.seats:
+            raise OrderInvalid({f"{where}.quantity": [f"A seat decrease must be below {subscription.seats} seats."]})
 
 
 # Order numbers are SO-<day>-<6 random hex digits>: about 16.7 million a day, so two orders of one day share a
