@@ -1,5 +1,5 @@
 """Checkout logic in plain functions: the gate's decision for a cart, the step guards' conditions, placing the
-order, creating a reseller's new customer and e-mailing Microsoft's acceptance link to a signatory.
+order, creating a reseller's new customer.
 
 The MCA question is always the gate's (`mca.gate`); nothing here combines acceptance rules or branches on the
 attestation flow.
@@ -11,13 +11,11 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
-from django.utils.formats import date_format
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order
+from bss.services import notify
 from bss.services.orders import LineRequest, gated_operations, place_order
 from mca import gate
 from storefront.cart import Cart
@@ -59,15 +57,15 @@ def place_cart_order(
 ) -> Order:
     """Place the cart's order through `bss.services.orders.place_order` (which asks the gate) and empty the cart.
     Raises gate.AcceptanceRequired, PermissionDenied or OrderInvalid, and then keeps the cart."""
-    order = place_order(
+    result = place_order(
         actor=actor,
         account=account,
         lines=line_requests(cart),
-        channel=store.channel_for(actor),
+        context=gate.ConfirmationContext(channel=store.channel_for(actor)),
         idempotency_key=idempotency_key or None,
     )
     cart.clear()
-    return order
+    return result.order
 
 
 def may_create_customers(user: AbstractBaseUser, store: Store) -> bool:
@@ -94,27 +92,4 @@ def create_customer(*, actor: AbstractBaseUser, store: Store, name: str, country
 
 def signatory_is(user: AbstractBaseUser, email: str) -> bool:
     """Is `user` the signatory named with `email` (then Microsoft's page is shown to them, not e-mailed)?"""
-    own = (getattr(user, "email", "") or "").strip().lower()
-    return bool(own) and own == (email or "").strip().lower()
-
-
-def send_acceptance_link(
-    *, store: Store, account: Account, signatory_name: str, signatory_email: str, link: str, expires_at=None
-) -> bool:
-    """E-mail Microsoft's acceptance link to the customer's signatory, in the store's name. False without a link
-    (Partner Center had not issued it yet)."""
-    if not link:
-        return False
-    until = f"\nThe link expires {date_format(timezone.localtime(expires_at), 'Y-m-d H:i T')}." if expires_at else ""
-    send_mail(
-        subject=f"{store.name}: please accept the Microsoft Customer Agreement for {account.name}",
-        message=(
-            f"Hello {signatory_name},\n\n"
-            f"{store.name} has named you as the person who accepts the Microsoft Customer Agreement for "
-            f"{account.name}. Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n\n"
-            "If you are not the right person, reply to this e-mail.\n"
-        ),
-        from_email=None,
-        recipient_list=[signatory_email],
-    )
-    return True
+    return notify.signatory_is(user, email)
