@@ -254,8 +254,10 @@ class AcceptanceCreateView(generics.GenericAPIView):
     def get_serializer_class(self) -> Any:
         from django.contrib.auth.models import AnonymousUser
 
-        if getattr(self, "swagger_fake_view", False):  # the schema documents the configured flow's form
-            return form_serializer(gate.form_for(AnonymousUser(), Account(name="")))
+        if getattr(self, "swagger_fake_view", False):
+            # The schema documents the configured flow's form for a named customer: the fields the server fills in
+            # from the account (the company name) are optional there, as they are in a real request.
+            return form_serializer(gate.form_for(AnonymousUser(), Account(name="Contoso")))
         return form_serializer(gate.form_for(self.request.user, visible_account(self.request, self.kwargs["pk"])))
 
     @extend_schema(

@@ -103,13 +103,15 @@ def place_order(
     idempotency_key: str | None = None,
     channel: str | None = None,
 ) -> OperationResult:
-    """Place an order for `account` on `channel` (default: the context's; R11): validate the lines, ask the gate about what changes
-    at Microsoft, submit `acceptance` (the form's data) when the gate asks for it, then place: "placed" when no
-    acceptance is needed, "awaiting acceptance" while a link is out with the customer's signatory (e-mailed to
-    them when the form went in here); refused with `gate.AcceptanceRequired` when acceptance is needed and nothing
-    is pending. Raises PermissionDenied for an account the actor may not order for (or confirm for, with
-    `acceptance`), OrderInvalid for bad lines, gate.AcceptanceInvalid for a bad form; writes nothing then. A
-    repeated submit with the same idempotency key returns the first order.
+    """Place an order for `account` on `channel` (default: the context's; R11).
+
+    Validates the lines, asks the gate about what changes at Microsoft, submits `acceptance` (the form's data) when
+    the gate asks for it, then places: "placed" when no acceptance is needed, "awaiting acceptance" while a link is
+    out with the customer's signatory (e-mailed to them when the form went in here); refused with
+    `gate.AcceptanceRequired` when acceptance is needed and nothing is pending. Raises PermissionDenied for an
+    account the actor may not order for (or confirm for, with `acceptance`), OrderInvalid for bad lines,
+    gate.AcceptanceInvalid for a bad form; writes nothing then. A repeated submit with the same idempotency key
+    returns the first order.
     """
     if not Account.objects.visible_to(actor).filter(pk=account.pk).exists():
         raise PermissionDenied("You may not order for this customer.")
