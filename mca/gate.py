@@ -355,6 +355,9 @@ def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
     check_open_attestations_now(knowledge_key(account))
+    # What Microsoft reported may have released and provisioned the customer's orders in this same call, giving
+    # the account its tenant (and its knowledge a new key): decide on the account as it is now.
+    account.refresh_from_db(fields=["partner_center_tenant_id"])
     return check(account, [Operation.NEW_PURCHASE], ask_again=True)
 
 
