@@ -123,7 +123,8 @@ def _stale_reason(accepted_at: datetime, contact: AgreementContact | None = None
     return Reason(
         ReasonCode.STALE_ATTESTATION,
         f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh"
-        f"{f' of {minimum:%Y-%m-%d}' if minimum else ''}: Microsoft requires the customer to accept the current agreement{other}",
+        f"{f' of {minimum:%Y-%m-%d}' if minimum else ''}: Microsoft requires the customer to accept the current "
+        f"agreement{other}",
     )
 
 
