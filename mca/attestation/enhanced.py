@@ -218,7 +218,9 @@ class EnhancedFlow(AttestationFlow):
             lock_customer(key)
             if (
                 record.idempotency_key
-                and AcceptanceRecord.objects.filter(idempotency_key=record.idempotency_key).exists()
+                and AcceptanceRecord.objects.filter(idempotency_key=record.idempotency_key)
+                .exclude(pk=record.pk)  # SQLite saved this record already
+                .exists()
             ):
                 # A double-click's earlier submit committed while this one waited for its turn: replay it. Touching
                 # its attestation here would hold the row while its after-commit step claims it (and skips it).
