@@ -51,6 +51,7 @@ test: $(TEST_STAMP) browser
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
