@@ -45,11 +45,16 @@ def may_place(decision: gate.Decision) -> bool:
     return not decision.needed or decision.waiting
 
 
-def existing_order(user: AbstractBaseUser, idempotency_key: str) -> Order | None:
-    """The order a previous submit with this key placed, if the user may see it (a resubmit shows it again)."""
-    if not idempotency_key:
+def existing_order(user: AbstractBaseUser, idempotency_keys: Sequence[str]) -> Order | None:
+    """The order a previous submit with one of these keys placed, if the user may see it (a resubmit shows it)."""
+    keys = [key for key in idempotency_keys if key]
+    if not keys:
         return None
-    return Order.objects.filter(idempotency_key=idempotency_key, account__in=Account.objects.visible_to(user)).first()
+    return (
+        Order.objects.filter(idempotency_key__in=keys, account__in=Account.objects.visible_to(user))
+        .order_by("-pk")
+        .first()
+    )
 
 
 def place_cart_order(

@@ -391,9 +391,10 @@ class PlaceOrderView(StoreView):
     http_method_names = ["post"]
 
     def before_pre_conditions(self, request: HttpRequest) -> HttpResponseBase | None:
-        if request.method == "POST":
-            order = checkout.existing_order(request.user, request.POST.get("idempotency_key", "")[:100])
-            if order is not None:  # a double click or a resubmit: the first order, once
+        if request.method == "POST" and not self.checkout_session.lines():
+            # A double click or a resubmit after the order emptied the cart: show the order this checkout placed.
+            order = checkout.existing_order(request.user, self.checkout_session.placed_order_keys())
+            if order is not None:
                 return redirect(self.store.url("order", number=order.number))
         return None
 
@@ -404,7 +405,7 @@ class PlaceOrderView(StoreView):
                 account=self.account,
                 cart=self.cart,
                 store=self.store,
-                idempotency_key=request.POST.get("idempotency_key", "")[:100],
+                idempotency_key=self.checkout_session.order_key(),  # bound to the checkout, not to the form
             )
         except gate.AcceptanceRequired:
             messages.warning(
