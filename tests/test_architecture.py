@@ -17,15 +17,16 @@ CHANNELS = [
 
 def _calls_to(path: Path, name: str) -> list[int]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    lines = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr == name:
-            lines.append(node.lineno)
-        elif isinstance(node, ast.Name) and node.id == name:
-            lines.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and any(alias.name == name for alias in node.names):
-            lines.append(node.lineno)
-    return lines
+    def names(node: ast.AST) -> set[str]:
+        if isinstance(node, ast.Attribute):
+            return {node.attr}
+        if isinstance(node, ast.Name):
+            return {node.id}
+        if isinstance(node, ast.ImportFrom):
+            return {alias.name for alias in node.names}
+        return set()
+
+    return [node.lineno for node in ast.walk(tree) if name in names(node)]
 
 
 @pytest.mark.parametrize("path", CHANNELS, ids=lambda path: str(path.relative_to(ROOT)))
