@@ -17,6 +17,7 @@ CHANNELS = [
 
 def _calls_to(path: Path, name: str) -> list[int]:
     tree = ast.parse(path.read_text(), filename=str(path))
+
     def names(node: ast.AST) -> set[str]:
         if isinstance(node, ast.Attribute):
             return {node.attr}
