@@ -11,11 +11,10 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order
-from bss.services import notify
+from bss.services import accounts, notify
 from bss.services.orders import LineRequest, gated_operations, place_order
 from mca import gate
 from storefront.cart import Cart
@@ -85,14 +84,11 @@ def may_create_customers(user: AbstractBaseUser, store: Store) -> bool:
 
 
 def create_customer(*, actor: AbstractBaseUser, store: Store, name: str, country: str, language: str) -> Account:
-    """A new customer account of the actor's organisation (a reseller's customer, or a CSP direct customer).
-    Not synced with Partner Center until its first Microsoft order is provisioned."""
+    """A new customer account of the actor's organisation, created here only when this store is the actor's (see
+    `may_create_customers`); the account itself is `bss.services.accounts.create_customer`'s."""
     if not may_create_customers(actor, store):
         raise PermissionDenied("You may not create customers here.")
-    membership = Membership.of(actor)
-    reseller = membership.reseller if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS) else None
-    with transaction.atomic():
-        return Account.objects.create(name=name, reseller=reseller, country=country, language=language)
+    return accounts.create_customer(actor=actor, name=name, country=country, language=language)
 
 
 def signatory_is(user: AbstractBaseUser, email: str) -> bool:
