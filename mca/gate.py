@@ -220,20 +220,13 @@ def _when(moment: datetime) -> str:
 
 
 def _pending_for(account: Account) -> PendingAttestation | None:
-    latest = (
-        Attestation.objects.filter(key=knowledge_key(account))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .order_by("-created_at")
-        .only("state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error")
-        .first()
-    )
+    latest = Attestation.objects.only(
+        "state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error"
+    ).current_for(knowledge_key(account))
     if latest is None:
         return None
-    state = AttestationState(latest.state)
-    if state == AttestationState.PENDING and latest.expires_at is not None and latest.expires_at <= timezone.now():
-        state = AttestationState.EXPIRED  # Microsoft will say so at the next poll; the link is dead already
     return PendingAttestation(
-        state=state,
+        state=latest.effective_state,
         signatory_name=latest.signatory_name,
         signatory_email=latest.signatory_email,
         link=latest.acceptance_url,

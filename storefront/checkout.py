@@ -41,7 +41,7 @@ def decision_for(account: Account, lines: Sequence[LineRequest]) -> gate.Decisio
 
 def may_place(decision: gate.Decision) -> bool:
     """The order may be placed: nothing needed, or a link is out with the signatory (the order is then held)."""
-    return not decision.needed or decision.waiting
+    return not decision.blocks_order
 
 
 def existing_order(user: AbstractBaseUser, idempotency_keys: Sequence[str]) -> Order | None:
