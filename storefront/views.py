@@ -20,6 +20,7 @@ from django.views import View
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order, Subscription
+from bss.services import acceptance
 from bss.services.orders import OrderInvalid
 from mca import gate, selectors
 from storefront import checkout
@@ -287,11 +288,12 @@ class ServiceDetailsView(StoreView):
         if not form.is_valid():
             return self._page(decision, form, status=400)
         try:
-            outcome = gate.submit_acceptance(
+            outcome, emailed_to = acceptance.confirm_acceptance(
                 actor=request.user,
                 account=self.account,
                 data=request.POST,
                 context=decision.context_for(self._context()),
+                sender=self.store.name,
             )
         except gate.AcceptanceInvalid as invalid:
             for field, errors in invalid.error_dict.items():
@@ -305,14 +307,7 @@ class ServiceDetailsView(StoreView):
             return redirect(self.store.url("checkout-review"))
         attestation = outcome.attestation
         if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-            if checkout.send_acceptance_link(
-                store=self.store,
-                account=self.account,
-                signatory_name=attestation.signatory_name,
-                signatory_email=attestation.signatory_email,
-                link=outcome.link,
-                expires_at=outcome.expires_at,
-            ):
+            if emailed_to:
                 messages.success(
                     request,
                     f"Microsoft's acceptance link was e-mailed to {attestation.signatory_name}. You can place the "
@@ -332,28 +327,21 @@ class ServiceDetailsView(StoreView):
 
 def _resend_link(request: HttpRequest, store: Store, account: Account, back: str) -> HttpResponse:
     try:
-        outcome = gate.resend_link(
+        outcome, emailed_to = acceptance.resend_link(
             actor=request.user,
             account=account,
             context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
+            sender=store.name,
         )
     except gate.AcceptanceInvalid as invalid:
         messages.error(request, " ".join(invalid.messages))
         return redirect(back)
     attestation = outcome.attestation
     if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-        sent = checkout.send_acceptance_link(
-            store=store,
-            account=account,
-            signatory_name=attestation.signatory_name,
-            signatory_email=attestation.signatory_email,
-            link=outcome.link,
-            expires_at=outcome.expires_at,
-        )
         messages.success(
             request,
             f"A new acceptance link was e-mailed to {attestation.signatory_name}."
-            if sent
+            if emailed_to
             else "A new acceptance link was requested from Microsoft; send it again once it is ready.",
         )
     else:
@@ -403,9 +391,10 @@ class PlaceOrderView(StoreView):
     http_method_names = ["post"]
 
     def before_pre_conditions(self, request: HttpRequest) -> HttpResponseBase | None:
-        if request.method == "POST":
-            order = checkout.existing_order(request.user, request.POST.get("idempotency_key", "")[:100])
-            if order is not None:  # a double click or a resubmit: the first order, once
+        if request.method == "POST" and not self.checkout_session.lines():
+            # A double click or a resubmit after the order emptied the cart: show the order this checkout placed.
+            order = checkout.existing_order(request.user, self.checkout_session.placed_order_keys())
+            if order is not None:
                 return redirect(self.store.url("order", number=order.number))
         return None
 
@@ -416,7 +405,7 @@ class PlaceOrderView(StoreView):
                 account=self.account,
                 cart=self.cart,
                 store=self.store,
-                idempotency_key=request.POST.get("idempotency_key", "")[:100],
+                idempotency_key=self.checkout_session.order_key(),  # bound to the checkout, not to the form
             )
         except gate.AcceptanceRequired:
             messages.warning(
