@@ -16,8 +16,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from bss.models import Account
-from mca.chain import KEYED_VERSION, VerifyResult, mac_problem, record_hash, verify_chain
+from mca.chain import (
+    HASHED_FIELDS_BY_VERSION,
+    KEYED_VERSION,
+    VerifyResult,
+    _text,
+    mac_problem,
+    record_hash,
+    verify_chain,
+)
 from mca.choices import EvidenceClass
+from mca.evidence_verify import readme_row
 from mca.export.csv import csv_rows, csv_text
 from mca.knowledge import known_acceptance, still_counts
 from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord, Attestation
@@ -97,9 +106,31 @@ def customer_accounts(account: Account) -> QuerySet[Account]:
     return Account.objects.filter(pk=account.pk)
 
 
+# The choices whose display names the readable files show (verify.py gets them in proof.json to re-render rows).
+LABELLED_FIELDS = ("event", "actor_role", "channel", "evidence_class")
+
+
+def field_texts(record: AcceptanceRecord) -> dict[str, str | None]:
+    """The record's hashed fields as its canonical form writes them (what verify.py decodes from the bytes)."""
+    names = HASHED_FIELDS_BY_VERSION[record.hash_version]
+    if record.hash_version >= KEYED_VERSION:
+        names = tuple(name for name in names if name != "prev_hash")
+    return {name: _text(getattr(record, name)) for name in names}
+
+
+def record_labels() -> dict[str, dict[str, str]]:
+    return {
+        name: {str(value): str(label) for value, label in AcceptanceRecord._meta.get_field(name).choices}
+        for name in LABELLED_FIELDS
+    }
+
+
 def _record_json(record: AcceptanceRecord) -> dict[str, Any]:
+    """Every field; times exactly as hashed (microseconds, UTC), so verify.py can compare them with the bytes."""
     data: dict[str, Any] = {"id": record.pk}
-    data.update({name: getattr(record, name) for name in RECORD_FIELDS})
+    for name in RECORD_FIELDS:
+        value = getattr(record, name)
+        data[name] = _text(value) if isinstance(value, datetime) else value
     try:
         data["form_data_parsed"] = json.loads(record.form_data)
     except ValueError:
@@ -298,14 +329,10 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
             "| # | created (UTC) | step | account | by | channel | evidence | log alone is proof | delivery |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
+        labels = record_labels()
         for record in records:
-            delivery = _delivery_json(record)
-            lines.append(
-                f"| {record.sequence} | {record.created_at:%Y-%m-%d %H:%M:%S} | {record.get_event_display()} | "
-                f"{record.account_name} | "
-                f"{record.confirmer} | {record.get_channel_display()} | {record.get_evidence_class_display()} | "
-                f"{'yes' if record.log_sufficient_as_proof else 'no'} | {delivery.get('state_display', 'none')} |"
-            )
+            delivery = _delivery_json(record).get("state_display", "none")
+            lines.append(readme_row(field_texts(record), labels, delivery))
         lines.append("")
     lines.append(
         "A first-party record (the customer's own user accepted) is sufficient proof on its own. "

@@ -13,21 +13,15 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from bss.models import Account
-from mca.chain import HASHED_FIELDS_BY_VERSION, KEYED_VERSION, _text, canonical_bytes, content_digest, record_values
-from mca.export.gathering import Evidence, _delivery_json, _dumps, gather_evidence
-from mca.export.pdf import _key_ids, summary_pdf
+from mca.chain import HASHED_FIELDS_BY_VERSION, KEYED_VERSION, canonical_bytes, content_digest, record_values
+from mca.evidence_verify import MANIFEST_FORMAT
+from mca.export.csv import CSV_COLUMNS
+from mca.export.gathering import Evidence, _delivery_json, _dumps, field_texts, gather_evidence, record_labels
+from mca.export.pdf import _keys_with_ids, summary_pdf
 from mca.models import AcceptanceRecord, KnownTemplate
 
 VERIFY_SCRIPT = Path(__file__).resolve().parent.parent / "evidence_verify.py"
 PROOF_FORMAT = "mca-evidence-proof/v1"
-
-
-def _field_texts(record: AcceptanceRecord) -> dict[str, str | None]:
-    """The record's hashed fields as the canonical form renders them (what verify.py decodes)."""
-    names = HASHED_FIELDS_BY_VERSION[record.hash_version]
-    if record.hash_version >= KEYED_VERSION:
-        names = tuple(name for name in names if name != "prev_hash")
-    return {name: _text(getattr(record, name)) for name in names}
 
 
 def _proof_record(record: AcceptanceRecord) -> dict[str, Any]:
@@ -40,7 +34,7 @@ def _proof_record(record: AcceptanceRecord) -> dict[str, Any]:
         "name": f"{record.first_name} {record.last_name}",
         "hash_version": version,
         "canonical_b64": base64.b64encode(canonical_bytes(values, version)).decode("ascii"),
-        "fields": _field_texts(record),
+        "fields": field_texts(record),
         "prev_hash": record.prev_hash,
         "content_digest": content_digest(values, version) if version >= KEYED_VERSION else None,
         "entry_hash": record.entry_hash,
@@ -117,6 +111,13 @@ def _proof(records: list[AcceptanceRecord]) -> tuple[dict[str, Any], dict[str, b
                 "links": [links_by_sequence[s] for s in range(sequence, cover.sequence + 1) if s in links_by_sequence],
             }
         )
+    # The newest checkpoint anchors the manifest's "complete up to": the customer's records up to its head.
+    head = checkpoints[-1] if checkpoints else None
+    if head is not None:
+        head_name = "checkpoints/" + head.name.rsplit("/", 1)[-1]
+        if head_name not in files:
+            with storage.open(head.name, "rb") as handle:
+                files[head_name] = handle.read()
     older = [r.sequence for r in records if r.hash_version < KEYED_VERSION]
     if older:
         notes.append(
@@ -124,7 +125,7 @@ def _proof(records: list[AcceptanceRecord]) -> tuple[dict[str, Any], dict[str, b
             "hashes are checked from their content; other customers' version-1/2 records between them and a "
             "checkpoint are linked by hash only, so the proof is complete from the first version-3 record on."
         )
-    used_keys = {cover.key_id for cover in covers.values()}
+    used_keys = {cover.key_id for cover in covers.values()} | ({head.key_id} if head else set())
     public_keys = [key for key_id, key in trusted_public_keys().items() if key_id in used_keys] or [raw_public_key()]
     proof = {
         "format": PROOF_FORMAT,
@@ -133,10 +134,62 @@ def _proof(records: list[AcceptanceRecord]) -> tuple[dict[str, Any], dict[str, b
         "records": [_proof_record(record) for record in records],
         "segments": segments,
         "checkpoint_files": sorted(files),
+        "head": {"sequence": head.sequence, "head_hash": head.head_hash} if head else None,
         "public_keys": [base64.b64encode(key).decode("ascii") for key in public_keys],
+        # What verify.py needs to re-render the readable files from the hashed fields.
+        "field_kinds": _field_kinds(),
+        "csv_columns": dict(CSV_COLUMNS),
+        "labels": record_labels(),
         "notes": notes,
     }
     return proof, files, notes
+
+
+def _field_kinds() -> dict[str, str]:
+    """Hashed fields whose readable form differs from their canonical text (times, booleans)."""
+    from django.db import models
+
+    kinds = {}
+    for field in AcceptanceRecord._meta.concrete_fields:
+        if isinstance(field, models.DateTimeField):
+            kinds[field.attname] = "datetime"
+        elif isinstance(field, models.BooleanField):
+            kinds[field.attname] = "bool"
+    return kinds
+
+
+def _manifest(evidence: Evidence, proof: dict[str, Any], files: dict[str, bytes]) -> bytes:
+    """manifest.json: the customer, its records (sequence, entry hash) complete up to the newest signed head, and
+    the SHA-256 of every file, signed with the checkpoint key (domain-separated from checkpoints)."""
+    from mca.checkpoints import canonical_json, key_id_for, raw_public_key, signing_key
+
+    private = signing_key()
+    public = raw_public_key(private)
+    account = evidence.account
+    body = {
+        "log_id": settings.MCA_LOG_ID,
+        "exported_at": evidence.now.isoformat(),
+        "key_id": key_id_for(public),
+        "customer": {
+            "account_id": account.pk,
+            "account_ids": [a.pk for a in evidence.accounts],
+            "name": account.name,
+            "tenant_id": str(account.partner_center_tenant_id) if account.partner_center_tenant_id else None,
+        },
+        "records": [{"sequence": r.sequence, "entry_hash": r.entry_hash} for r in evidence.records],
+        "record_count": len(evidence.records),
+        "complete_up_to": proof["head"],
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+    signature = private.sign((MANIFEST_FORMAT + "\n").encode() + canonical_json(body))
+    document = {
+        "format": MANIFEST_FORMAT,
+        "manifest": body,
+        "signature": base64.b64encode(signature).decode("ascii"),
+        "public_key": base64.b64encode(public).decode("ascii"),
+        "algorithm": "Ed25519",
+    }
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _microsoft_answers(records: list[AcceptanceRecord]) -> list[dict[str, Any]]:
@@ -210,15 +263,24 @@ def _pack_readme(evidence: Evidence, proof: dict[str, Any], refused: str) -> str
         "- summary.pdf: this summary for a person",
         "- verify.py: the verifier (Python standard library only)",
         "",
+        "- manifest.json: the customer, its records and every file's SHA-256, signed with the CSP's key",
+        "",
         "## Verify this pack",
         "",
-        "    unzip mca-evidence-*.zip && cd mca-evidence-*/ && python3 verify.py",
+        "    unzip mca-evidence-*.zip && cd mca-evidence-*/",
+        "    python3 verify.py --key-url https://<the CSP's site>/.well-known/mca-log/   # or --public-key BASE64",
         "",
         "verify.py needs nothing but Python 3.11+. It prints PASS or FAIL per check and exits non-zero on any "
-        "failure: the files against SHA256SUMS; each record's canonical bytes against its content digest and entry "
-        "hash; every link from each record to a signed checkpoint; each checkpoint's Ed25519 signature. Give it the "
-        "public key the CSP publishes (`--public-key BASE64`) rather than trusting the one in the pack. Public key "
-        f"id(s) used: {', '.join(sorted(_key_ids(proof)))}.",
+        "failure: the signed manifest (the customer, its complete list of records, every file's hash); each record's "
+        "canonical bytes against its content digest and entry hash; every link from each record to a signed "
+        "checkpoint; each checkpoint's Ed25519 signature; each record being the customer's; and every readable file "
+        "(records.json, records.csv, this README's table, chain.json, template.json, Microsoft's answers) against "
+        "the hashed bytes. A key must be given, obtained from the CSP and not from this pack: without one the run "
+        "fails, since anyone can re-sign a forged pack with a key of their own.",
+        "",
+        "Public key(s) that signed this pack (Ed25519, base64; compare with the one the CSP publishes):",
+        "",
+        *[f"    {key}   ({key_id})" for key, key_id in _keys_with_ids(proof)],
         "",
         "The records' MACs (HMAC-SHA256 with a key the CSP keeps outside its database) are checked by the CSP "
         "(`manage.py mca_verify_log`); the checkpoints are signed only over a chain whose MACs verified.",
@@ -253,6 +315,7 @@ def export_evidence_pack(account: Account, out_dir: Path | str, *, within: Query
     files["summary.pdf"] = summary_pdf(evidence, proof)
     files["verify.py"] = VERIFY_SCRIPT.read_bytes()
     files.update(checkpoint_files)
+    files["manifest.json"] = _manifest(evidence, proof, files)
     files["SHA256SUMS"] = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")

@@ -86,15 +86,20 @@ def summary_pdf(evidence: Evidence, proof: dict[str, Any]) -> bytes:
         line(note, 9)
     line("How to verify", 13, 2)
     line(
-        "Unzip the pack and run `python3 verify.py` in its folder (Python 3.11 or newer, nothing else). It checks "
-        "every file against SHA256SUMS, each record's bytes against its hashes, the links up to the signed "
-        "checkpoints and their Ed25519 signatures; pass --public-key with the key the CSP publishes. Public key "
-        f"id(s): {', '.join(sorted(_key_ids(proof)))}."
+        "Unzip the pack and run `python3 verify.py --key-url https://<the CSP's site>/.well-known/mca-log/` (or "
+        "--public-key BASE64) in its folder (Python 3.11 or newer, nothing else). It checks the signed manifest (the "
+        "customer, its complete list of records, every file's hash), each record's bytes against its hashes, the "
+        "links up to the signed checkpoints and their Ed25519 signatures, and every readable file against the "
+        "hashed bytes. Without a key obtained from the CSP (not from the pack) it fails."
     )
+    line("Public key(s) that signed this pack (Ed25519, base64):", 9)
+    for key, key_id in _keys_with_ids(proof):
+        line(f"{key} ({key_id})", 9)
     return bytes(pdf.output())
 
 
-def _key_ids(proof: dict[str, Any]) -> set[str]:
+def _keys_with_ids(proof: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each full public key (base64) of the pack with its short id."""
     from mca.checkpoints import key_id_for
 
-    return {key_id_for(base64.b64decode(key)) for key in proof["public_keys"]}
+    return [(key, key_id_for(base64.b64decode(key))) for key in proof["public_keys"]]
