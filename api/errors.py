@@ -32,6 +32,7 @@ class ProblemCode(StrEnum):
     PARSE_ERROR = "parse_error"
     NOT_AUTHENTICATED = "not_authenticated"
     AUTHENTICATION_FAILED = "authentication_failed"
+    ACCOUNT_LOCKED = "account_locked"
     PERMISSION_DENIED = "permission_denied"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -50,6 +51,7 @@ TITLES = {
     ProblemCode.PARSE_ERROR: "Malformed request body",
     ProblemCode.NOT_AUTHENTICATED: "Authentication required",
     ProblemCode.AUTHENTICATION_FAILED: "Authentication failed",
+    ProblemCode.ACCOUNT_LOCKED: "Sign-in locked after too many failures",
     ProblemCode.PERMISSION_DENIED: "Not allowed",
     ProblemCode.NOT_FOUND: "Not found",
     ProblemCode.METHOD_NOT_ALLOWED: "Method not allowed",
@@ -68,6 +70,14 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = ProblemCode.ORDER_NOT_EXECUTABLE
     default_detail = TITLES[ProblemCode.ORDER_NOT_EXECUTABLE]
+
+
+class AccountLocked(exceptions.APIException):
+    """Too many failed sign-ins for the user name (django-axes): refused whatever the password, until unlocked."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = ProblemCode.ACCOUNT_LOCKED
+    default_detail = TITLES[ProblemCode.ACCOUNT_LOCKED]
 
 
 class IdempotencyKeyReused(exceptions.APIException):

@@ -13,12 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.authentication import LockoutAwareBasicAuthentication
 from api.errors import PROBLEM_CONTENT_TYPE, AcceptanceRequiredError, Conflict, ProblemCode, django_errors
 from api.idempotency import HEADER, idempotent, service_key
 from api.pagination import cursor
@@ -145,7 +146,7 @@ def outcome_status(outcome: gate.Outcome) -> int:
 class TokenView(APIView):
     """Your API token: create (or get) it with your password (basic auth) or a session; revoke it with DELETE."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    authentication_classes = [LockoutAwareBasicAuthentication, SessionAuthentication]
 
     @extend_schema(
         operation_id="auth_token_create",

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_countries",
     "phonenumber_field",
     "pgtrigger",
+    "axes",
     "mca",
     "bss",
     "storefront",
@@ -66,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page (docs/security.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -115,6 +118,22 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Sign-in lockout (django-axes; docs/security.md) ---
+# Every path that checks a password goes through `authenticate(request=...)`: /accounts/login/, /admin/login/, the
+# store's sign-in and the API's basic auth for tokens (api.authentication). Axes' backend refuses a locked user name
+# before the password is even checked. Locked per user name (not per IP: behind a proxy every client shares one);
+# the lock lifts after AXES_COOLOFF_HOURS, or at once by staff (`manage.py axes_reset_username <name>`, or deleting
+# the attempt in the setup area's "Access attempts").
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# axes.W006 wants the IP in the lockout key against attackers rotating user agents or cookies; a key of the user name
+# alone does not change with either, and an IP key would lock every client out together behind the proxy.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # --- I18N ---
 LANGUAGE_CODE = "en-us"
