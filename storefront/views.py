@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, LogoutView, redirect_to_login
@@ -224,6 +225,12 @@ class AccountStepView(StoreView):
         return redirect(self.store.url("checkout-service-details"))
 
 
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL: what a Content-Security-Policy source names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class ServiceDetailsView(StoreView):
     """Step 2: Service Details, with the MCA step when the gate says acceptance is needed."""
 
@@ -244,7 +251,7 @@ class ServiceDetailsView(StoreView):
         may_confirm = gate.may_confirm(user, self.account)
         if form is None and decision.show_form and may_confirm:
             form = gate.form_for(user, self.account)
-        return self.render(
+        response = self.render(
             "storefront/checkout_service_details.html",
             {
                 "step": "details",
@@ -264,6 +271,10 @@ class ServiceDetailsView(StoreView):
             },
             status=status,
         )
+        if pending and pending.link:
+            # The Content-Security-Policy lets this page frame Microsoft's acceptance page, from its origin only.
+            response._csp_update = {"frame-src": [origin_of(pending.link)]}
+        return response
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._page(self._decision())

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "pgtrigger",
     "axes",
+    "csp",
     "mca",
     "bss",
     "storefront",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page (docs/security.md).
     "axes.middleware.AxesMiddleware",
 ]
@@ -153,6 +156,28 @@ STORAGES = {
 # --- Security (the HTTPS, cookie and HSTS protections are turned on in production.py) ---
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp; docs/security.md) ---
+# Scripts only from this site, or inline with the request's nonce (`<script nonce="{{ request.csp_nonce }}">`;
+# tests/test_csp.py refuses an inline script without it). Styles may be inline: the templates and the admin use
+# style attributes, which a nonce cannot cover, and styles run no code. Frames: this site (the Partner Center
+# simulator's page) and the origins in CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds.
+# ReDoc builds its search worker from a blob: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF, *env.list("CSP_FRAME_SRC", default=[])],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
 
 # --- REST API (the api app; README "API") ---
 # Token first: an unauthenticated call answers 401 with `WWW-Authenticate: Token`. Session calls need CSRF.
