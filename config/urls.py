@@ -7,12 +7,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from config import views
+from config.mfa_views import mfa
 from mca import views as mca_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/", mfa, name="mfa"),
     path("admin/", admin.site.urls),
     path("mca/agreements/<str:template_id>/document/", mca_views.agreement_document, name="agreement-document"),
     path("store/", include("storefront.urls")),

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "pgtrigger",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "mca",
     "bss",
     "storefront",
@@ -67,6 +69,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A second factor (config/mfa.py): django-otp marks the verified session, ours sends the unverified away.
+    "django_otp.middleware.OTPMiddleware",
+    "config.mfa.MfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -121,6 +126,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Second factor (django-otp, TOTP; config/mfa.py, docs/security.md) ---
+# Required of admins, staff and everyone who may confirm on a customer's behalf. On by default; the local demo
+# (config/settings/local.py) turns it off unless MCA_REQUIRE_MFA=true is set.
+MCA_REQUIRE_MFA = env.bool("MCA_REQUIRE_MFA", default=True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="MCA acceptance")
 
 # --- Sign-in lockout (django-axes; docs/security.md) ---
 # Every path that checks a password goes through `authenticate(request=...)`: /accounts/login/, /admin/login/, the
