@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["api.renderers.HtmlSafeJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
     "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
