@@ -93,7 +93,7 @@ def _day(moment: datetime) -> str:
 _PARTNER_ROLE_SUFFIXES = {f" ({role.label})": role.label for role in Role if role != Role.CUSTOMER}
 
 
-def _confirmed_by_for_everyone(confirmed_by: str) -> str:
+def confirmed_by_for_everyone(confirmed_by: str) -> str:
     """" by Nancy Davolio (Customer user)", or " on the customer's behalf by a partner (Reseller user)"."""
     for suffix, label in _PARTNER_ROLE_SUFFIXES.items():
         if confirmed_by.endswith(suffix):
@@ -115,7 +115,7 @@ def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
             f"Partner Center reports acceptance (partner confirmation of {_day(knowledge.accepted_at)})",
         )
     else:
-        by = _confirmed_by_for_everyone(knowledge.confirmed_by)
+        by = confirmed_by_for_everyone(knowledge.confirmed_by)
         reason = Reason(ReasonCode.CONFIRMED_HERE, f"Accepted on {_day(knowledge.accepted_at)}{by}")
     return AcceptanceStatus(
         needed=False,

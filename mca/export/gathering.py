@@ -31,6 +31,7 @@ from mca.export.csv import csv_rows, csv_text
 from mca.knowledge import known_acceptance, still_counts
 from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord, Attestation
 from mca.rules import cloud_agreement_counts
+from mca.status import confirmed_by_for_everyone
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,8 @@ def _how_known(account: Account) -> str:
     knowledge = known_acceptance(account)
     if knowledge is not None:
         text = f"{knowledge.get_kind_display()}, accepted {knowledge.accepted_at:%Y-%m-%d}"
-        if knowledge.confirmed_by:
-            text += f" by {knowledge.confirmed_by}"
+        # The records name who confirmed; this line may be another partner's confirmation (a shared tenant).
+        text += confirmed_by_for_everyone(knowledge.confirmed_by)
         text += (
             f"; last verified at Partner Center {knowledge.verified_at:%Y-%m-%d %H:%M} UTC"
             if (knowledge.verified_at)
