@@ -54,6 +54,10 @@ class StoreView(View):
             home = home_store_for(user)
             membership = Membership.of(user)
             if membership is not None and membership.role == Role.CUSTOMER and home.key != self.store.key:
+                if self.store.by_host and home.reseller is None:
+                    # On a reseller's own host every /store/ URL is that reseller's store: the CSP's store cannot
+                    # be reached here, and redirecting to /store/ would loop (issue 17). Say where to go instead.
+                    return self.render("storefront/other_store.html", {"home": home}, status=403)
                 # A customer user shops in its own account's store.
                 match = resolve(request.path_info)
                 target = {k: v for k, v in match.kwargs.items() if k != "reseller_slug"}
