@@ -94,7 +94,7 @@ _PARTNER_ROLE_SUFFIXES = {f" ({role.label})": role.label for role in Role if rol
 
 
 def confirmed_by_for_everyone(confirmed_by: str) -> str:
-    """" by Nancy Davolio (Customer user)", or " on the customer's behalf by a partner (Reseller user)"."""
+    """ " by Nancy Davolio (Customer user)", or " on the customer's behalf by a partner (Reseller user)"."""
     for suffix, label in _PARTNER_ROLE_SUFFIXES.items():
         if confirmed_by.endswith(suffix):
             return f" on the customer's behalf by a partner ({label})"
