@@ -40,12 +40,18 @@ def sign_in(page: Page, username: str) -> None:
     page.wait_for_url(re.compile(r"/$"))
 
 
+# ReDoc's bundle draws Redocly's logo from cdn.redoc.ly whatever its options say: the policy blocks it on purpose
+# (the docs load nothing from a third party), and ReDoc hides a logo that fails.
+BLOCKED_ON_PURPOSE = "https://cdn.redoc.ly/"
+
+
 def test_api_docs_render_under_the_policy(page):
     page.goto("/api/docs/")
     expect(page.locator(".opblock").first).to_be_visible()
     page.goto("/api/redoc/")
     expect(page.get_by_role("heading", name=re.compile("MCA acceptance API"))).to_be_visible()
-    assert page.violations == []
+    page.wait_for_load_state("networkidle")
+    assert [text for text in page.violations if BLOCKED_ON_PURPOSE not in text] == []
 
 
 def test_pages_and_admin_work_under_the_policy(page, demo):
