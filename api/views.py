@@ -181,6 +181,14 @@ class AccountList(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Account]:
         return Account.objects.visible_to(self.request.user).select_related("reseller")
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        states = gate.states_for(page, viewer=request.user)  # two queries per page, no Partner Center call
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "mca_states": states}
+        )
+        return self.get_paginated_response(serializer.data)
+
 
 @extend_schema(tags=["accounts"], responses={200: AccountSerializer, **problems(404)})
 class AccountDetail(generics.RetrieveAPIView):
@@ -188,6 +196,13 @@ class AccountDetail(generics.RetrieveAPIView):
 
     def get_queryset(self) -> QuerySet[Account]:
         return Account.objects.visible_to(self.request.user).select_related("reseller")
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        account = self.get_object()
+        states = gate.states_for([account], viewer=request.user)
+        return Response(
+            self.get_serializer(account, context={**self.get_serializer_context(), "mca_states": states}).data
+        )
 
 
 def _form_description(form: Any) -> list[dict[str, Any]]:
@@ -233,6 +248,7 @@ class AccountMcaView(APIView):
             acceptance_url=_url(request, "api:account-mca-acceptances", account),
             resend_link_url=_url(request, "api:account-mca-resend-link", account) if expired else None,
             form=_form_description(gate.form_for(request.user, account)),
+            mca_state=gate.state_from_decision(decision, viewer=request.user).as_dict(),
         )
         return Response(AccountMcaSerializer(body).data)
 

@@ -90,15 +90,22 @@ def index(request: HttpRequest) -> HttpResponse:
     orders = _orders(request)
     counts = dict(orders.order_by().values_list("status").annotate(n=Count("pk")))
     by_state = [(value, label, counts.get(value, 0)) for value, label in OrderStatus.choices]
+    held = list(orders.filter(status=OrderStatus.AWAITING_ACCEPTANCE).order_by("status_changed_at")[:20])
+    failing = list(orders.filter(status__in=[OrderStatus.FAILED, OrderStatus.HELD]).order_by("status_changed_at")[:20])
+    to_execute = list(orders.filter(status=OrderStatus.PLACED).order_by("created_at")[:20])
+    links = list(selectors.open_attestations_visible_to(request.user)[:20])
+    shown = {order.account_id: order.account for order in (*held, *failing, *to_execute)}
+    shown.update({attestation.account_id: attestation.account for attestation in links})
     context = {
         "by_state": by_state,
-        "held": orders.filter(status=OrderStatus.AWAITING_ACCEPTANCE).order_by("status_changed_at")[:20],
-        "failing": orders.filter(status__in=[OrderStatus.FAILED, OrderStatus.HELD]).order_by("status_changed_at")[:20],
-        "to_execute": orders.filter(status=OrderStatus.PLACED).order_by("created_at")[:20],
+        "held": held,
+        "failing": failing,
+        "to_execute": to_execute,
         "failing_deliveries": selectors.records_visible_to(request.user)
         .filter(delivery__state__in=[DeliveryState.FAILING, DeliveryState.REFUSED])
         .select_related("account")[:20],
-        "pending_attestations": selectors.open_attestations_visible_to(request.user)[:20],
+        "pending_attestations": links,
+        "mca_states": gate.states_for(shown.values(), viewer=request.user),
         "account_count": _accounts(request).count(),
     }
     return render(request, "bss/index.html", context)
@@ -134,6 +141,7 @@ def order_detail(request: HttpRequest, number: str) -> HttpResponse:
         "events": order.provisioning_events.all(),
         "executable": order.status in EXECUTABLE,
         "may_execute": request.user.has_perm(execution.EXECUTE_PERMISSION),
+        "mca_state": gate.state_for(order.account, viewer=request.user),
     }
     return render(request, "bss/order_detail.html", context)
 
@@ -247,14 +255,10 @@ def account_list(request: HttpRequest) -> HttpResponse:
         held_orders=Count("orders", filter=Q(orders__status=OrderStatus.AWAITING_ACCEPTANCE)),
         open_orders=Count("orders", filter=Q(orders__status__in=[OrderStatus.PLACED, OrderStatus.FAILED])),
     )
-    # No MCA decision per row: that could ask Partner Center once per customer. The detail page shows it.
+    # No gate decision per row (it could ask Partner Center once per customer): the local state, in two queries.
     page = Paginator(accounts.order_by("name", "pk"), 50).get_page(request.GET.get("page"))
-    pending = set(
-        selectors.open_attestations_visible_to(request.user)
-        .filter(account__in=[a.pk for a in page.object_list])
-        .values_list("account_id", flat=True)
-    )
-    return render(request, "bss/account_list.html", {"form": form, "page": page, "pending": pending})
+    mca_states = gate.states_for(page.object_list, viewer=request.user)
+    return render(request, "bss/account_list.html", {"form": form, "page": page, "mca_states": mca_states})
 
 
 @bss_view
@@ -264,6 +268,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "account": account,
         "decision": decision,
+        "mca_state": gate.state_from_decision(decision, viewer=request.user),
         "records": selectors.records_for_account(account),
         "subscriptions": account.subscriptions.select_related("product"),
         "orders": account.orders.order_by("-created_at")[:20],

@@ -47,6 +47,8 @@ from mca.log import is_first_party
 from mca.models import Attestation
 from mca.permissions import can_confirm_for, ensure_can_confirm
 from mca.rules import requires_acceptance
+from mca.state import CustomerMcaState, McaState, expired_sentence, link_is_expired, state_from_decision
+from mca.state import states_for as _states_for
 from mca.status import AcceptanceStatus, acceptance_status
 
 ACCEPTANCE_REQUIRED_CODE = "mca_acceptance_required"
@@ -192,17 +194,17 @@ def _when(moment: datetime) -> str:
 
 
 def _pending_for(account: Account) -> PendingAttestation | None:
+    # The newest link only: an older one was replaced by it (or the signatory was changed or cancelled).
     latest = (
         Attestation.objects.filter(key=knowledge_key(account))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .order_by("-created_at")
+        .order_by("-created_at", "-pk")
         .only("state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error")
         .first()
     )
-    if latest is None:
+    if latest is None or latest.state in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED):
         return None
     state = AttestationState(latest.state)
-    if state == AttestationState.PENDING and latest.expires_at is not None and latest.expires_at <= timezone.now():
+    if link_is_expired(state, latest.expires_at):
         state = AttestationState.EXPIRED  # Microsoft will say so at the next poll; the link is dead already
     return PendingAttestation(
         state=state,
@@ -217,10 +219,9 @@ def _pending_for(account: Account) -> PendingAttestation | None:
 
 def _pending_reason(pending: PendingAttestation) -> tuple[str, str]:
     if pending.expired:
-        when = f" on {_when(pending.expires_at)}" if pending.expires_at else ""
         return (
             ReasonCode.LINK_EXPIRED,
-            f"The acceptance link sent to {pending.signatory_name} expired{when}: send a new one",
+            f"{expired_sentence(pending.signatory_name, pending.expires_at)}: send a new one",
         )
     if pending.state == AttestationState.CREATING:
         return (
@@ -330,6 +331,19 @@ def check_now(account: Account) -> Decision:
     return check(account, [Operation.NEW_PURCHASE], ask_again=True)
 
 
+def state_for(account: Account, *, viewer: AbstractBaseUser | AnonymousUser | None) -> CustomerMcaState:
+    """The customer's MCA state for one page (badge, sentence, next action for `viewer`'s role): the full decision
+    for a new purchase, so it may ask Partner Center within its budget like any check."""
+    return state_from_decision(check(account, [Operation.NEW_PURCHASE]), viewer=viewer)
+
+
+def states_for(
+    accounts: Iterable[Account], *, viewer: AbstractBaseUser | AnonymousUser | None
+) -> dict[int, CustomerMcaState]:
+    """Per account id, the MCA state for a list: a fixed number of queries, never a Partner Center call."""
+    return _states_for(accounts, viewer=viewer)
+
+
 def set_tenant(account: Account, tenant_id: Any) -> Account:
     """The one way an account gets its Partner Center tenant (admin edit, import, provisioning): what is known
     about its acceptance moves with it (R2), and its deliveries waiting for a customer go out."""
@@ -354,9 +368,11 @@ __all__ = [
     "AcceptanceInvalid",
     "AcceptanceRequired",
     "ConfirmationContext",
+    "CustomerMcaState",
     "Decision",
     "GatedOperation",
     "IdempotencyConflict",
+    "McaState",
     "Outcome",
     "OutcomeKind",
     "PendingAttestation",
@@ -368,6 +384,9 @@ __all__ = [
     "prepare_for_orders",
     "resend_link",
     "set_tenant",
+    "state_for",
+    "state_from_decision",
+    "states_for",
     "submit_acceptance",
     "with_known_acceptance",
 ]

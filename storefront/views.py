@@ -179,9 +179,15 @@ class AccountStepView(StoreView):
         may_create = checkout.may_create_customers(self.request.user, self.store)
         if create is None and may_create:
             create = NewCustomerForm(initial={"idempotency_key": _new_key()})
+        accounts = list(choose.fields["account"].queryset)
         return self.render(
             "storefront/checkout_account.html",
-            {"step": "account", "choose": choose, "create": create if may_create else None},
+            {
+                "step": "account",
+                "choose": choose,
+                "create": create if may_create else None,
+                "mca_states": gate.states_for(accounts, viewer=self.request.user),
+            },
             status=status,
         )
 
@@ -439,7 +445,10 @@ class OrderView(StoreView):
             account__in=self.store.accounts_for(request.user),
         )
         total = sum(line.unit_price * line.quantity for line in order.lines.all())
-        return self.render("storefront/order.html", {"order": order, "total": total})
+        return self.render(
+            "storefront/order.html",
+            {"order": order, "total": total, "mca_state": gate.state_for(order.account, viewer=request.user)},
+        )
 
 
 # --- Account area -------------------------------------------------------------------------------------------
@@ -495,10 +504,18 @@ class AgreementsView(StoreView):
     login_required = True
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        accounts = self.store.accounts_for(request.user)
+        accounts = list(self.store.accounts_for(request.user))
         records = selectors.records_visible_to(request.user).filter(account__in=accounts)[:200]
         attestations = selectors.open_attestations_visible_to(request.user).filter(account__in=accounts)
-        return self.render("storefront/agreements.html", {"records": records, "attestations": attestations})
+        return self.render(
+            "storefront/agreements.html",
+            {
+                "records": records,
+                "attestations": attestations,
+                "accounts": accounts,
+                "mca_states": gate.states_for(accounts, viewer=request.user),
+            },
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         raw = request.POST.get("account", "")

@@ -375,6 +375,8 @@ def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
 def _expired(attestation: Attestation, answer: EnhancedAttestation | None) -> None:
     with transaction.atomic():
         attestation.state = AttestationState.EXPIRED
+        if answer is not None and answer.expires_at is not None:
+            attestation.expires_at = answer.expires_at  # Microsoft may end a link before the expiry it announced
         attestation.next_check_at = None
         attestation.save()
         _follow_up(
@@ -434,7 +436,9 @@ def advance_attestation(attestation_id: int) -> str | None:
             elif not _settled_directly(attestation):
                 attestation.next_check_at = timezone.now() + _poll_interval(attestation.attempts)
                 attestation.last_error = ""
-                attestation.save(update_fields=["next_check_at", "last_error", "updated_at"])
+                if answer.expires_at is not None:
+                    attestation.expires_at = answer.expires_at  # Microsoft's expiresAt, as it reads now
+                attestation.save(update_fields=["next_check_at", "last_error", "expires_at", "updated_at"])
     except PartnerCenterError as error:
         logger.warning("Attestation %s: Partner Center failed: %s", attestation.pk, error)
         _failed(attestation, error)
