@@ -36,6 +36,8 @@ from mca.attestation import (
     OutcomeKind,
     current_flow,
 )
+from mca.attestation import cancel_link as _cancel_link
+from mca.attestation import record_link_sent as _record_link_sent
 from mca.attestation import reissue_link as _reissue_link
 from mca.attestation.enhanced import check_open_attestations_now
 from mca.choices import AttestationState, ReasonCode
@@ -47,7 +49,14 @@ from mca.log import is_first_party
 from mca.models import Attestation
 from mca.permissions import can_confirm_for, ensure_can_confirm
 from mca.rules import requires_acceptance
-from mca.state import CustomerMcaState, McaState, expired_sentence, link_is_expired, state_from_decision
+from mca.state import (
+    CustomerMcaState,
+    McaState,
+    expired_sentence,
+    link_is_expired,
+    mask_email,
+    state_from_decision,
+)
 from mca.state import states_for as _states_for
 from mca.status import AcceptanceStatus, acceptance_status
 
@@ -324,6 +333,21 @@ def resend_link(*, actor: AbstractBaseUser, account: Account, context: Confirmat
     return _reissue_link(actor=actor, account=account, context=context)
 
 
+def cancel_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> None:
+    """Cancel the link out with the customer's signatory (mistyped or the wrong person), recorded in the log and
+    withdrawn at Microsoft; the customer is asked again. To name another signatory instead, submit the form again
+    (`submit_acceptance`): the new link supersedes the old one the same way. Raises PermissionDenied (R6) or
+    AcceptanceInvalid (no link out)."""
+    _cancel_link(actor=actor, account=account, context=context)
+
+
+def record_link_sent(
+    *, actor: AbstractBaseUser, attestation: Attestation, context: ConfirmationContext, how: str
+) -> None:
+    """The log records how the acceptance link reached the signatory (a channel calls it after sending)."""
+    _record_link_sent(actor=actor, attestation=attestation, context=context, how=how)
+
+
 def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
@@ -376,12 +400,15 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "PendingAttestation",
+    "cancel_link",
     "check",
     "check_now",
     "ensure_accepted",
     "form_for",
+    "mask_email",
     "may_confirm",
     "prepare_for_orders",
+    "record_link_sent",
     "resend_link",
     "set_tenant",
     "state_for",

@@ -18,6 +18,7 @@ store_patterns = [
     path("orders/<str:number>/", views.OrderView.as_view(), name="order"),
     path("subscriptions/", views.SubscriptionsView.as_view(), name="subscriptions"),
     path("agreements/", views.AgreementsView.as_view(), name="agreements"),
+    path("agreements/<int:account_id>/signatory/", views.AgreementSignatoryView.as_view(), name="agreement-signatory"),
 ]
 
 app_name = "storefront"

@@ -248,7 +248,11 @@ class ServiceDetailsView(StoreView):
         user = self.request.user
         pending = decision.pending
         may_confirm = gate.may_confirm(user, self.account)
-        if form is None and decision.show_form and may_confirm:
+        # "Change the signatory": the form again while a link is out (the new link supersedes the old one).
+        changing = bool(
+            decision.needed and pending is not None and (form is not None or self.request.GET.get("change"))
+        )
+        if form is None and (decision.show_form or changing) and may_confirm:
             form = gate.form_for(user, self.account)
         return self.render(
             "storefront/checkout_service_details.html",
@@ -257,7 +261,9 @@ class ServiceDetailsView(StoreView):
                 "account": self.account,
                 "lines": self.lines,
                 "decision": decision,
+                "mca_state": gate.state_from_decision(decision, viewer=user),
                 "form": form,
+                "changing": changing,
                 "may_confirm": may_confirm,
                 "pending": pending,
                 "show_microsoft_page": bool(
@@ -272,10 +278,18 @@ class ServiceDetailsView(StoreView):
         )
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._page(self._decision())
+        decision = self._decision()
+        if decision.waiting:
+            # Ask Microsoft about the link (at most once per MCA_ATTESTATION_MIN_CHECK_SECONDS): a link Microsoft
+            # ended shows as expired at once, an accepted one lets the customer go on.
+            gate.check_now(self.account)
+            decision = self._decision()
+        return self._page(decision)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action", "accept")
+        if action == "cancel_link":
+            return _cancel_link(request, self.store, self.account, self.store.url("checkout-service-details"))
         if action == "check_now":
             gate.check_now(self.account)
             decision = self._decision()
@@ -287,7 +301,7 @@ class ServiceDetailsView(StoreView):
         if action == "resend":
             return self._resend()
         decision = self._decision()
-        if not decision.show_form:
+        if not decision.needed:  # the form, or another signatory while a link is out
             return redirect(self.store.url("checkout-service-details"))
         form = gate.form_for(request.user, self.account, request.POST)
         if not form.is_valid():
@@ -309,31 +323,50 @@ class ServiceDetailsView(StoreView):
         if outcome.accepted:
             messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
             return redirect(self.store.url("checkout-review"))
-        attestation = outcome.attestation
-        if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-            if checkout.send_acceptance_link(
-                store=self.store,
-                account=self.account,
-                signatory_name=attestation.signatory_name,
-                signatory_email=attestation.signatory_email,
-                link=outcome.link,
-                expires_at=outcome.expires_at,
-            ):
-                messages.success(
-                    request,
-                    f"Microsoft's acceptance link was e-mailed to {attestation.signatory_name}. You can place the "
-                    "order now: it waits until the agreement is accepted.",
-                )
-            else:
-                messages.warning(
-                    request,
-                    "Microsoft has not issued the acceptance link yet; send it from My agreements once it is ready. "
-                    "You can place the order now: it waits until the agreement is accepted.",
-                )
+        _deliver_link(
+            request,
+            self.store,
+            self.account,
+            outcome,
+            then=" You can place the order now: it waits until the agreement is accepted.",
+        )
         return redirect(self.store.url("checkout-service-details"))
 
     def _resend(self) -> HttpResponse:
         return _resend_link(self.request, self.store, self.account, self.store.url("checkout-service-details"))
+
+
+def _deliver_link(
+    request: HttpRequest, store: Store, account: Account, outcome: gate.Outcome, *, then: str = ""
+) -> None:
+    """Microsoft's link goes to the signatory only, by e-mail (the submitter sees a masked address and "sent"), and
+    the log records how it was delivered. A signatory who submits the form themselves gets Microsoft's page here."""
+    attestation = outcome.attestation
+    if attestation is None or checkout.signatory_is(request.user, attestation.signatory_email):
+        return
+    sent = checkout.send_acceptance_link(
+        store=store,
+        account=account,
+        signatory_name=attestation.signatory_name,
+        signatory_email=attestation.signatory_email,
+        link=outcome.link,
+        expires_at=outcome.expires_at,
+    )
+    to = f"{attestation.signatory_name} ({gate.mask_email(attestation.signatory_email)})"
+    if not sent:
+        messages.warning(
+            request,
+            f"Microsoft has not issued the acceptance link for {to} yet; send it from My agreements once it is "
+            f"ready.{then}",
+        )
+        return
+    gate.record_link_sent(
+        actor=request.user,
+        attestation=attestation,
+        context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
+        how=f"e-mailed by {store.name} to the signatory only ({gate.mask_email(attestation.signatory_email)})",
+    )
+    messages.success(request, f"Microsoft's acceptance link was sent to {to}.{then}")
 
 
 def _resend_link(request: HttpRequest, store: Store, account: Account, back: str) -> HttpResponse:
@@ -348,22 +381,25 @@ def _resend_link(request: HttpRequest, store: Store, account: Account, back: str
         return redirect(back)
     attestation = outcome.attestation
     if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-        sent = checkout.send_acceptance_link(
-            store=store,
-            account=account,
-            signatory_name=attestation.signatory_name,
-            signatory_email=attestation.signatory_email,
-            link=outcome.link,
-            expires_at=outcome.expires_at,
-        )
-        messages.success(
-            request,
-            f"A new acceptance link was e-mailed to {attestation.signatory_name}."
-            if sent
-            else "A new acceptance link was requested from Microsoft; send it again once it is ready.",
-        )
+        _deliver_link(request, store, account, outcome)
     else:
         messages.success(request, "A new acceptance link is ready.")
+    return redirect(back)
+
+
+def _cancel_link(request: HttpRequest, store: Store, account: Account, back: str) -> HttpResponse:
+    try:
+        gate.cancel_link(
+            actor=request.user,
+            account=account,
+            context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
+        )
+    except gate.AcceptanceInvalid as invalid:
+        messages.error(request, " ".join(invalid.messages))
+        return redirect(back)
+    messages.success(
+        request, f"The acceptance link for {account.name} is cancelled; Microsoft's page no longer accepts it."
+    )
     return redirect(back)
 
 
@@ -378,7 +414,8 @@ class McaStatusView(StoreView):
         if decision.waiting:
             gate.check_now(self.account)
             decision = checkout.decision_for(self.account, [line.as_request() for line in self.lines])
-        return JsonResponse({**decision.as_dict(), "may_place": checkout.may_place(decision)})
+        state = gate.state_from_decision(decision, viewer=request.user)
+        return JsonResponse({**decision.as_dict(), "may_place": checkout.may_place(decision), "mca_state": state.code})
 
 
 class ReviewView(StoreView):
@@ -522,7 +559,64 @@ class AgreementsView(StoreView):
         if not raw.isdigit():
             return redirect(self.store.url("agreements"))
         account = get_object_or_404(self.store.accounts_for(request.user), pk=int(raw))
+        if request.POST.get("action") == "cancel_link":
+            return _cancel_link(request, self.store, account, self.store.url("agreements"))
         return _resend_link(request, self.store, account, self.store.url("agreements"))
+
+
+class AgreementSignatoryView(StoreView):
+    """Name (or change) a customer's signatory from My agreements: the gate's form; a link out is superseded by
+    the new one (recorded, and withdrawn at Microsoft)."""
+
+    login_required = True
+
+    def _account(self, account_id: int) -> Account:
+        return get_object_or_404(self.store.accounts_for(self.request.user), pk=account_id)
+
+    def _page(self, account: Account, form: Any, status: int = 200) -> HttpResponse:
+        decision = gate.check(account, ["new_purchase"])
+        return self.render(
+            "storefront/agreement_signatory.html",
+            {
+                "account": account,
+                "form": form,
+                "decision": decision,
+                "mca_state": gate.state_from_decision(decision, viewer=self.request.user),
+                "idempotency_key": _new_key(),
+            },
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        account = self._account(account_id)
+        if not gate.may_confirm(request.user, account):
+            raise PermissionDenied("You may not name the signatory for this customer.")
+        return self._page(account, gate.form_for(request.user, account))
+
+    def post(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        account = self._account(account_id)
+        form = gate.form_for(request.user, account, request.POST)
+        if not form.is_valid():
+            return self._page(account, form, status=400)
+        try:
+            outcome = gate.submit_acceptance(
+                actor=request.user,
+                account=account,
+                data=request.POST,
+                context=gate.ConfirmationContext.from_request(request, self.store.channel_for(request.user)),
+            )
+        except gate.AcceptanceInvalid as invalid:
+            for field, errors in invalid.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return self._page(account, form, status=400)
+        except gate.IdempotencyConflict as conflict:
+            form.add_error(None, conflict.messages)
+            return self._page(account, form, status=409)
+        if outcome.accepted:
+            messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
+        else:
+            _deliver_link(request, self.store, account, outcome)
+        return redirect(self.store.url("agreements"))
 
 
 # --- Sign-in per store --------------------------------------------------------------------------------------

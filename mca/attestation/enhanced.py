@@ -214,11 +214,10 @@ class EnhancedFlow(AttestationFlow):
 
         def replace_open_link(record: AcceptanceRecord) -> None:
             key = knowledge_key(account)
-            # Submissions for one customer take turns, so the newest link supersedes every other one.
+            # Submissions for one customer take turns, so the newest link supersedes every other one: each old
+            # link's story gets a "withdrawn" record, and Microsoft is told so its page refuses the old link.
             lock_customer(key)
-            Attestation.objects.filter(key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]).update(
-                state=AttestationState.SUPERSEDED, next_check_at=None
-            )
+            withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_SUPERSEDED)
             attestations.append(_new_attestation(record, account))
 
         existing = append_once(record, then=replace_open_link)
@@ -467,6 +466,103 @@ def check_open_attestations_now(key: str) -> list[str | None]:
     return [advance_attestation(pk) for pk in ids]
 
 
+def _where(context: ConfirmationContext) -> dict[str, Any]:
+    snapshot = log.context_snapshot(context)
+    return {key: snapshot[key] for key in ("host", "ip_address", "user_agent")}
+
+
+def withdraw_open_links(
+    key: str, *, actor: AbstractBaseUser, context: ConfirmationContext, event: RecordEvent
+) -> list[Attestation]:
+    """Withdraw the customer's open links (call with the customer locked, in the caller's transaction): each is
+    superseded here, its story gets an `event` record (who withdrew it, from where), and after commit Microsoft is
+    asked to cancel it, so the signatory's old link answers "superseded"."""
+    open_links = list(
+        Attestation.objects.select_related("form_record").filter(
+            key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]
+        )
+    )
+    if not open_links:
+        return []
+    Attestation.objects.filter(pk__in=[link.pk for link in open_links]).update(
+        state=AttestationState.SUPERSEDED, next_check_at=None, updated_at=timezone.now()
+    )
+    for link in open_links:
+        log.append(
+            AcceptanceRecord(
+                **{
+                    **log.follow_up_values(link.form_record),
+                    **log.actor_snapshot(actor),
+                    **_where(context),
+                    "event": event,
+                    "attestation_id": link.attestation_id,
+                    "link_expires_at": link.expires_at,
+                    "form_data": "{}",
+                }
+            )
+        )
+    at_microsoft = [link.attestation_id for link in open_links if link.attestation_id]
+    if at_microsoft:
+        transaction.on_commit(lambda: _cancel_at_microsoft(at_microsoft))
+    return open_links
+
+
+def _cancel_at_microsoft(attestation_ids: list[str]) -> None:
+    """Best effort: a link Microsoft could not be told about stays superseded here; should its signatory accept it
+    anyway, that is still the customer's acceptance, found by "Check now" or mca_reconcile."""
+    client = get_client()
+    for attestation_id in attestation_ids:
+        try:
+            client.cancel_enhanced_attestation(attestation_id)
+        except PartnerCenterError as error:
+            logger.warning("Could not withdraw attestation %s at Microsoft: %s", attestation_id, error)
+
+
+def cancel_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> list[Attestation]:
+    """Cancel the acceptance link out with the customer's signatory (mistyped, or the wrong person): the customer is
+    asked again (a new signatory can be named). Raises AcceptanceInvalid when no link is out."""
+    ensure_can_confirm(actor, account)
+    validate_context(context)
+    key = knowledge_key(account)
+    with transaction.atomic():
+        lock_customer(key)
+        withdrawn = withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_CANCELLED)
+    if not withdrawn:
+        raise AcceptanceInvalid({"__all__": ["There is no acceptance link out to cancel for this customer."]})
+    return withdrawn
+
+
+def record_link_sent(
+    *, actor: AbstractBaseUser, attestation: Attestation, context: ConfirmationContext, how: str
+) -> AcceptanceRecord:
+    """The log says how the link reached the signatory (e.g. e-mailed to the signatory's address only)."""
+    story = attestation.form_record
+    with transaction.atomic():
+        return _append_link_sent(actor, attestation, story, context, how)
+
+
+def _append_link_sent(
+    actor: AbstractBaseUser,
+    attestation: Attestation,
+    story: AcceptanceRecord,
+    context: ConfirmationContext,
+    how: str,
+) -> AcceptanceRecord:
+    return log.append(
+        AcceptanceRecord(
+            **{
+                **log.follow_up_values(story),
+                **log.actor_snapshot(actor),
+                **_where(context),
+                "event": RecordEvent.LINK_SENT,
+                "attestation_id": attestation.attestation_id,
+                "link_expires_at": attestation.expires_at,
+                "form_data": json.dumps({"delivered": how}, sort_keys=True, separators=(",", ":")),
+            }
+        )
+    )
+
+
 def reissue_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
     """Issue a new acceptance link for the customer's latest submission (its link expired or was lost). The old
     link is superseded and stays in the log; the re-issue is a record of its own."""
@@ -481,9 +577,13 @@ def reissue_link(*, actor: AbstractBaseUser, account: Account, context: Confirma
         raise AcceptanceInvalid({"__all__": ["There is no acceptance link to send again for this customer."]})
     validate_context(context)
     with transaction.atomic():
+        lock_customer(knowledge_key(account))
         Attestation.objects.filter(
             key=knowledge_key(account), state__in=[AttestationState.CREATING, AttestationState.PENDING]
         ).update(state=AttestationState.SUPERSEDED, next_check_at=None)
+        replaced = [latest.attestation_id] if latest.is_open and latest.attestation_id else []
+        if replaced:  # the old link is withdrawn at Microsoft too: the re-issue record below says why
+            transaction.on_commit(lambda: _cancel_at_microsoft(replaced))
         story = latest.form_record
         log.append(
             AcceptanceRecord(
