@@ -125,6 +125,10 @@ class McaStateSerializer(serializers.Serializer):
     signatory_email = serializers.CharField(allow_null=True, help_text="Masked, e.g. n****@contoso.com.")
 
 
+class AccountMcaStateSerializer(serializers.Serializer):
+    mca_state = McaStateSerializer()
+
+
 class AccountSerializer(serializers.ModelSerializer):
     reseller = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     country = serializers.CharField(source="country.code", read_only=True)

@@ -27,6 +27,7 @@ from api.serializers import (
     AcceptanceOutcomeSerializer,
     AcceptanceRecordSerializer,
     AccountMcaSerializer,
+    AccountMcaStateSerializer,
     AccountSerializer,
     ExecuteInputSerializer,
     LogFilterSerializer,
@@ -40,7 +41,7 @@ from api.serializers import (
     form_serializer,
 )
 from bss.choices import Channel, Operation
-from bss.models import Account, Order, Product, Subscription
+from bss.models import Account, Membership, Order, Product, Subscription
 from bss.services import execution, subscriptions
 from bss.services.orders import LineRequest, place_order
 from mca import gate, selectors
@@ -109,14 +110,28 @@ def submit(
     context = gate.ConfirmationContext.from_request(request, Channel.API, **trigger)
     context = context.with_trigger(idempotency_key=service_key(request))
     try:
-        return gate.submit_acceptance(actor=request.user, account=account, data=data, context=context)
+        outcome = gate.submit_acceptance(actor=request.user, account=account, data=data, context=context)
     except gate.AcceptanceInvalid as exc:
         errors = django_errors(exc, prefix)
         raise exceptions.ValidationError(errors) from None
+    _send_link(request, account, outcome, context)
+    return outcome
 
 
-def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
+def _send_link(request: Request, account: Account, outcome: gate.Outcome, context: gate.ConfirmationContext) -> None:
+    """The link goes to the signatory by e-mail only (issue 17, item 6); the answer names a masked address."""
     attestation = outcome.attestation
+    if attestation is None or gate.is_signatory(request.user, attestation.signatory_email):
+        return
+    sender = getattr(Membership.of(request.user), "organisation_name", "") or "Your provider"
+    gate.email_link_to_signatory(actor=request.user, account=account, outcome=outcome, context=context, sender=sender)
+
+
+def outcome_data(outcome: gate.Outcome, request: Request) -> dict[str, Any]:
+    """The outcome as answered: Microsoft's link only to the signatory themselves (the others get it by e-mail,
+    and a masked address here)."""
+    attestation = outcome.attestation
+    own = attestation is not None and gate.is_signatory(request.user, attestation.signatory_email)
     return AcceptanceOutcomeSerializer(
         {
             "kind": outcome.kind.value,
@@ -127,8 +142,8 @@ def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
             else {
                 "state": attestation.state,
                 "signatory_name": attestation.signatory_name,
-                "signatory_email": attestation.signatory_email,
-                "link": outcome.link or None,
+                "signatory_email": attestation.signatory_email if own else gate.mask_email(attestation.signatory_email),
+                "link": (outcome.link or None) if own else None,
                 "expires_at": outcome.expires_at,
             },
         }
@@ -239,7 +254,7 @@ class AccountMcaView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
         decision = gate.check(account, [Operation.NEW_PURCHASE])
-        body = decision.as_dict()
+        body = decision.as_dict(viewer=request.user)
         download = decision.document_download_path
         expired = decision.pending is not None and decision.pending.expired
         body.update(
@@ -306,7 +321,7 @@ class AcceptanceCreateView(generics.GenericAPIView):
     def post(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
         outcome = submit(request, account, acceptance_input(request, account, request.data))
-        return Response(outcome_data(outcome), status=outcome_status(outcome))
+        return Response(outcome_data(outcome, request), status=outcome_status(outcome))
 
 
 class ResendLinkView(APIView):
@@ -326,7 +341,31 @@ class ResendLinkView(APIView):
             outcome = gate.resend_link(actor=request.user, account=account, context=context)
         except gate.AcceptanceInvalid as exc:
             raise exceptions.ValidationError(django_errors(exc)) from None
-        return Response(outcome_data(outcome), status=status.HTTP_202_ACCEPTED)
+        _send_link(request, account, outcome, context)
+        return Response(outcome_data(outcome, request), status=status.HTTP_202_ACCEPTED)
+
+
+class CancelLinkView(APIView):
+    """Enhanced flow: cancel the acceptance link out with the signatory (mistyped, or the wrong person). It is
+    recorded in the log and withdrawn at Microsoft; the customer is asked again. To name another signatory
+    instead, POST the form to acceptances/: the new link supersedes the old one the same way."""
+
+    @extend_schema(
+        tags=["mca"],
+        request=None,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: AccountMcaStateSerializer, **problems(400, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        account = visible_account(request, pk)
+        context = gate.ConfirmationContext.from_request(request, Channel.API)
+        try:
+            gate.cancel_link(actor=request.user, account=account, context=context)
+        except gate.AcceptanceInvalid as exc:
+            raise exceptions.ValidationError(django_errors(exc)) from None
+        state = gate.state_for(account, viewer=request.user)
+        return Response(AccountMcaStateSerializer({"mca_state": state.as_dict()}).data)
 
 
 # --- the acceptance log ------------------------------------------------------------------------------------------
@@ -476,10 +515,10 @@ class OrderListCreate(generics.ListAPIView):
                 )
             except gate.AcceptanceRequired as still:
                 error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome)
+                error.outcome = outcome_data(outcome, request)
                 raise error from None
         body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
+        body["mca_acceptance"] = outcome_data(outcome, request) if outcome else None
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -533,7 +572,7 @@ class OrderExecute(APIView):
         order = result.order
         order.refresh_from_db()
         body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
+        body["mca_acceptance"] = outcome_data(outcome, request) if outcome else None
         return Response(body, status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
 
 
@@ -606,12 +645,12 @@ class SubscriptionDetail(generics.GenericAPIView):
                 result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
             except gate.AcceptanceRequired as still:
                 error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome)
+                error.outcome = outcome_data(outcome, request)
                 raise error from None
         # The change is an order of its own: executed now and applied by provisioning (at Partner Center for a
         # Microsoft product), or held "awaiting_acceptance" while the signatory's link is out.
         order = result.order
         order.refresh_from_db()
         body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
+        body["mca_acceptance"] = outcome_data(outcome, request) if outcome else None
         return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -263,8 +263,16 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @bss_view
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    account = _account(request, pk)
+    return _account_page(request, _account(request, pk))
+
+
+def _account_page(
+    request: HttpRequest, account: Account, signatory_form: Any = None, status: int = 200
+) -> HttpResponse:
     decision = gate.check(account, [Operation.NEW_PURCHASE])
+    may_confirm = gate.may_confirm(request.user, account)
+    if signatory_form is None and decision.needed and decision.pending is not None and may_confirm:
+        signatory_form = gate.form_for(request.user, account)  # "name another signatory" while a link is out
     context = {
         "account": account,
         "decision": decision,
@@ -275,8 +283,10 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "direct_url": DIRECT_ACCEPTANCE_URL,
         "direct_form": DirectLinkForm(initial={"email": _primary_email(account)}),
         "may_confirm": gate.may_confirm(request.user, account),
+        "signatory_form": signatory_form,
+        "idempotency_key": uuid.uuid4(),
     }
-    return render(request, "bss/account_detail.html", context)
+    return render(request, "bss/account_detail.html", context, status=status)
 
 
 def _primary_email(account: Account) -> str:
@@ -318,11 +328,51 @@ def account_direct_link(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def account_send_link(request: HttpRequest, pk: int) -> HttpResponse:
     account = _account(request, pk)
-    to = execution.resend_signatory_link(actor=request.user, account=account)
+    to = execution.resend_signatory_link(
+        actor=request.user,
+        account=account,
+        context=gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION),
+    )
     if to:
-        messages.success(request, f"Microsoft's acceptance link was e-mailed to {to}.")
+        messages.success(request, f"Sent: Microsoft's acceptance link was e-mailed to the signatory only ({to}).")
     else:
         messages.error(request, "There is no open acceptance link to send (it may still be being prepared).")
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+@bss_view
+@require_POST
+def account_cancel_link(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    try:
+        execution.cancel_signatory_link(
+            actor=request.user,
+            account=account,
+            context=gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION),
+        )
+        messages.success(request, "The acceptance link is cancelled; Microsoft's page no longer accepts it.")
+    except gate.AcceptanceInvalid as invalid:
+        messages.error(request, " ".join(invalid.messages))
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+@bss_view
+@require_POST
+def account_signatory(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    try:
+        to = execution.change_signatory(
+            actor=request.user,
+            account=account,
+            data=request.POST,
+            context=gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION),
+        )
+    except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
+        return _account_page(request, account, _acceptance_form(request.user, account, request.POST, error), 400)
+    if to:
+        messages.success(request, f"Sent: the new signatory's link was e-mailed to them only ({to}).")
+    else:
+        messages.info(request, "The new signatory is named; Microsoft's link is being prepared.")
     return redirect("bss:account-detail", pk=account.pk)
 
 

@@ -37,6 +37,7 @@ from mca.attestation import (
     current_flow,
 )
 from mca.attestation import cancel_link as _cancel_link
+from mca.attestation import email_link_to_signatory as _email_link_to_signatory
 from mca.attestation import record_link_sent as _record_link_sent
 from mca.attestation import reissue_link as _reissue_link
 from mca.attestation.enhanced import check_open_attestations_now
@@ -53,6 +54,7 @@ from mca.state import (
     CustomerMcaState,
     McaState,
     expired_sentence,
+    is_signatory,
     link_is_expired,
     mask_email,
     state_from_decision,
@@ -158,9 +160,11 @@ class Decision:
             document_link=self.document_link,
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        """The decision as the API and the pages' scripts show it."""
+    def as_dict(self, viewer: AbstractBaseUser | AnonymousUser | None = None) -> dict[str, Any]:
+        """The decision as the API and the pages' scripts show it. Microsoft's link reaches the signatory only:
+        it is in the answer when `viewer` is the signatory, else null, and the address is masked."""
         pending = self.pending
+        own = pending is not None and is_signatory(viewer, pending.signatory_email)
         return {
             "needed": self.needed,
             "reason_code": self.reason_code,
@@ -176,8 +180,8 @@ class Decision:
             else {
                 "state": pending.state.value if hasattr(pending.state, "value") else pending.state,
                 "signatory_name": pending.signatory_name,
-                "signatory_email": pending.signatory_email,
-                "link": pending.link or None,
+                "signatory_email": pending.signatory_email if own else mask_email(pending.signatory_email),
+                "link": (pending.link or None) if own else None,
                 "expires_at": pending.expires_at.isoformat() if pending.expires_at else None,
                 "last_error": pending.last_error or None,
             },
@@ -341,11 +345,18 @@ def cancel_link(*, actor: AbstractBaseUser, account: Account, context: Confirmat
     _cancel_link(actor=actor, account=account, context=context)
 
 
-def record_link_sent(
-    *, actor: AbstractBaseUser, attestation: Attestation, context: ConfirmationContext, how: str
-) -> None:
-    """The log records how the acceptance link reached the signatory (a channel calls it after sending)."""
-    _record_link_sent(actor=actor, attestation=attestation, context=context, how=how)
+def record_link_sent(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext, how: str) -> None:
+    """The log records how the customer's acceptance link reached the signatory (a channel calls it after sending:
+    "e-mailed to the signatory only (n****@contoso.com)")."""
+    _record_link_sent(actor=actor, account=account, context=context, how=how)
+
+
+def email_link_to_signatory(
+    *, actor: AbstractBaseUser, account: Account, outcome: Outcome, context: ConfirmationContext, sender: str
+) -> str:
+    """E-mail Microsoft's link of `outcome` to the signatory it names, and only to them; the log records it.
+    Returns the masked address, or "" when Microsoft has not issued the link yet (the poll creates it)."""
+    return _email_link_to_signatory(actor=actor, account=account, outcome=outcome, context=context, sender=sender)
 
 
 def check_now(account: Account) -> Decision:
@@ -403,8 +414,10 @@ __all__ = [
     "cancel_link",
     "check",
     "check_now",
+    "email_link_to_signatory",
     "ensure_accepted",
     "form_for",
+    "is_signatory",
     "mask_email",
     "may_confirm",
     "prepare_for_orders",

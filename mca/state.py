@@ -97,6 +97,12 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}****@{domain}"
 
 
+def is_signatory(viewer: AbstractBaseUser | AnonymousUser | None, email: str) -> bool:
+    """Is `viewer` the signatory named with `email`? Only they see Microsoft's link (issue 17, item 6)."""
+    own = (getattr(viewer, "email", "") or "").strip().lower()
+    return bool(own) and own == (email or "").strip().lower()
+
+
 @dataclass(frozen=True)
 class CustomerMcaState:
     """Where one customer stands with the MCA, for one viewer."""

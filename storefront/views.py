@@ -362,7 +362,7 @@ def _deliver_link(
         return
     gate.record_link_sent(
         actor=request.user,
-        attestation=attestation,
+        account=account,
         context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
         how=f"e-mailed by {store.name} to the signatory only ({gate.mask_email(attestation.signatory_email)})",
     )

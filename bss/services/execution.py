@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from bss.choices import Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
+from bss.choices import Channel, Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
 from bss.models import Account, Membership, Order
 from bss.services.orders import gated_operations
 from bss.services.provisioning import record_event
@@ -167,7 +167,7 @@ def execute_with_acceptance(
         result = ExecutionResult(order=order, executed=False, held=True, decision=required.decision)
     emailed_to = ""
     if result.held and outcome.link:
-        emailed_to = send_signatory_link(order=order, outcome=outcome)
+        emailed_to = send_signatory_link(order=order, outcome=outcome, actor=actor, context=context)
     return ExecutionResult(
         order=result.order,
         executed=result.executed,
@@ -178,12 +178,19 @@ def execute_with_acceptance(
     )
 
 
-def send_signatory_link(*, order: Order | None = None, outcome: gate.Outcome) -> str:
-    """E-mail Microsoft's acceptance link of `outcome` to the signatory it names; returns the address (or "")."""
+def send_signatory_link(
+    *,
+    order: Order | None = None,
+    outcome: gate.Outcome,
+    actor: AbstractBaseUser,
+    context: gate.ConfirmationContext,
+) -> str:
+    """E-mail Microsoft's acceptance link of `outcome` to the signatory it names, and only to them (the log says
+    so); returns the address masked for the BSS user's page (or "")."""
     attestation = outcome.attestation
     if attestation is None or not outcome.link:
         return ""
-    return _mail_link(
+    to = _mail_link(
         to=attestation.signatory_email,
         name=attestation.signatory_name,
         account=attestation.account,
@@ -191,9 +198,41 @@ def send_signatory_link(*, order: Order | None = None, outcome: gate.Outcome) ->
         expires_at=outcome.expires_at,
         order=order,
     )
+    return _recorded_as_sent(actor=actor, account=attestation.account, to=to, context=context)
 
 
-def resend_signatory_link(*, actor: AbstractBaseUser, account: Account) -> str:
+def _recorded_as_sent(*, actor: AbstractBaseUser, account: Account, to: str, context: gate.ConfirmationContext) -> str:
+    masked = gate.mask_email(to)
+    gate.record_link_sent(
+        actor=actor, account=account, context=context, how=f"e-mailed by the BSS to the signatory only ({masked})"
+    )
+    return masked
+
+
+def cancel_signatory_link(*, actor: AbstractBaseUser, account: Account, context: gate.ConfirmationContext) -> None:
+    """Cancel the link out with the customer's signatory (recorded; withdrawn at Microsoft). Raises
+    PermissionDenied, or gate.AcceptanceInvalid when no link is out."""
+    if not is_bss_user(actor) or not gate.may_confirm(actor, account):
+        raise PermissionDenied("You may not cancel acceptance links for this customer.")
+    gate.cancel_link(actor=actor, account=account, context=context)
+
+
+def change_signatory(*, actor: AbstractBaseUser, account: Account, data: Any, context: gate.ConfirmationContext) -> str:
+    """Name another signatory while a link is out (or after it expired): the gate's form; the old link is
+    superseded (recorded; withdrawn at Microsoft) and the new one e-mailed to the new signatory only. Returns the
+    masked address it went to ("" while Microsoft prepares it). Raises PermissionDenied, gate.AcceptanceInvalid,
+    gate.IdempotencyConflict."""
+    if not is_bss_user(actor):
+        raise PermissionDenied("You may not name signatories for this customer.")
+    outcome = gate.submit_acceptance(actor=actor, account=account, data=data, context=context)
+    if outcome.accepted:
+        return ""
+    return send_signatory_link(outcome=outcome, actor=actor, context=context)
+
+
+def resend_signatory_link(
+    *, actor: AbstractBaseUser, account: Account, context: gate.ConfirmationContext | None = None
+) -> str:
     """E-mail the open acceptance link (the gate's pending attestation) to its signatory again; returns the
     address, or "" when there is no usable link. Needs the right to confirm for this customer."""
     if not is_bss_user(actor) or not gate.may_confirm(actor, account):
@@ -201,13 +240,15 @@ def resend_signatory_link(*, actor: AbstractBaseUser, account: Account) -> str:
     pending = gate.check(account, [Operation.NEW_PURCHASE]).pending
     if pending is None or not pending.waiting or not pending.link:
         return ""
-    return _mail_link(
+    to = _mail_link(
         to=pending.signatory_email,
         name=pending.signatory_name,
         account=account,
         link=pending.link,
         expires_at=pending.expires_at,
     )
+    context = context or gate.ConfirmationContext(channel=Channel.BSS_EXECUTION)
+    return _recorded_as_sent(actor=actor, account=account, to=to, context=context)
 
 
 def _mail_link(*, to: str, name: str, account: Account, link: str, expires_at: Any, order: Order | None = None) -> str:

@@ -63,7 +63,11 @@ def _submit(
         actor=actor, account=account, lines=[line], channel=Channel.BSS_SUBSCRIPTION, idempotency_key=idempotency_key
     )
     result = execute_order(actor=actor, order=order)
-    emailed_to = send_signatory_link(order=order, outcome=outcome) if outcome is not None and result.held else ""
+    emailed_to = (
+        send_signatory_link(order=order, outcome=outcome, actor=actor, context=context)
+        if outcome is not None and result.held
+        else ""
+    )
     return ExecutionResult(
         order=result.order,
         executed=result.executed,

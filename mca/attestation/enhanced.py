@@ -26,6 +26,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
@@ -50,6 +51,7 @@ from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
 from mca.permissions import ensure_can_confirm
+from mca.state import mask_email
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
 from partner_center.types import MCA, AttestationStatus, EnhancedAttestation, Signatory
@@ -533,12 +535,20 @@ def cancel_link(*, actor: AbstractBaseUser, account: Account, context: Confirmat
 
 
 def record_link_sent(
-    *, actor: AbstractBaseUser, attestation: Attestation, context: ConfirmationContext, how: str
-) -> AcceptanceRecord:
-    """The log says how the link reached the signatory (e.g. e-mailed to the signatory's address only)."""
-    story = attestation.form_record
+    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext, how: str
+) -> AcceptanceRecord | None:
+    """The log says how the customer's open link reached the signatory (e.g. e-mailed to the signatory only);
+    None when no link is out."""
+    attestation = (
+        Attestation.objects.select_related("form_record")
+        .filter(key=knowledge_key(account), state=AttestationState.PENDING)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if attestation is None:
+        return None
     with transaction.atomic():
-        return _append_link_sent(actor, attestation, story, context, how)
+        return _append_link_sent(actor, attestation, attestation.form_record, context, how)
 
 
 def _append_link_sent(
@@ -561,6 +571,34 @@ def _append_link_sent(
             }
         )
     )
+
+
+def email_link_to_signatory(
+    *, actor: AbstractBaseUser, account: Account, outcome: Outcome, context: ConfirmationContext, sender: str
+) -> str:
+    """E-mail Microsoft's link to the signatory only (channels without a branded e-mail of their own: the API);
+    the log records how it went. Returns the masked address, or "" without a link yet."""
+    attestation = outcome.attestation
+    if attestation is None or not outcome.link:
+        return ""
+    until = (
+        f"\nThe link works until {timezone.localtime(outcome.expires_at):%Y-%m-%d %H:%M %Z}.\n"
+        if outcome.expires_at
+        else "\n"
+    )
+    send_mail(
+        f"Please accept the Microsoft Customer Agreement for {account.name}",
+        f"Dear {attestation.signatory_name},\n\n{sender} has named you as the person who accepts the Microsoft "
+        f"Customer Agreement for {account.name}. Please review and accept it on Microsoft's page:\n\n{outcome.link}\n"
+        f"{until}\nIf you are not the right person, reply to this e-mail.\n",
+        None,
+        [attestation.signatory_email],
+    )
+    masked = mask_email(attestation.signatory_email)
+    record_link_sent(
+        actor=actor, account=account, context=context, how=f"e-mailed by {sender} to the signatory only ({masked})"
+    )
+    return masked
 
 
 def reissue_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
