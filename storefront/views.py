@@ -482,10 +482,57 @@ class OrderView(StoreView):
             account__in=self.store.accounts_for(request.user),
         )
         total = sum(line.unit_price * line.quantity for line in order.lines.all())
+        state = gate.state_for(order.account, viewer=request.user)
         return self.render(
             "storefront/order.html",
-            {"order": order, "total": total, "mca_state": gate.state_for(order.account, viewer=request.user)},
+            {
+                "order": order,
+                "total": total,
+                "currency": next((line.product.currency for line in order.lines.all()), ""),
+                "mca_state": state,
+                "poll_url": self.store.url("order-status", number=order.number),
+                "poll_signature": _order_signature(order, state),
+                "live": order.status in _ORDER_MOVING or state.code == gate.McaState.PENDING,
+            },
         )
+
+
+class OrderStatusView(StoreView):
+    """The order's status and its customer's MCA state as JSON, for the order page's light poll: while a link is
+    out with the signatory, Microsoft is asked (at most once per MCA_ATTESTATION_MIN_CHECK_SECONDS), so the page
+    sees the acceptance arrive, and the held order released, without anyone pressing a button."""
+
+    login_required = True
+
+    def get(self, request: HttpRequest, number: str) -> JsonResponse:
+        order = get_object_or_404(
+            Order.objects.select_related("account"), number=number, account__in=self.store.accounts_for(request.user)
+        )
+        state = gate.state_for(order.account, viewer=request.user)
+        if state.code == gate.McaState.PENDING:
+            gate.check_now(order.account)
+            order.refresh_from_db()
+            state = gate.state_for(order.account, viewer=request.user)
+        return JsonResponse(
+            {
+                "status": order.status,
+                "status_label": order.get_status_display(),
+                "mca_state": state.code,
+                "signature": _order_signature(order, state),
+            }
+        )
+
+
+def _order_signature(order: Order, state: gate.CustomerMcaState) -> str:
+    return f"{order.status}|{state.code}"
+
+
+def _states_signature(states: dict[int, gate.CustomerMcaState]) -> str:
+    return ",".join(f"{pk}:{states[pk].code}" for pk in sorted(states))
+
+
+# Orders and agreements in these states may still change by themselves (the poll watches them).
+_ORDER_MOVING = ("placed", "awaiting_acceptance", "executed", "provisioning")
 
 
 # --- Account area -------------------------------------------------------------------------------------------
@@ -544,13 +591,17 @@ class AgreementsView(StoreView):
         accounts = list(self.store.accounts_for(request.user))
         records = selectors.records_visible_to(request.user).filter(account__in=accounts)[:200]
         attestations = selectors.open_attestations_visible_to(request.user).filter(account__in=accounts)
+        states = gate.states_for(accounts, viewer=request.user)
         return self.render(
             "storefront/agreements.html",
             {
                 "records": records,
                 "attestations": attestations,
                 "accounts": accounts,
-                "mca_states": gate.states_for(accounts, viewer=request.user),
+                "mca_states": states,
+                "poll_url": self.store.url("agreements-status"),
+                "poll_signature": _states_signature(states),
+                "live": any(state.code == gate.McaState.PENDING for state in states.values()),
             },
         )
 
@@ -562,6 +613,24 @@ class AgreementsView(StoreView):
         if request.POST.get("action") == "cancel_link":
             return _cancel_link(request, self.store, account, self.store.url("agreements"))
         return _resend_link(request, self.store, account, self.store.url("agreements"))
+
+
+class AgreementsStatusView(StoreView):
+    """Each customer's MCA state as JSON, for My agreements' light poll; Microsoft is asked about the links out
+    (at most once per link per MCA_ATTESTATION_MIN_CHECK_SECONDS)."""
+
+    login_required = True
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        accounts = list(self.store.accounts_for(request.user))
+        states = gate.states_for(accounts, viewer=request.user)
+        for account in accounts:
+            if states[account.pk].code == gate.McaState.PENDING:
+                gate.check_now(account)
+        states = gate.states_for(accounts, viewer=request.user)
+        return JsonResponse(
+            {"states": {str(pk): state.code for pk, state in states.items()}, "signature": _states_signature(states)}
+        )
 
 
 class AgreementSignatoryView(StoreView):

@@ -304,9 +304,33 @@ def release_held_orders(*, accounts: QuerySet[Account] | Iterable[Account]) -> l
         decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
         if decision.needed:
             continue
-        if _move_to_executed(order, by=None, note="Released: the customer's MCA acceptance is known."):
+        if order.executed_at is None:
+            # Held when it was placed: it goes back to the queue it came from, where the BSS executes it.
+            if _move_back_to_placed(order):
+                released.append(order)
+            continue
+        executed_by = order.executed_by.get_username() if order.executed_by else "the BSS"
+        note = (
+            f"Released by the system: the customer's MCA acceptance is known; the order was executed by "
+            f"{executed_by} on {timezone.localtime(order.executed_at):%Y-%m-%d %H:%M} and held for it."
+        )
+        if _move_to_executed(order, by=None, note=note):
             released.append(order)
     return released
+
+
+def _move_back_to_placed(order: Order) -> bool:
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.AWAITING_ACCEPTANCE:
+            return False
+        locked.move_to(
+            OrderStatus.PLACED,
+            by=None,
+            note="Released by the system: the customer's MCA acceptance is known; back in the queue to execute.",
+        )
+    order.refresh_from_db()
+    return True
 
 
 def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs: Any) -> None:
@@ -321,7 +345,7 @@ def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs:
 def release_due_held_orders(*, limit: int = 50) -> int:
     """Beat backstop for a lost signal: re-ask the gate for accounts with executed orders held for acceptance."""
     account_ids = (
-        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE, executed_at__isnull=False)
+        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE)
         .values_list("account_id", flat=True)
         .distinct()[:limit]
     )
