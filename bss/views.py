@@ -168,7 +168,7 @@ def _after_execution(request: HttpRequest, result: execution.ExecutionResult) ->
         reason = result.decision.reason if result.decision else ""
         text = f"Order {order.number} waits for the customer's MCA acceptance. {reason}"
         if result.emailed_to:
-            text += f" Microsoft's acceptance link was e-mailed to {result.emailed_to}."
+            text += f" Sent: Microsoft's acceptance link was e-mailed to the signatory only ({result.emailed_to})."
         elif result.outcome is not None and not result.outcome.link:
             text += " The acceptance link is being prepared; send it from the customer's page once it is there."
         messages.info(request, text)
