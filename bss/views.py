@@ -299,7 +299,14 @@ def _primary_email(account: Account) -> str:
 def account_check_now(request: HttpRequest, pk: int) -> HttpResponse:
     account = _account(request, pk)
     decision = execution.check_now(actor=request.user, account=account)
-    if decision.needed:
+    order = _orders(request).filter(account=account, number=request.POST.get("order", "")[:20]).first()
+    if order is not None and order.status != OrderStatus.AWAITING_ACCEPTANCE:
+        # Pressed on an order page: answer about that order, which no longer waits (never "must be accepted"
+        # beside "Provisioned").
+        messages.success(
+            request, f"Order {order.number} is {order.get_status_display().lower()}: nothing waits for the acceptance."
+        )
+    elif decision.needed:
         messages.info(request, f"Partner Center was asked again: {decision.reason}.")
     else:
         messages.success(request, f"{decision.reason}. Orders held for {account.name} were released.")

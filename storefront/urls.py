@@ -15,6 +15,7 @@ store_patterns = [
     path("checkout/mca-status.json", views.McaStatusView.as_view(), name="checkout-mca-status"),
     path("checkout/review/", views.ReviewView.as_view(), name="checkout-review"),
     path("checkout/place-order/", views.PlaceOrderView.as_view(), name="checkout-place-order"),
+    path("orders/", views.OrdersView.as_view(), name="orders"),
     path("orders/<str:number>/", views.OrderView.as_view(), name="order"),
     path("orders/<str:number>/status.json", views.OrderStatusView.as_view(), name="order-status"),
     path("subscriptions/", views.SubscriptionsView.as_view(), name="subscriptions"),

@@ -497,6 +497,34 @@ class OrderView(StoreView):
         )
 
 
+_NEXT_STEP = {
+    "placed": "Your provider executes the order.",
+    "awaiting_acceptance": "It goes ahead once the Microsoft Customer Agreement is accepted.",
+    "executed": "Microsoft creates the subscriptions.",
+    "provisioning": "Microsoft creates the subscriptions.",
+    "provisioned": "Done: see My subscriptions.",
+    "failed": "Your provider is looking into it.",
+    "held": "Your provider is looking into it.",
+    "cancelled": "Nothing: the order is cancelled.",
+}
+
+
+class OrdersView(StoreView):
+    """My orders: each order with its status, its customer's MCA state and the next step."""
+
+    login_required = True
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        orders = list(
+            Order.objects.filter(account__in=self.store.accounts_for(request.user))
+            .select_related("account")
+            .order_by("-created_at")[:100]
+        )
+        states = gate.states_for({order.account_id: order.account for order in orders}.values(), viewer=request.user)
+        rows = [(order, _NEXT_STEP.get(order.status, "")) for order in orders]
+        return self.render("storefront/orders.html", {"rows": rows, "mca_states": states})
+
+
 class OrderStatusView(StoreView):
     """The order's status and its customer's MCA state as JSON, for the order page's light poll: while a link is
     out with the signatory, Microsoft is asked (at most once per MCA_ATTESTATION_MIN_CHECK_SECONDS), so the page

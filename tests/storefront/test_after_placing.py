@@ -127,3 +127,37 @@ def test_the_resellers_order_page_sees_the_acceptance_arrive(client, live, demo_
     assert answer["mca_state"] == "accepted" and answer["status"] == OrderStatus.PLACED
     agreements = client.get("/store/agreements/status.json").json()
     assert agreements["states"][str(wide_world.pk)] == "accepted"
+
+
+def test_my_orders_lists_status_and_next_step_in_a_fixed_number_of_queries(client, demo, demo_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = make_order(demo["northwind"])
+    client.force_login(demo_user("customer"))
+    client.get("/store/orders/")
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/store/orders/").content.decode()
+    assert first.number in page and "Your provider executes the order." in page and "data-mca-state" in page
+    for _ in range(5):
+        make_order(demo["northwind"])
+    with CaptureQueriesContext(connection) as more:
+        client.get("/store/orders/")
+    assert len(more) == len(queries)
+    other = make_order(demo["litware"])  # another customer's order is not listed
+    assert other.number not in client.get("/store/orders/").content.decode()
+
+
+def test_check_now_on_an_order_page_answers_about_that_order(client, demo, demo_user):
+    order = make_order(demo["northwind"])
+    for status in (OrderStatus.EXECUTED, OrderStatus.PROVISIONING, OrderStatus.PROVISIONED):
+        order.move_to(status)
+    client.force_login(demo_user("bss"))
+    response = client.post(
+        f"/bss/accounts/{demo['northwind'].pk}/check-now/",
+        {"next": f"/bss/orders/{order.number}/", "order": order.number},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert f"Order {order.number} is provisioned: nothing waits for the acceptance." in text
+    assert "Partner Center was asked again" not in text  # not the customer's "must be accepted" as the answer
