@@ -106,11 +106,15 @@ def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
     attestations: dict[str, Attestation] = {}
     for attestation in (
         Attestation.objects.filter(key__in=set(keys.values()))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .order_by("created_at")
+        .order_by("created_at", "pk")
         .only("key", "state", "signatory_name", "expires_at", "created_at")
     ):
-        attestations[attestation.key] = attestation  # the newest wins
+        attestations[attestation.key] = attestation  # the newest wins: an older link was replaced by it
+    attestations = {
+        key: attestation
+        for key, attestation in attestations.items()
+        if attestation.state not in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED)
+    }
     records = dict(
         AcceptanceRecord.objects.filter(account_id__in=ids)
         .order_by()
