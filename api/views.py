@@ -41,8 +41,9 @@ from api.serializers import (
     form_serializer,
 )
 from bss.choices import Channel, Operation
-from bss.models import Account, Membership, Order, Product, Subscription
-from bss.services import execution, subscriptions
+from bss.models import Account, Order, Product, Subscription
+from bss.services import acceptance, execution, subscriptions
+from bss.services.acceptance import OperationResult
 from bss.services.orders import LineRequest, place_order
 from mca import gate, selectors
 from mca.models import AcceptanceRecord
@@ -78,13 +79,20 @@ def _url(request: Request, name: str, account: Account) -> str:
     return request.build_absolute_uri(reverse(name, kwargs={"pk": account.pk}))
 
 
-def acceptance_required(request: Request, account: Account, decision: gate.Decision) -> AcceptanceRequiredError:
+def acceptance_required(
+    request: Request, account: Account, refused: gate.AcceptanceRequired
+) -> AcceptanceRequiredError:
+    """The 409 for a refused operation, with the outcome of an acceptance submitted with it (when it went in)."""
+    decision = refused.decision
     resend = ""
     if decision.pending is not None and decision.pending.expired:
         resend = _url(request, "api:account-mca-resend-link", account)
-    return AcceptanceRequiredError(
+    error = AcceptanceRequiredError(
         decision, acceptance_url=_url(request, "api:account-mca-acceptances", account), resend_link_url=resend
     )
+    if refused.outcome is not None:
+        error.outcome = outcome_data(refused.outcome)
+    return error
 
 
 def acceptance_input(request: Request, account: Account, raw: Any, *, prefix: str = "") -> dict[str, Any]:
@@ -104,34 +112,22 @@ def acceptance_input(request: Request, account: Account, raw: Any, *, prefix: st
     return data
 
 
-def submit(
-    request: Request, account: Account, data: dict[str, Any], *, prefix: str = "", **trigger: Any
-) -> gate.Outcome:
+def api_context(request: Request, **trigger: Any) -> gate.ConfirmationContext:
+    """Where a confirmation through the API happens (R8), with the request's idempotency key for the form."""
     context = gate.ConfirmationContext.from_request(request, Channel.API, **trigger)
-    context = context.with_trigger(idempotency_key=service_key(request))
-    try:
-        outcome = gate.submit_acceptance(actor=request.user, account=account, data=data, context=context)
-    except gate.AcceptanceInvalid as exc:
-        errors = django_errors(exc, prefix)
-        raise exceptions.ValidationError(errors) from None
-    _send_link(request, account, outcome, context)
-    return outcome
+    return context.with_trigger(idempotency_key=service_key(request))
 
 
-def _send_link(request: Request, account: Account, outcome: gate.Outcome, context: gate.ConfirmationContext) -> None:
-    """The link goes to the signatory by e-mail only (issue 17, item 6); the answer names a masked address."""
-    attestation = outcome.attestation
-    if attestation is None or gate.is_signatory(request.user, attestation.signatory_email):
-        return
-    sender = getattr(Membership.of(request.user), "organisation_name", "") or "Your provider"
-    gate.email_link_to_signatory(actor=request.user, account=account, outcome=outcome, context=context, sender=sender)
+def invalid_acceptance(exc: gate.AcceptanceInvalid, prefix: str = "") -> exceptions.ValidationError:
+    return exceptions.ValidationError(django_errors(exc, prefix))
 
 
-def outcome_data(outcome: gate.Outcome, request: Request) -> dict[str, Any]:
+def outcome_data(outcome: gate.Outcome, request: Request | None = None) -> dict[str, Any]:
     """The outcome as answered: Microsoft's link only to the signatory themselves (the others get it by e-mail,
     and a masked address here)."""
     attestation = outcome.attestation
-    own = attestation is not None and gate.is_signatory(request.user, attestation.signatory_email)
+    viewer = request.user if request is not None else None
+    own = attestation is not None and gate.is_signatory(viewer, attestation.signatory_email)
     return AcceptanceOutcomeSerializer(
         {
             "kind": outcome.kind.value,
@@ -279,8 +275,10 @@ class AcceptanceCreateView(generics.GenericAPIView):
     def get_serializer_class(self) -> Any:
         from django.contrib.auth.models import AnonymousUser
 
-        if getattr(self, "swagger_fake_view", False):  # the schema documents the configured flow's form
-            return form_serializer(gate.form_for(AnonymousUser(), Account(name="")))
+        if getattr(self, "swagger_fake_view", False):
+            # The schema documents the configured flow's form for a named customer: the fields the server fills in
+            # from the account (the company name) are optional there, as they are in a real request.
+            return form_serializer(gate.form_for(AnonymousUser(), Account(name="Contoso")))
         return form_serializer(gate.form_for(self.request.user, visible_account(self.request, self.kwargs["pk"])))
 
     @extend_schema(
@@ -320,7 +318,13 @@ class AcceptanceCreateView(generics.GenericAPIView):
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
-        outcome = submit(request, account, acceptance_input(request, account, request.data))
+        data = acceptance_input(request, account, request.data)
+        try:
+            outcome, _ = acceptance.confirm_acceptance(
+                actor=request.user, account=account, data=data, context=api_context(request)
+            )
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc) from None
         return Response(outcome_data(outcome, request), status=outcome_status(outcome))
 
 
@@ -338,10 +342,9 @@ class ResendLinkView(APIView):
         account = visible_account(request, pk)
         context = gate.ConfirmationContext.from_request(request, Channel.API)
         try:
-            outcome = gate.resend_link(actor=request.user, account=account, context=context)
+            outcome, _ = acceptance.resend_link(actor=request.user, account=account, context=context)
         except gate.AcceptanceInvalid as exc:
-            raise exceptions.ValidationError(django_errors(exc)) from None
-        _send_link(request, account, outcome, context)
+            raise invalid_acceptance(exc) from None
         return Response(outcome_data(outcome, request), status=status.HTTP_202_ACCEPTED)
 
 
@@ -363,7 +366,7 @@ class CancelLinkView(APIView):
         try:
             gate.cancel_link(actor=request.user, account=account, context=context)
         except gate.AcceptanceInvalid as exc:
-            raise exceptions.ValidationError(django_errors(exc)) from None
+            raise invalid_acceptance(exc) from None
         state = gate.state_for(account, viewer=request.user)
         return Response(AccountMcaStateSerializer({"mca_state": state.as_dict()}).data)
 
@@ -498,28 +501,30 @@ class OrderListCreate(generics.ListAPIView):
         account = visible_account(request, data["account"])
         lines = _lines(account, data["lines"])
         inline = data.get("mca_acceptance")
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        key = service_key(request)
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            order = place_order(
-                actor=request.user, account=account, lines=lines, channel=Channel.API, idempotency_key=key
+            result = place_order(
+                actor=request.user,
+                account=account,
+                lines=lines,
+                context=api_context(request),
+                acceptance=form_data,
+                idempotency_key=service_key(request),
             )
         except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            outcome = submit(request, account, acceptance, prefix="mca_acceptance", operation=lines[0].operation)
-            try:
-                order = place_order(
-                    actor=request.user, account=account, lines=lines, channel=Channel.API, idempotency_key=key
-                )
-            except gate.AcceptanceRequired as still:
-                error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome, request)
-                raise error from None
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome, request) if outcome else None
-        return Response(body, status=status.HTTP_201_CREATED)
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
+        return Response(result_body(result), status=status.HTTP_201_CREATED)
+
+
+def result_body(result: OperationResult) -> dict[str, Any]:
+    """An operation's order, with the outcome of the acceptance submitted with it (None when none was)."""
+    order = result.order
+    order.refresh_from_db()
+    body = OrderResultSerializer(order).data
+    body["mca_acceptance"] = outcome_data(result.outcome) if result.outcome else None
+    return body
 
 
 @extend_schema(tags=["orders"], responses={200: OrderSerializer, **problems(404)})
@@ -552,28 +557,18 @@ class OrderExecute(APIView):
         payload.is_valid(raise_exception=True)
         inline = payload.validated_data.get("mca_acceptance")
         account = order.account
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            result = execution.execute_order(actor=request.user, order=order)
+            result = execution.execute_order(
+                actor=request.user, order=order, acceptance=form_data, context=api_context(request)
+            )
         except execution.OrderNotExecutable as exc:
             raise Conflict(str(exc)) from None
         except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            operation = order.lines.first().operation if order.lines.exists() else ""
-            outcome = submit(
-                request, account, acceptance, prefix="mca_acceptance", order_number=order.number, operation=operation
-            )
-            try:
-                result = execution.execute_order(actor=request.user, order=order)
-            except gate.AcceptanceRequired as still:
-                raise acceptance_required(request, account, still.decision) from None
-        order = result.order
-        order.refresh_from_db()
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome, request) if outcome else None
-        return Response(body, status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
+        return Response(result_body(result), status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
 
 
 def visible_subscriptions(request: Request) -> QuerySet[Subscription]:
@@ -592,10 +587,11 @@ class SubscriptionList(generics.ListAPIView):
 
 
 class SubscriptionDetail(generics.GenericAPIView):
-    """A subscription; PATCH `seats` changes its seat count (BSS users with `bss.execute_order`). A seat increase
-    or decrease of a Microsoft product needs the customer's MCA acceptance: 409 `mca_acceptance_required`, or send
-    it inline in `mca_acceptance` (legacy flow: the change is made; enhanced flow: still 409 until the signatory
-    accepts at Microsoft, with the link in `acceptance`)."""
+    """A subscription; PATCH `seats` changes its seat count (BSS users with `bss.execute_order`): 202 with the
+    change's order. A seat increase or decrease of a Microsoft product needs the customer's MCA acceptance: 409
+    `mca_acceptance_required`, or send it inline in `mca_acceptance`: legacy flow, the order is executed (202,
+    provisioning applies the change); enhanced flow, the order is held "awaiting_acceptance" (202, the link
+    e-mailed to the signatory and in `mca_acceptance`) until the signatory accepts at Microsoft."""
 
     serializer_class = SubscriptionSerializer
     http_method_names = ["get", "patch", "options"]
@@ -622,35 +618,21 @@ class SubscriptionDetail(generics.GenericAPIView):
         subscription = self.get_object()
         payload = SeatsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        seats = payload.validated_data["seats"]
         inline = payload.validated_data.get("mca_acceptance")
         account = subscription.account
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        operation = Operation.SEAT_INCREASE if seats > subscription.seats else Operation.SEAT_DECREASE
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
-        except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            outcome = submit(
-                request,
-                account,
-                acceptance,
-                prefix="mca_acceptance",
-                subscription_ref=subscription.partner_center_subscription_id or f"bss:{subscription.pk}",
-                operation=operation,
+            result = subscriptions.change_seats(
+                actor=request.user,
+                subscription=subscription,
+                seats=payload.validated_data["seats"],
+                acceptance=form_data,
+                context=api_context(request),
             )
-            try:
-                result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
-            except gate.AcceptanceRequired as still:
-                error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome, request)
-                raise error from None
+        except gate.AcceptanceRequired as refused:
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
         # The change is an order of its own: executed now and applied by provisioning (at Partner Center for a
         # Microsoft product), or held "awaiting_acceptance" while the signatory's link is out.
-        order = result.order
-        order.refresh_from_db()
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome, request) if outcome else None
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(result_body(result), status=status.HTTP_202_ACCEPTED)

@@ -37,7 +37,6 @@ from mca.attestation import (
     current_flow,
 )
 from mca.attestation import cancel_link as _cancel_link
-from mca.attestation import email_link_to_signatory as _email_link_to_signatory
 from mca.attestation import record_link_sent as _record_link_sent
 from mca.attestation import reissue_link as _reissue_link
 from mca.attestation.enhanced import check_open_attestations_now
@@ -55,7 +54,6 @@ from mca.state import (
     McaState,
     expired_sentence,
     is_signatory,
-    link_is_expired,
     mask_email,
     state_from_decision,
 )
@@ -63,6 +61,15 @@ from mca.state import states_for as _states_for
 from mca.status import AcceptanceStatus, acceptance_status
 
 ACCEPTANCE_REQUIRED_CODE = "mca_acceptance_required"
+# The reasons that mean "Partner Center could not be asked", not "the customer has not accepted".
+_PARTNER_CENTER_COULD_NOT_SAY = frozenset(
+    {
+        ReasonCode.PARTNER_CENTER_UNAVAILABLE,
+        ReasonCode.PARTNER_CENTER_THROTTLED,
+        ReasonCode.PARTNER_CENTER_SLOW,
+        ReasonCode.PARTNER_CENTER_BAD_RESPONSE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,23 @@ class Decision:
     @property
     def show_form(self) -> bool:
         return self.needed and not self.waiting
+
+    @property
+    def blocks_order(self) -> bool:
+        """An order for these operations may not be placed or executed now: acceptance is needed and no link is
+        out with the signatory (a waiting order is held instead, and released when Microsoft reports it)."""
+        return self.needed and not self.waiting
+
+    @property
+    def undetermined(self) -> bool:
+        """Partner Center could not say (unreachable, throttling, too slow, unreadable) and nothing is pending:
+        the question is about Microsoft, not the customer, so an automatic step retries rather than holds."""
+        return self.needed and self.pending is None and self.reason_code in _PARTNER_CENTER_COULD_NOT_SAY
+
+    @property
+    def hold_reason(self) -> str:
+        """What a held order says about why it waits ("" when nothing is needed)."""
+        return self.reason[:500] if self.needed else ""
 
     @property
     def template_id(self) -> str:
@@ -189,13 +213,15 @@ class Decision:
 
 
 class AcceptanceRequired(Exception):
-    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision."""
+    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision, and the
+    outcome of an acceptance submitted in the same call that did not settle it yet."""
 
     code = ACCEPTANCE_REQUIRED_CODE
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, outcome: Outcome | None = None) -> None:
         super().__init__(decision.reason)
         self.decision = decision
+        self.outcome = outcome
 
 
 def _normalised(operations: Iterable[GatedOperation | Operation | str]) -> list[GatedOperation]:
@@ -207,20 +233,13 @@ def _when(moment: datetime) -> str:
 
 
 def _pending_for(account: Account) -> PendingAttestation | None:
-    # The newest link only: an older one was replaced by it (or the signatory was changed or cancelled).
-    latest = (
-        Attestation.objects.filter(key=knowledge_key(account))
-        .order_by("-created_at", "-pk")
-        .only("state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error")
-        .first()
-    )
-    if latest is None or latest.state in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED):
+    latest = Attestation.objects.only(
+        "state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error"
+    ).current_for(knowledge_key(account))
+    if latest is None:
         return None
-    state = AttestationState(latest.state)
-    if link_is_expired(state, latest.expires_at):
-        state = AttestationState.EXPIRED  # Microsoft will say so at the next poll; the link is dead already
     return PendingAttestation(
-        state=state,
+        state=latest.effective_state,
         signatory_name=latest.signatory_name,
         signatory_email=latest.signatory_email,
         link=latest.acceptance_url,
@@ -345,24 +364,21 @@ def cancel_link(*, actor: AbstractBaseUser, account: Account, context: Confirmat
     _cancel_link(actor=actor, account=account, context=context)
 
 
-def record_link_sent(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext, how: str) -> None:
+def record_link_sent(
+    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext | None, how: str
+) -> None:
     """The log records how the customer's acceptance link reached the signatory (a channel calls it after sending:
     "e-mailed to the signatory only (n****@contoso.com)")."""
     _record_link_sent(actor=actor, account=account, context=context, how=how)
-
-
-def email_link_to_signatory(
-    *, actor: AbstractBaseUser, account: Account, outcome: Outcome, context: ConfirmationContext, sender: str
-) -> str:
-    """E-mail Microsoft's link of `outcome` to the signatory it names, and only to them; the log records it.
-    Returns the masked address, or "" when Microsoft has not issued the link yet (the poll creates it)."""
-    return _email_link_to_signatory(actor=actor, account=account, outcome=outcome, context=context, sender=sender)
 
 
 def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
     check_open_attestations_now(knowledge_key(account))
+    # What Microsoft reported may have released and provisioned the customer's orders in this same call, giving
+    # the account its tenant (and its knowledge a new key): decide on the account as it is now.
+    account.refresh_from_db(fields=["partner_center_tenant_id"])
     return check(account, [Operation.NEW_PURCHASE], ask_again=True)
 
 
@@ -414,7 +430,6 @@ __all__ = [
     "cancel_link",
     "check",
     "check_now",
-    "email_link_to_signatory",
     "ensure_accepted",
     "form_for",
     "is_signatory",

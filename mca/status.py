@@ -123,8 +123,9 @@ def _stale_reason(accepted_at: datetime, contact: AgreementContact | None = None
     )
     return Reason(
         ReasonCode.STALE_ATTESTATION,
-        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh of "
-        f"{minimum:%Y-%m-%d}: Microsoft requires the customer to accept the current agreement{other}",
+        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh"
+        f"{f' of {minimum:%Y-%m-%d}' if minimum else ''}: Microsoft requires the customer to accept the current "
+        f"agreement{other}",
     )
 
 
@@ -265,6 +266,10 @@ def _remembered_not_accepted(
         return None
     if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
         return None
+    if stale_date is not None and attestation_counts(stale_date):
+        # The confirmation Partner Center showed counts under today's R4a (MCA_ATTESTATION_MIN_DATE was moved or
+        # emptied since): the remembered "not accepted" is obsolete, so Partner Center is asked again.
+        return None
     return answered_at, stale_date, contact
 
 
@@ -347,7 +352,7 @@ def acceptance_status(
         if seen_date is not None and (stale_date is None or seen_date > stale_date):
             stale_date, stale_contact = seen_date, seen_contact
 
-    if stale_date is not None:
+    if stale_date is not None and not attestation_counts(stale_date):
         reason = _stale_reason(stale_date, stale_contact)
     elif account.cloud_agreement_accepted_at is not None:
         reason = Reason(

@@ -20,6 +20,7 @@ from django.views import View
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order, Subscription
+from bss.services import acceptance
 from bss.services.orders import OrderInvalid
 from mca import gate, selectors
 from storefront import checkout
@@ -307,11 +308,12 @@ class ServiceDetailsView(StoreView):
         if not form.is_valid():
             return self._page(decision, form, status=400)
         try:
-            outcome = gate.submit_acceptance(
+            outcome, emailed_to = acceptance.confirm_acceptance(
                 actor=request.user,
                 account=self.account,
                 data=request.POST,
                 context=decision.context_for(self._context()),
+                sender=self.store.name,
             )
         except gate.AcceptanceInvalid as invalid:
             for field, errors in invalid.error_dict.items():
@@ -323,65 +325,46 @@ class ServiceDetailsView(StoreView):
         if outcome.accepted:
             messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
             return redirect(self.store.url("checkout-review"))
-        _deliver_link(
-            request,
-            self.store,
-            self.account,
-            outcome,
-            then=" You can place the order now: it waits until the agreement is accepted.",
-        )
+        attestation = outcome.attestation
+        if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
+            if emailed_to:
+                messages.success(
+                    request,
+                    f"Microsoft's acceptance link was sent to {attestation.signatory_name} "
+                    f"({gate.mask_email(emailed_to)}) only. You can place the order now: it waits until the "
+                    "agreement is accepted.",
+                )
+            else:
+                messages.warning(
+                    request,
+                    "Microsoft has not issued the acceptance link yet; send it from My agreements once it is ready. "
+                    "You can place the order now: it waits until the agreement is accepted.",
+                )
         return redirect(self.store.url("checkout-service-details"))
 
     def _resend(self) -> HttpResponse:
         return _resend_link(self.request, self.store, self.account, self.store.url("checkout-service-details"))
 
 
-def _deliver_link(
-    request: HttpRequest, store: Store, account: Account, outcome: gate.Outcome, *, then: str = ""
-) -> None:
-    """Microsoft's link goes to the signatory only, by e-mail (the submitter sees a masked address and "sent"), and
-    the log records how it was delivered. A signatory who submits the form themselves gets Microsoft's page here."""
-    attestation = outcome.attestation
-    if attestation is None or checkout.signatory_is(request.user, attestation.signatory_email):
-        return
-    sent = checkout.send_acceptance_link(
-        store=store,
-        account=account,
-        signatory_name=attestation.signatory_name,
-        signatory_email=attestation.signatory_email,
-        link=outcome.link,
-        expires_at=outcome.expires_at,
-    )
-    to = f"{attestation.signatory_name} ({gate.mask_email(attestation.signatory_email)})"
-    if not sent:
-        messages.warning(
-            request,
-            f"Microsoft has not issued the acceptance link for {to} yet; send it from My agreements once it is "
-            f"ready.{then}",
-        )
-        return
-    gate.record_link_sent(
-        actor=request.user,
-        account=account,
-        context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
-        how=f"e-mailed by {store.name} to the signatory only ({gate.mask_email(attestation.signatory_email)})",
-    )
-    messages.success(request, f"Microsoft's acceptance link was sent to {to}.{then}")
-
-
 def _resend_link(request: HttpRequest, store: Store, account: Account, back: str) -> HttpResponse:
     try:
-        outcome = gate.resend_link(
+        outcome, emailed_to = acceptance.resend_link(
             actor=request.user,
             account=account,
             context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
+            sender=store.name,
         )
     except gate.AcceptanceInvalid as invalid:
         messages.error(request, " ".join(invalid.messages))
         return redirect(back)
     attestation = outcome.attestation
     if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-        _deliver_link(request, store, account, outcome)
+        messages.success(
+            request,
+            f"A new acceptance link was sent to {attestation.signatory_name} ({gate.mask_email(emailed_to)}) only."
+            if emailed_to
+            else "A new acceptance link was requested from Microsoft; send it again once it is ready.",
+        )
     else:
         messages.success(request, "A new acceptance link is ready.")
     return redirect(back)
@@ -446,9 +429,10 @@ class PlaceOrderView(StoreView):
     http_method_names = ["post"]
 
     def before_pre_conditions(self, request: HttpRequest) -> HttpResponseBase | None:
-        if request.method == "POST":
-            order = checkout.existing_order(request.user, request.POST.get("idempotency_key", "")[:100])
-            if order is not None:  # a double click or a resubmit: the first order, once
+        if request.method == "POST" and not self.checkout_session.lines():
+            # A double click or a resubmit after the order emptied the cart: show the order this checkout placed.
+            order = checkout.existing_order(request.user, self.checkout_session.placed_order_keys())
+            if order is not None:
                 return redirect(self.store.url("order", number=order.number))
         return None
 
@@ -459,7 +443,7 @@ class PlaceOrderView(StoreView):
                 account=self.account,
                 cart=self.cart,
                 store=self.store,
-                idempotency_key=request.POST.get("idempotency_key", "")[:100],
+                idempotency_key=self.checkout_session.order_key(),  # bound to the checkout, not to the form
             )
         except gate.AcceptanceRequired:
             messages.warning(
@@ -696,11 +680,12 @@ class AgreementSignatoryView(StoreView):
         if not form.is_valid():
             return self._page(account, form, status=400)
         try:
-            outcome = gate.submit_acceptance(
+            outcome, emailed_to = acceptance.confirm_acceptance(
                 actor=request.user,
                 account=account,
                 data=request.POST,
                 context=gate.ConfirmationContext.from_request(request, self.store.channel_for(request.user)),
+                sender=self.store.name,
             )
         except gate.AcceptanceInvalid as invalid:
             for field, errors in invalid.error_dict.items():
@@ -711,8 +696,12 @@ class AgreementSignatoryView(StoreView):
             return self._page(account, form, status=409)
         if outcome.accepted:
             messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
+        elif emailed_to:
+            messages.success(request, f"Sent: Microsoft's acceptance link went to {gate.mask_email(emailed_to)} only.")
         else:
-            _deliver_link(request, self.store, account, outcome)
+            messages.warning(
+                request, "Microsoft has not issued the acceptance link yet; send it again once it is ready."
+            )
         return redirect(self.store.url("agreements"))
 
 

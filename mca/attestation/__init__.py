@@ -19,7 +19,7 @@ from mca.attestation.base import (
     OutcomeKind,
     SendOutcome,
 )
-from mca.attestation.enhanced import EnhancedFlow, cancel_link, email_link_to_signatory, record_link_sent, reissue_link
+from mca.attestation.enhanced import EnhancedFlow, cancel_link, record_link_sent, reissue_link
 from mca.attestation.legacy import LegacyFlow
 from mca.choices import RecordEvent
 from mca.models import AcceptanceRecord
@@ -50,7 +50,6 @@ __all__ = [
     "SendOutcome",
     "cancel_link",
     "current_flow",
-    "email_link_to_signatory",
     "flow_for_record",
     "record_link_sent",
     "reissue_link",

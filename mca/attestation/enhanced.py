@@ -26,8 +26,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -51,7 +50,6 @@ from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
 from mca.permissions import ensure_can_confirm
-from mca.state import mask_email
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
 from partner_center.types import MCA, AttestationStatus, EnhancedAttestation, Signatory
@@ -219,6 +217,15 @@ class EnhancedFlow(AttestationFlow):
             # Submissions for one customer take turns, so the newest link supersedes every other one: each old
             # link's story gets a "withdrawn" record, and Microsoft is told so its page refuses the old link.
             lock_customer(key)
+            if (
+                record.idempotency_key
+                and AcceptanceRecord.objects.filter(idempotency_key=record.idempotency_key)
+                .exclude(pk=record.pk)  # SQLite saved this record already
+                .exists()
+            ):
+                # A double-click's earlier submit committed while this one waited for its turn: replay it. Touching
+                # its attestation here would hold the row while its after-commit step claims it (and skips it).
+                raise IntegrityError("idempotency key already used")
             withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_SUPERSEDED)
             attestations.append(_new_attestation(record, account))
 
@@ -317,15 +324,35 @@ def _signatory(record: AcceptanceRecord) -> Signatory:
 
 
 def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
+    """Store Microsoft's link. A newer submission for the customer may have superseded this attestation while
+    Microsoft was creating it: the link is kept (and logged) but the row stays superseded, so only the newest link
+    is open. Same lock order as a submission: the customer, then the row, then the chain."""
     with transaction.atomic():
-        attestation.state = AttestationState.PENDING
+        lock_customer(attestation.key)
+        state = Attestation.objects.select_for_update().filter(pk=attestation.pk).values_list("state", flat=True).get()
         attestation.attestation_id = answer.attestation_id
         attestation.acceptance_url = answer.acceptance_url
         attestation.expires_at = answer.expires_at
         attestation.attempts = 0
         attestation.last_error = ""
-        attestation.next_check_at = timezone.now() + _poll_interval(1)
-        attestation.save()
+        if state == AttestationState.CREATING:
+            attestation.state = AttestationState.PENDING
+            attestation.next_check_at = timezone.now() + _poll_interval(1)
+        else:
+            attestation.state = state
+            attestation.next_check_at = None
+        attestation.save(
+            update_fields=[
+                "state",
+                "attestation_id",
+                "acceptance_url",
+                "expires_at",
+                "attempts",
+                "last_error",
+                "next_check_at",
+                "updated_at",
+            ]
+        )
         _follow_up(
             attestation.form_record,
             RecordEvent.ATTESTATION_CREATED,
@@ -375,11 +402,14 @@ def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 def _expired(attestation: Attestation, answer: EnhancedAttestation | None) -> None:
     with transaction.atomic():
-        attestation.state = AttestationState.EXPIRED
+        # Only an open link expires: a superseded one stays superseded (a whole-row save would resurrect it).
+        values = {"state": AttestationState.EXPIRED, "next_check_at": None, "updated_at": timezone.now()}
         if answer is not None and answer.expires_at is not None:
-            attestation.expires_at = answer.expires_at  # Microsoft may end a link before the expiry it announced
-        attestation.next_check_at = None
-        attestation.save()
+            values["expires_at"] = answer.expires_at  # Microsoft may end a link before the expiry it announced
+        Attestation.objects.filter(
+            pk=attestation.pk, state__in=[AttestationState.CREATING, AttestationState.PENDING]
+        ).update(**values)
+        attestation.refresh_from_db(fields=["state", "next_check_at", "updated_at", "expires_at"])
         _follow_up(
             attestation.form_record,
             RecordEvent.LINK_EXPIRED,
@@ -468,7 +498,9 @@ def check_open_attestations_now(key: str) -> list[str | None]:
     return [advance_attestation(pk) for pk in ids]
 
 
-def _where(context: ConfirmationContext) -> dict[str, Any]:
+def _where(context: ConfirmationContext | None) -> dict[str, Any]:
+    if context is None:
+        return {}
     snapshot = log.context_snapshot(context)
     return {key: snapshot[key] for key in ("host", "ip_address", "user_agent")}
 
@@ -535,7 +567,7 @@ def cancel_link(*, actor: AbstractBaseUser, account: Account, context: Confirmat
 
 
 def record_link_sent(
-    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext, how: str
+    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext | None, how: str
 ) -> AcceptanceRecord | None:
     """The log says how the customer's open link reached the signatory (e.g. e-mailed to the signatory only);
     None when no link is out."""
@@ -571,34 +603,6 @@ def _append_link_sent(
             }
         )
     )
-
-
-def email_link_to_signatory(
-    *, actor: AbstractBaseUser, account: Account, outcome: Outcome, context: ConfirmationContext, sender: str
-) -> str:
-    """E-mail Microsoft's link to the signatory only (channels without a branded e-mail of their own: the API);
-    the log records how it went. Returns the masked address, or "" without a link yet."""
-    attestation = outcome.attestation
-    if attestation is None or not outcome.link:
-        return ""
-    until = (
-        f"\nThe link works until {timezone.localtime(outcome.expires_at):%Y-%m-%d %H:%M %Z}.\n"
-        if outcome.expires_at
-        else "\n"
-    )
-    send_mail(
-        f"Please accept the Microsoft Customer Agreement for {account.name}",
-        f"Dear {attestation.signatory_name},\n\n{sender} has named you as the person who accepts the Microsoft "
-        f"Customer Agreement for {account.name}. Please review and accept it on Microsoft's page:\n\n{outcome.link}\n"
-        f"{until}\nIf you are not the right person, reply to this e-mail.\n",
-        None,
-        [attestation.signatory_email],
-    )
-    masked = mask_email(attestation.signatory_email)
-    record_link_sent(
-        actor=actor, account=account, context=context, how=f"e-mailed by {sender} to the signatory only ({masked})"
-    )
-    return masked
 
 
 def reissue_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
