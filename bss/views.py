@@ -169,7 +169,8 @@ def _after_execution(request: HttpRequest, result: OperationResult) -> HttpRespo
         reason = result.decision.reason if result.decision else ""
         text = f"Order {order.number} waits for the customer's MCA acceptance. {reason}"
         if result.emailed_to:
-            text += f" Sent: Microsoft's acceptance link was e-mailed to the signatory only ({gate.mask_email(result.emailed_to)})."
+            to = gate.mask_email(result.emailed_to)
+            text += f" Sent: Microsoft's acceptance link was e-mailed to the signatory only ({to})."
         elif result.outcome is not None and not result.outcome.link:
             text += " The acceptance link is being prepared; send it from the customer's page once it is there."
         messages.info(request, text)
