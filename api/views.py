@@ -10,16 +10,25 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django_otp import match_token
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import PROBLEM_CONTENT_TYPE, AcceptanceRequiredError, Conflict, ProblemCode, django_errors
+from api.authentication import LockoutAwareBasicAuthentication
+from api.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AcceptanceRequiredError,
+    Conflict,
+    MfaRequired,
+    ProblemCode,
+    django_errors,
+)
 from api.idempotency import HEADER, idempotent, service_key
 from api.pagination import cursor
 from api.schema import problems
@@ -45,6 +54,7 @@ from bss.models import Account, Order, Product, Subscription
 from bss.services import acceptance, execution, subscriptions
 from bss.services.acceptance import OperationResult
 from bss.services.orders import LineRequest, place_order
+from config.mfa import OTP_HEADER, is_verified, mfa_required_for
 from mca import gate, selectors
 from mca.models import AcceptanceRecord
 
@@ -156,15 +166,30 @@ def outcome_status(outcome: gate.Outcome) -> int:
 class TokenView(APIView):
     """Your API token: create (or get) it with your password (basic auth) or a session; revoke it with DELETE."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    authentication_classes = [LockoutAwareBasicAuthentication, SessionAuthentication]
 
     @extend_schema(
         operation_id="auth_token_create",
         request=None,
+        parameters=[
+            OpenApiParameter(
+                OTP_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="The code of your authenticator app, when your account needs a second factor "
+                "(admins, staff, resellers: 403 `mfa_required` without it).",
+            )
+        ],
         responses={200: TokenSerializer, 201: TokenSerializer, **problems(403)},
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
+        user = request.user
+        if mfa_required_for(user) and not is_verified(user):
+            # Basic auth proves the password only; a session has been through /accounts/mfa/ (config/mfa.py).
+            code = request.headers.get(OTP_HEADER, "")
+            if not code or match_token(user, code) is None:
+                raise MfaRequired()
         token, created = Token.objects.get_or_create(user=request.user)
         return Response(
             TokenSerializer({"token": token.key, "created": token.created}).data,

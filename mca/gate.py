@@ -43,6 +43,7 @@ from mca.attestation.enhanced import check_open_attestations_now
 from mca.choices import AttestationState, ReasonCode
 from mca.context import ConfirmationContext
 from mca.delivery import deliver_pending_for, release_waiting_deliveries
+from mca.forms import look_alike_problem
 from mca.knowledge import knowledge_key, link_account_to_tenant
 from mca.knowledge import with_known_acceptance as _with_known_acceptance
 from mca.log import is_first_party
@@ -433,6 +434,9 @@ __all__ = [
     "ensure_accepted",
     "form_for",
     "is_signatory",
+    # The form's check for names that could pass for another (mixed look-alike scripts, styled letters), for the
+    # channels' own name fields (a new customer's company name in the store's checkout).
+    "look_alike_problem",
     "mask_email",
     "may_confirm",
     "prepare_for_orders",

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from bss.choices import Role
 from bss.models import Account
 from mca.choices import AcceptanceKind, ReasonCode
 from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
@@ -87,6 +88,20 @@ def _day(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d}"
 
 
+# The reason sentence is shown on every account of the Microsoft customer, and a tenant can be managed by several
+# partners (one account each): a partner's user who confirmed is named by role only, their name being that
+# partner's business (issue 17). The customer's own user and the signatory are the customer's people: named.
+_PARTNER_ROLE_SUFFIXES = {f" ({role.label})": role.label for role in Role if role != Role.CUSTOMER}
+
+
+def confirmed_by_for_everyone(confirmed_by: str) -> str:
+    """ " by Nancy Davolio (Customer user)", or " on the customer's behalf by a partner (Reseller user)"."""
+    for suffix, label in _PARTNER_ROLE_SUFFIXES.items():
+        if confirmed_by.endswith(suffix):
+            return f" on the customer's behalf by a partner ({label})"
+    return f" by {confirmed_by}" if confirmed_by else ""
+
+
 def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
     if knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT:
         reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, "Accepted directly at Microsoft")
@@ -101,7 +116,7 @@ def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
             f"Partner Center reports acceptance (partner confirmation of {_day(knowledge.accepted_at)})",
         )
     else:
-        by = f" by {knowledge.confirmed_by}" if knowledge.confirmed_by else ""
+        by = confirmed_by_for_everyone(knowledge.confirmed_by)
         reason = Reason(ReasonCode.CONFIRMED_HERE, f"Accepted on {_day(knowledge.accepted_at)}{by}")
     return AcceptanceStatus(
         needed=False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, LogoutView, redirect_to_login
@@ -54,6 +55,10 @@ class StoreView(View):
             home = home_store_for(user)
             membership = Membership.of(user)
             if membership is not None and membership.role == Role.CUSTOMER and home.key != self.store.key:
+                if self.store.by_host and home.reseller is None:
+                    # On a reseller's own host every /store/ URL is that reseller's store: the CSP's store cannot
+                    # be reached here, and redirecting to /store/ would loop (issue 17). Say where to go instead.
+                    return self.render("storefront/other_store.html", {"home": home}, status=403)
                 # A customer user shops in its own account's store.
                 match = resolve(request.path_info)
                 target = {k: v for k, v in match.kwargs.items() if k != "reseller_slug"}
@@ -231,6 +236,12 @@ class AccountStepView(StoreView):
         return redirect(self.store.url("checkout-service-details"))
 
 
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL: what a Content-Security-Policy source names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class ServiceDetailsView(StoreView):
     """Step 2: Service Details, with the MCA step when the gate says acceptance is needed."""
 
@@ -255,7 +266,7 @@ class ServiceDetailsView(StoreView):
         )
         if form is None and (decision.show_form or changing) and may_confirm:
             form = gate.form_for(user, self.account)
-        return self.render(
+        response = self.render(
             "storefront/checkout_service_details.html",
             {
                 "step": "details",
@@ -277,6 +288,10 @@ class ServiceDetailsView(StoreView):
             },
             status=status,
         )
+        if pending and pending.link:
+            # The Content-Security-Policy lets this page frame Microsoft's acceptance page, from its origin only.
+            response._csp_update = {"frame-src": [origin_of(pending.link)]}
+        return response
 
     def get(self, request: HttpRequest) -> HttpResponse:
         decision = self._decision()
