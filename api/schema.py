@@ -23,6 +23,9 @@ def only_api_paths(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tupl
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]
 
 
+PROBLEM_CODES = [code.value for code in ProblemCode]
+
+
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details."""
 
@@ -30,7 +33,7 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=[code.value for code in ProblemCode])
+    code = serializers.ChoiceField(choices=PROBLEM_CODES)
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,

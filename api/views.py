@@ -36,6 +36,7 @@ from api.serializers import (
     AcceptanceOutcomeSerializer,
     AcceptanceRecordSerializer,
     AccountMcaSerializer,
+    AccountMcaStateSerializer,
     AccountSerializer,
     ExecuteInputSerializer,
     LogFilterSerializer,
@@ -131,8 +132,12 @@ def invalid_acceptance(exc: gate.AcceptanceInvalid, prefix: str = "") -> excepti
     return exceptions.ValidationError(django_errors(exc, prefix))
 
 
-def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
+def outcome_data(outcome: gate.Outcome, request: Request | None = None) -> dict[str, Any]:
+    """The outcome as answered: Microsoft's link only to the signatory themselves (the others get it by e-mail,
+    and a masked address here)."""
     attestation = outcome.attestation
+    viewer = request.user if request is not None else None
+    own = attestation is not None and gate.is_signatory(viewer, attestation.signatory_email)
     return AcceptanceOutcomeSerializer(
         {
             "kind": outcome.kind.value,
@@ -143,8 +148,8 @@ def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
             else {
                 "state": attestation.state,
                 "signatory_name": attestation.signatory_name,
-                "signatory_email": attestation.signatory_email,
-                "link": outcome.link or None,
+                "signatory_email": attestation.signatory_email if own else gate.mask_email(attestation.signatory_email),
+                "link": (outcome.link or None) if own else None,
                 "expires_at": outcome.expires_at,
             },
         }
@@ -212,6 +217,14 @@ class AccountList(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Account]:
         return Account.objects.visible_to(self.request.user).select_related("reseller")
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        states = gate.states_for(page, viewer=request.user)  # two queries per page, no Partner Center call
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "mca_states": states}
+        )
+        return self.get_paginated_response(serializer.data)
+
 
 @extend_schema(tags=["accounts"], responses={200: AccountSerializer, **problems(404)})
 class AccountDetail(generics.RetrieveAPIView):
@@ -219,6 +232,13 @@ class AccountDetail(generics.RetrieveAPIView):
 
     def get_queryset(self) -> QuerySet[Account]:
         return Account.objects.visible_to(self.request.user).select_related("reseller")
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        account = self.get_object()
+        states = gate.states_for([account], viewer=request.user)
+        return Response(
+            self.get_serializer(account, context={**self.get_serializer_context(), "mca_states": states}).data
+        )
 
 
 def _form_description(form: Any) -> list[dict[str, Any]]:
@@ -255,7 +275,7 @@ class AccountMcaView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
         decision = gate.check(account, [Operation.NEW_PURCHASE])
-        body = decision.as_dict()
+        body = decision.as_dict(viewer=request.user)
         download = decision.document_download_path
         expired = decision.pending is not None and decision.pending.expired
         body.update(
@@ -264,6 +284,7 @@ class AccountMcaView(APIView):
             acceptance_url=_url(request, "api:account-mca-acceptances", account),
             resend_link_url=_url(request, "api:account-mca-resend-link", account) if expired else None,
             form=_form_description(gate.form_for(request.user, account)),
+            mca_state=gate.state_from_decision(decision, viewer=request.user).as_dict(),
         )
         return Response(AccountMcaSerializer(body).data)
 
@@ -329,7 +350,7 @@ class AcceptanceCreateView(generics.GenericAPIView):
             )
         except gate.AcceptanceInvalid as exc:
             raise invalid_acceptance(exc) from None
-        return Response(outcome_data(outcome), status=outcome_status(outcome))
+        return Response(outcome_data(outcome, request), status=outcome_status(outcome))
 
 
 class ResendLinkView(APIView):
@@ -349,7 +370,30 @@ class ResendLinkView(APIView):
             outcome, _ = acceptance.resend_link(actor=request.user, account=account, context=context)
         except gate.AcceptanceInvalid as exc:
             raise invalid_acceptance(exc) from None
-        return Response(outcome_data(outcome), status=status.HTTP_202_ACCEPTED)
+        return Response(outcome_data(outcome, request), status=status.HTTP_202_ACCEPTED)
+
+
+class CancelLinkView(APIView):
+    """Enhanced flow: cancel the acceptance link out with the signatory (mistyped, or the wrong person). It is
+    recorded in the log and withdrawn at Microsoft; the customer is asked again. To name another signatory
+    instead, POST the form to acceptances/: the new link supersedes the old one the same way."""
+
+    @extend_schema(
+        tags=["mca"],
+        request=None,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: AccountMcaStateSerializer, **problems(400, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        account = visible_account(request, pk)
+        context = gate.ConfirmationContext.from_request(request, Channel.API)
+        try:
+            gate.cancel_link(actor=request.user, account=account, context=context)
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc) from None
+        state = gate.state_for(account, viewer=request.user)
+        return Response(AccountMcaStateSerializer({"mca_state": state.as_dict()}).data)
 
 
 # --- the acceptance log ------------------------------------------------------------------------------------------

@@ -295,7 +295,9 @@ class Order(models.Model):
     TRANSITIONS: dict[str, frozenset[str]] = {
         OrderStatus.DRAFT: frozenset({OrderStatus.PLACED, OrderStatus.CANCELLED}),
         OrderStatus.PLACED: frozenset({OrderStatus.AWAITING_ACCEPTANCE, OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
-        OrderStatus.AWAITING_ACCEPTANCE: frozenset({OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
+        # Released: back to "placed" when it was held as it was placed (the BSS executes it), or on to "executed"
+        # when it was held during execution.
+        OrderStatus.AWAITING_ACCEPTANCE: frozenset({OrderStatus.PLACED, OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
         OrderStatus.EXECUTED: frozenset({OrderStatus.PROVISIONING}),
         # Provisioning holds an order that turns out to lack acceptance (R11) instead of sending it on.
         OrderStatus.PROVISIONING: frozenset(

@@ -28,11 +28,12 @@ from bss.models import Account
 from mca import gate
 from mca.admin_filters import DateRangeFilter, ResellerFilter
 from mca.chain import verify_chain
-from mca.choices import DeliveryState, EvidenceClass, RecordEvent
+from mca.choices import AttestationState, DeliveryState, EvidenceClass, RecordEvent
 from mca.delivery import retry_now
 from mca.export import check_record, csv_lines, csv_rows
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
 from mca.paginator import EstimatedCountPaginator
+from mca.state import link_is_expired
 
 EXPORT_PERMISSION = "mca.export_acceptancerecord"
 VERIFY_PERMISSION = "mca.verify_acceptance_log"
@@ -591,7 +592,7 @@ class AttestationAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
     """Acceptance links out with customers' signatories (enhanced attestation): pending ones with their expiry,
     and a "Check now" action that asks Microsoft at once."""
 
-    list_display = ("customer", "signatory", "state", "expires", "created", "last_error_short")
+    list_display = ("customer", "signatory", "state_now", "expires", "created", "last_error_short")
     list_select_related = ("account",)
     list_filter = ("state",)
     search_fields = ("account__name", "signatory_name", "signatory_email")
@@ -632,6 +633,13 @@ class AttestationAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="signatory")
     def signatory(self, attestation: Attestation) -> str:
         return format_html("{}<br><small>{}</small>", attestation.signatory_name, attestation.signatory_email)
+
+    @admin.display(description="state", ordering="state")
+    def state_now(self, attestation: Attestation) -> str:
+        """The stored state, but a pending link past Microsoft's expiresAt is expired at once (before any poll)."""
+        if link_is_expired(attestation.state, attestation.expires_at):
+            return AttestationState.EXPIRED.label
+        return attestation.get_state_display()
 
     @admin.display(description="link expires")
     def expires(self, attestation: Attestation) -> str:

@@ -244,8 +244,13 @@ class AttestationQuerySet(models.QuerySet):
         return self.exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
 
     def current_for(self, key: str) -> Attestation | None:
-        """The customer's current attestation (knowledge key `key`, R2): its newest unsettled one, or None."""
-        return self.unsettled().filter(key=key).order_by("-created_at").first()
+        """The customer's current attestation (knowledge key `key`, R2): its newest one, unless that one was
+        replaced, withdrawn (signatory changed, link cancelled) or accepted — then None: an older link never comes
+        back as the customer's current one."""
+        latest = self.filter(key=key).order_by("-created_at", "-pk").first()
+        if latest is None or latest.state in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED):
+            return None
+        return latest
 
 
 class Attestation(models.Model):

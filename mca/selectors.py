@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from bss.models import Account
 from mca.choices import AttestationState, DeliveryState
-from mca.knowledge import knowledge_key, still_counts
+from mca.knowledge import ACCEPTED_AT_MICROSOFT, knowledge_key, still_counts
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
-from mca.rules import cloud_agreement_counts
+from mca.rules import attestation_min_date, cloud_agreement_counts
 
 
 def records_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[AcceptanceRecord]:
@@ -34,7 +34,25 @@ def records_for_account(account: Account) -> QuerySet[AcceptanceRecord]:
 def open_attestations_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attestation]:
     """Acceptance links out with signatories (or expired and not replaced), for the accounts `user` may see."""
     visible = Account.objects.visible_to(user)
-    return Attestation.objects.unsettled().filter(account__in=visible).select_related("account").order_by("-created_at")
+    settled = CustomerKnowledge.objects.filter(key=OuterRef("key")).filter(_knowledge_that_counts())
+    newer = Attestation.objects.filter(key=OuterRef("key"), created_at__gt=OuterRef("created_at"))
+    return (
+        Attestation.objects.unsettled()
+        .filter(account__in=visible)
+        # Only the customer's newest link, and none once its acceptance is known (however it became known).
+        .exclude(Exists(newer))
+        .exclude(Exists(settled))
+        .select_related("account")
+        .order_by("-created_at")
+    )
+
+
+def _knowledge_that_counts() -> Q:
+    """`still_counts` (R4a) as a filter on CustomerKnowledge rows."""
+    minimum = attestation_min_date()
+    if minimum is None:
+        return Q()
+    return Q(kind__in=list(ACCEPTED_AT_MICROSOFT)) | Q(accepted_at__gte=datetime.combine(minimum, time.min, tzinfo=UTC))
 
 
 # --- The setup area's cheap local summary (no Partner Center call): what is known here, per account ---
@@ -82,12 +100,16 @@ def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
     knowledge = {k.key: k for k in CustomerKnowledge.objects.filter(key__in=set(keys.values()))}
     attestations: dict[str, Attestation] = {}
     for attestation in (
-        Attestation.objects.unsettled()
-        .filter(key__in=set(keys.values()))
-        .order_by("created_at")
+        Attestation.objects.filter(key__in=set(keys.values()))
+        .order_by("created_at", "pk")
         .only("key", "state", "signatory_name", "expires_at", "created_at")
     ):
-        attestations[attestation.key] = attestation  # the newest wins
+        attestations[attestation.key] = attestation  # the newest wins: an older link was replaced by it
+    attestations = {
+        key: attestation
+        for key, attestation in attestations.items()
+        if attestation.state not in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED)
+    }
     records = dict(
         AcceptanceRecord.objects.filter(account_id__in=ids)
         .order_by()

@@ -209,9 +209,15 @@ class AccountStepView(StoreView):
         may_create = checkout.may_create_customers(self.request.user, self.store)
         if create is None and may_create:
             create = NewCustomerForm(initial={"idempotency_key": _new_key()})
+        accounts = list(choose.fields["account"].queryset)
         return self.render(
             "storefront/checkout_account.html",
-            {"step": "account", "choose": choose, "create": create if may_create else None},
+            {
+                "step": "account",
+                "choose": choose,
+                "create": create if may_create else None,
+                "mca_states": gate.states_for(accounts, viewer=self.request.user),
+            },
             status=status,
         )
 
@@ -278,7 +284,11 @@ class ServiceDetailsView(StoreView):
         user = self.request.user
         pending = decision.pending
         may_confirm = gate.may_confirm(user, self.account)
-        if form is None and decision.show_form and may_confirm:
+        # "Change the signatory": the form again while a link is out (the new link supersedes the old one).
+        changing = bool(
+            decision.needed and pending is not None and (form is not None or self.request.GET.get("change"))
+        )
+        if form is None and (decision.show_form or changing) and may_confirm:
             form = gate.form_for(user, self.account)
         response = self.render(
             "storefront/checkout_service_details.html",
@@ -287,7 +297,9 @@ class ServiceDetailsView(StoreView):
                 "account": self.account,
                 "lines": self.lines,
                 "decision": decision,
+                "mca_state": gate.state_from_decision(decision, viewer=user),
                 "form": form,
+                "changing": changing,
                 "may_confirm": may_confirm,
                 "may_change_customer": self.cart.change_account_id() is None
                 and checkout.may_choose_customer(user, self.store),
@@ -308,10 +320,18 @@ class ServiceDetailsView(StoreView):
         return response
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._page(self._decision())
+        decision = self._decision()
+        if decision.waiting:
+            # Ask Microsoft about the link (at most once per MCA_ATTESTATION_MIN_CHECK_SECONDS): a link Microsoft
+            # ended shows as expired at once, an accepted one lets the customer go on.
+            gate.check_now(self.account)
+            decision = self._decision()
+        return self._page(decision)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action", "accept")
+        if action == "cancel_link":
+            return _cancel_link(request, self.store, self.account, self.store.url("checkout-service-details"))
         if action == "check_now":
             gate.check_now(self.account)
             decision = self._decision()
@@ -323,7 +343,7 @@ class ServiceDetailsView(StoreView):
         if action == "resend":
             return self._resend()
         decision = self._decision()
-        if not decision.show_form:
+        if not decision.needed:  # the form, or another signatory while a link is out
             return redirect(self.store.url("checkout-service-details"))
         form = gate.form_for(request.user, self.account, request.POST)
         if not form.is_valid():
@@ -352,10 +372,10 @@ class ServiceDetailsView(StoreView):
                 messages.success(
                     request,
                     _(
-                        "Microsoft's acceptance link was e-mailed to %(name)s. You can place the order now: it waits "
-                        "until the agreement is accepted."
+                        "Microsoft's acceptance link was sent to %(name)s (%(email)s) only. You can place the order "
+                        "now: it waits until the agreement is accepted."
                     )
-                    % {"name": attestation.signatory_name},
+                    % {"name": attestation.signatory_name, "email": gate.mask_email(emailed_to)},
                 )
             else:
                 messages.warning(
@@ -386,12 +406,29 @@ def _resend_link(request: HttpRequest, store: Store, account: Account, back: str
     if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
         messages.success(
             request,
-            _("A new acceptance link was e-mailed to %(name)s.") % {"name": attestation.signatory_name}
+            _("A new acceptance link was sent to %(name)s (%(email)s) only.")
+            % {"name": attestation.signatory_name, "email": gate.mask_email(emailed_to)}
             if emailed_to
             else _("A new acceptance link was requested from Microsoft; send it again once it is ready."),
         )
     else:
         messages.success(request, _("A new acceptance link is ready."))
+    return redirect(back)
+
+
+def _cancel_link(request: HttpRequest, store: Store, account: Account, back: str) -> HttpResponse:
+    try:
+        gate.cancel_link(
+            actor=request.user,
+            account=account,
+            context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
+        )
+    except gate.AcceptanceInvalid as invalid:
+        messages.error(request, " ".join(invalid.messages))
+        return redirect(back)
+    messages.success(
+        request, f"The acceptance link for {account.name} is cancelled; Microsoft's page no longer accepts it."
+    )
     return redirect(back)
 
 
@@ -406,7 +443,8 @@ class McaStatusView(StoreView):
         if decision.waiting:
             gate.check_now(self.account)
             decision = checkout.decision_for(self.account, [line.as_request() for line in self.lines])
-        return JsonResponse({**decision.as_dict(), "may_place": checkout.may_place(decision)})
+        state = gate.state_from_decision(decision, viewer=request.user)
+        return JsonResponse({**decision.as_dict(), "may_place": checkout.may_place(decision), "mca_state": state.code})
 
 
 class ReviewView(StoreView):
@@ -474,7 +512,85 @@ class OrderView(StoreView):
             account__in=self.store.accounts_for(request.user),
         )
         total = sum(line.unit_price * line.quantity for line in order.lines.all())
-        return self.render("storefront/order.html", {"order": order, "total": total})
+        state = gate.state_for(order.account, viewer=request.user)
+        return self.render(
+            "storefront/order.html",
+            {
+                "order": order,
+                "total": total,
+                "currency": next((line.product.currency for line in order.lines.all()), ""),
+                "mca_state": state,
+                "poll_url": self.store.url("order-status", number=order.number),
+                "poll_signature": _order_signature(order, state),
+                "live": order.status in _ORDER_MOVING or state.code == gate.McaState.PENDING,
+            },
+        )
+
+
+_NEXT_STEP = {
+    "placed": "Your provider executes the order.",
+    "awaiting_acceptance": "It goes ahead once the Microsoft Customer Agreement is accepted.",
+    "executed": "Microsoft creates the subscriptions.",
+    "provisioning": "Microsoft creates the subscriptions.",
+    "provisioned": "Done: see My subscriptions.",
+    "failed": "Your provider is looking into it.",
+    "held": "Your provider is looking into it.",
+    "cancelled": "Nothing: the order is cancelled.",
+}
+
+
+class OrdersView(StoreView):
+    """My orders: each order with its status, its customer's MCA state and the next step."""
+
+    login_required = True
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        orders = list(
+            Order.objects.filter(account__in=self.store.accounts_for(request.user))
+            .select_related("account")
+            .order_by("-created_at")[:100]
+        )
+        states = gate.states_for({order.account_id: order.account for order in orders}.values(), viewer=request.user)
+        rows = [(order, _NEXT_STEP.get(order.status, "")) for order in orders]
+        return self.render("storefront/orders.html", {"rows": rows, "mca_states": states})
+
+
+class OrderStatusView(StoreView):
+    """The order's status and its customer's MCA state as JSON, for the order page's light poll: while a link is
+    out with the signatory, Microsoft is asked (at most once per MCA_ATTESTATION_MIN_CHECK_SECONDS), so the page
+    sees the acceptance arrive, and the held order released, without anyone pressing a button."""
+
+    login_required = True
+
+    def get(self, request: HttpRequest, number: str) -> JsonResponse:
+        order = get_object_or_404(
+            Order.objects.select_related("account"), number=number, account__in=self.store.accounts_for(request.user)
+        )
+        state = gate.state_for(order.account, viewer=request.user)
+        if state.code == gate.McaState.PENDING:
+            gate.check_now(order.account)
+            order.refresh_from_db()
+            state = gate.state_for(order.account, viewer=request.user)
+        return JsonResponse(
+            {
+                "status": order.status,
+                "status_label": order.get_status_display(),
+                "mca_state": state.code,
+                "signature": _order_signature(order, state),
+            }
+        )
+
+
+def _order_signature(order: Order, state: gate.CustomerMcaState) -> str:
+    return f"{order.status}|{state.code}"
+
+
+def _states_signature(states: dict[int, gate.CustomerMcaState]) -> str:
+    return ",".join(f"{pk}:{states[pk].code}" for pk in sorted(states))
+
+
+# Orders and agreements in these states may still change by themselves (the poll watches them).
+_ORDER_MOVING = ("placed", "awaiting_acceptance", "executed", "provisioning")
 
 
 # --- Account area -------------------------------------------------------------------------------------------
@@ -530,17 +646,109 @@ class AgreementsView(StoreView):
     login_required = True
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        accounts = self.store.accounts_for(request.user)
+        accounts = list(self.store.accounts_for(request.user))
         records = selectors.records_visible_to(request.user).filter(account__in=accounts)[:200]
         attestations = selectors.open_attestations_visible_to(request.user).filter(account__in=accounts)
-        return self.render("storefront/agreements.html", {"records": records, "attestations": attestations})
+        states = gate.states_for(accounts, viewer=request.user)
+        return self.render(
+            "storefront/agreements.html",
+            {
+                "records": records,
+                "attestations": attestations,
+                "accounts": accounts,
+                "mca_states": states,
+                "poll_url": self.store.url("agreements-status"),
+                "poll_signature": _states_signature(states),
+                "live": any(state.code == gate.McaState.PENDING for state in states.values()),
+            },
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         raw = request.POST.get("account", "")
         if not raw.isdigit():
             return redirect(self.store.url("agreements"))
         account = get_object_or_404(self.store.accounts_for(request.user), pk=int(raw))
+        if request.POST.get("action") == "cancel_link":
+            return _cancel_link(request, self.store, account, self.store.url("agreements"))
         return _resend_link(request, self.store, account, self.store.url("agreements"))
+
+
+class AgreementsStatusView(StoreView):
+    """Each customer's MCA state as JSON, for My agreements' light poll; Microsoft is asked about the links out
+    (at most once per link per MCA_ATTESTATION_MIN_CHECK_SECONDS)."""
+
+    login_required = True
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        accounts = list(self.store.accounts_for(request.user))
+        states = gate.states_for(accounts, viewer=request.user)
+        for account in accounts:
+            if states[account.pk].code == gate.McaState.PENDING:
+                gate.check_now(account)
+        states = gate.states_for(accounts, viewer=request.user)
+        return JsonResponse(
+            {"states": {str(pk): state.code for pk, state in states.items()}, "signature": _states_signature(states)}
+        )
+
+
+class AgreementSignatoryView(StoreView):
+    """Name (or change) a customer's signatory from My agreements: the gate's form; a link out is superseded by
+    the new one (recorded, and withdrawn at Microsoft)."""
+
+    login_required = True
+
+    def _account(self, account_id: int) -> Account:
+        return get_object_or_404(self.store.accounts_for(self.request.user), pk=account_id)
+
+    def _page(self, account: Account, form: Any, status: int = 200) -> HttpResponse:
+        decision = gate.check(account, ["new_purchase"])
+        return self.render(
+            "storefront/agreement_signatory.html",
+            {
+                "account": account,
+                "form": form,
+                "decision": decision,
+                "mca_state": gate.state_from_decision(decision, viewer=self.request.user),
+                "idempotency_key": _new_key(),
+            },
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        account = self._account(account_id)
+        if not gate.may_confirm(request.user, account):
+            raise PermissionDenied("You may not name the signatory for this customer.")
+        return self._page(account, gate.form_for(request.user, account))
+
+    def post(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        account = self._account(account_id)
+        form = gate.form_for(request.user, account, request.POST)
+        if not form.is_valid():
+            return self._page(account, form, status=400)
+        try:
+            outcome, emailed_to = acceptance.confirm_acceptance(
+                actor=request.user,
+                account=account,
+                data=request.POST,
+                context=gate.ConfirmationContext.from_request(request, self.store.channel_for(request.user)),
+                sender=self.store.name,
+            )
+        except gate.AcceptanceInvalid as invalid:
+            for field, errors in invalid.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return self._page(account, form, status=400)
+        except gate.IdempotencyConflict as conflict:
+            form.add_error(None, conflict.messages)
+            return self._page(account, form, status=409)
+        if outcome.accepted:
+            messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
+        elif emailed_to:
+            messages.success(request, f"Sent: Microsoft's acceptance link went to {gate.mask_email(emailed_to)} only.")
+        else:
+            messages.warning(
+                request, "Microsoft has not issued the acceptance link yet; send it again once it is ready."
+            )
+        return redirect(self.store.url("agreements"))
 
 
 # --- Sign-in per store --------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def confirm_acceptance(
     and the address e-mailed (""). Raises PermissionDenied (R6), gate.AcceptanceInvalid, gate.IdempotencyConflict,
     and then writes nothing."""
     outcome = gate.submit_acceptance(actor=actor, account=account, data=data, context=context)
-    return outcome, notify_signatory(actor=actor, outcome=outcome, sender=sender)
+    return outcome, notify_signatory(actor=actor, outcome=outcome, sender=sender, context=context)
 
 
 def resend_link(
@@ -88,4 +88,4 @@ def resend_link(
     """A new acceptance link for the signatory (the old one expired or was lost), e-mailed unless the actor is the
     signatory. Returns the outcome and the address e-mailed ("")."""
     outcome = gate.resend_link(actor=actor, account=account, context=context)
-    return outcome, notify_signatory(actor=actor, outcome=outcome, sender=sender)
+    return outcome, notify_signatory(actor=actor, outcome=outcome, sender=sender, context=context)

@@ -151,12 +151,35 @@ def order_lines(order: Order) -> list[OrderLine]:
     return list(order.lines.select_related("product", "subscription__product").order_by("pk"))
 
 
-def resend_signatory_link(*, actor: AbstractBaseUser, account: Account) -> str:
+def cancel_signatory_link(*, actor: AbstractBaseUser, account: Account, context: gate.ConfirmationContext) -> None:
+    """Cancel the link out with the customer's signatory (recorded; withdrawn at Microsoft). Raises
+    PermissionDenied, or gate.AcceptanceInvalid when no link is out."""
+    if not is_bss_user(actor) or not gate.may_confirm(actor, account):
+        raise PermissionDenied("You may not cancel acceptance links for this customer.")
+    gate.cancel_link(actor=actor, account=account, context=context)
+
+
+def change_signatory(*, actor: AbstractBaseUser, account: Account, data: Any, context: gate.ConfirmationContext) -> str:
+    """Name another signatory while a link is out (or after it expired): the gate's form; the old link is
+    superseded (recorded; withdrawn at Microsoft) and the new one e-mailed to the new signatory only. Returns the
+    masked address it went to ("" while Microsoft prepares it). Raises PermissionDenied, gate.AcceptanceInvalid,
+    gate.IdempotencyConflict."""
+    if not is_bss_user(actor):
+        raise PermissionDenied("You may not name signatories for this customer.")
+    outcome = gate.submit_acceptance(actor=actor, account=account, data=data, context=context)
+    return gate.mask_email(notify_signatory(actor=actor, outcome=outcome, context=context))
+
+
+def resend_signatory_link(
+    *, actor: AbstractBaseUser, account: Account, context: gate.ConfirmationContext | None = None
+) -> str:
     """E-mail the open acceptance link (the gate's pending attestation) to its signatory again; returns the
     address, or "" when there is no usable link. Needs the right to confirm for this customer."""
     if not is_bss_user(actor) or not gate.may_confirm(actor, account):
         raise PermissionDenied("You may not send acceptance links for this customer.")
-    return resend_pending_link(account=account, pending=gate.check(account, [Operation.NEW_PURCHASE]).pending)
+    return resend_pending_link(
+        account=account, pending=gate.check(account, [Operation.NEW_PURCHASE]).pending, actor=actor, context=context
+    )
 
 
 def email_direct_acceptance_link(*, actor: AbstractBaseUser, account: Account, to: str) -> str:
@@ -199,9 +222,33 @@ def release_held_orders(*, accounts: QuerySet[Account] | Iterable[Account]) -> l
         decision = gate.check(order.account, gated_operations(order_lines(order)))
         if decision.needed:
             continue
-        if _move_to_executed(order, by=None, note="Released: the customer's MCA acceptance is known."):
+        if order.executed_at is None:
+            # Held when it was placed: it goes back to the queue it came from, where the BSS executes it.
+            if _move_back_to_placed(order):
+                released.append(order)
+            continue
+        executed_by = order.executed_by.get_username() if order.executed_by else "the BSS"
+        note = (
+            f"Released by the system: the customer's MCA acceptance is known; the order was executed by "
+            f"{executed_by} on {timezone.localtime(order.executed_at):%Y-%m-%d %H:%M} and held for it."
+        )
+        if _move_to_executed(order, by=None, note=note):
             released.append(order)
     return released
+
+
+def _move_back_to_placed(order: Order) -> bool:
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.AWAITING_ACCEPTANCE:
+            return False
+        locked.move_to(
+            OrderStatus.PLACED,
+            by=None,
+            note="Released by the system: the customer's MCA acceptance is known; back in the queue to execute.",
+        )
+    order.refresh_from_db()
+    return True
 
 
 def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs: Any) -> None:
@@ -216,7 +263,7 @@ def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs:
 def release_due_held_orders(*, limit: int = 50) -> int:
     """Beat backstop for a lost signal: re-ask the gate for accounts with executed orders held for acceptance."""
     account_ids = (
-        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE, executed_at__isnull=False)
+        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE)
         .values_list("account_id", flat=True)
         .distinct()[:limit]
     )

@@ -73,12 +73,32 @@ def send_link(
     return to
 
 
+def _recorded(
+    to: str,
+    *,
+    account: Account,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    context: gate.ConfirmationContext | None,
+    sender: str,
+) -> str:
+    """The log says how the link reached the signatory (issue 17, item 6): by e-mail, to the signatory only."""
+    if to and actor is not None and actor.is_authenticated:
+        gate.record_link_sent(
+            actor=actor,
+            account=account,
+            context=context,
+            how=f"e-mailed by {sender or 'the provider'} to the signatory only ({gate.mask_email(to)})",
+        )
+    return to
+
+
 def notify_signatory(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
     outcome: gate.Outcome | None,
     order: Order | None = None,
     sender: str = "",
+    context: gate.ConfirmationContext | None = None,
 ) -> str:
     """After a submitted acceptance form: e-mail the link of `outcome` to the signatory it names, unless the actor
     is that signatory (the page shows them Microsoft's link) or nothing is out (legacy flow, no link yet).
@@ -86,7 +106,7 @@ def notify_signatory(
     attestation = outcome.attestation if outcome is not None else None
     if attestation is None or not outcome.link or signatory_is(actor, attestation.signatory_email):
         return ""
-    return send_link(
+    to = send_link(
         account=attestation.account,
         to=attestation.signatory_email,
         name=attestation.signatory_name,
@@ -95,13 +115,21 @@ def notify_signatory(
         order=order,
         sender=sender,
     )
+    return _recorded(to, account=attestation.account, actor=actor, context=context, sender=sender)
 
 
-def resend_pending_link(*, account: Account, pending: gate.PendingAttestation | None, sender: str = "") -> str:
+def resend_pending_link(
+    *,
+    account: Account,
+    pending: gate.PendingAttestation | None,
+    sender: str = "",
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    context: gate.ConfirmationContext | None = None,
+) -> str:
     """E-mail the link of the gate's open attestation again (staff asked for it); "" when none is usable."""
     if pending is None or not pending.waiting or not pending.link:
         return ""
-    return send_link(
+    to = send_link(
         account=account,
         to=pending.signatory_email,
         name=pending.signatory_name,
@@ -109,3 +137,4 @@ def resend_pending_link(*, account: Account, pending: gate.PendingAttestation | 
         expires_at=pending.expires_at,
         sender=sender,
     )
+    return _recorded(to, account=account, actor=actor, context=context, sender=sender)

@@ -231,7 +231,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
-    "ENUM_NAME_OVERRIDES": {},
+    # Two fields are called "code": a problem's and a customer's MCA state (`mca_state.code`).
+    "ENUM_NAME_OVERRIDES": {"CodeEnum": "api.schema.PROBLEM_CODES", "McaStateCodeEnum": "mca.state.McaState"},
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

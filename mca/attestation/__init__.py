@@ -19,7 +19,7 @@ from mca.attestation.base import (
     OutcomeKind,
     SendOutcome,
 )
-from mca.attestation.enhanced import EnhancedFlow, reissue_link
+from mca.attestation.enhanced import EnhancedFlow, cancel_link, record_link_sent, reissue_link
 from mca.attestation.legacy import LegacyFlow
 from mca.choices import RecordEvent
 from mca.models import AcceptanceRecord
@@ -48,7 +48,9 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "SendOutcome",
+    "cancel_link",
     "current_flow",
     "flow_for_record",
+    "record_link_sent",
     "reissue_link",
 ]

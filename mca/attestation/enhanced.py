@@ -218,7 +218,8 @@ class EnhancedFlow(AttestationFlow):
 
         def replace_open_link(record: AcceptanceRecord) -> None:
             key = knowledge_key(account)
-            # Submissions for one customer take turns, so the newest link supersedes every other one.
+            # Submissions for one customer take turns, so the newest link supersedes every other one: each old
+            # link's story gets a "withdrawn" record, and Microsoft is told so its page refuses the old link.
             lock_customer(key)
             if (
                 record.idempotency_key
@@ -229,9 +230,7 @@ class EnhancedFlow(AttestationFlow):
                 # A double-click's earlier submit committed while this one waited for its turn: replay it. Touching
                 # its attestation here would hold the row while its after-commit step claims it (and skips it).
                 raise IntegrityError("idempotency key already used")
-            Attestation.objects.filter(key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]).update(
-                state=AttestationState.SUPERSEDED, next_check_at=None
-            )
+            withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_SUPERSEDED)
             attestations.append(_new_attestation(record, account))
 
         existing = append_once(record, then=replace_open_link)
@@ -408,10 +407,13 @@ def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
 def _expired(attestation: Attestation, answer: EnhancedAttestation | None) -> None:
     with transaction.atomic():
         # Only an open link expires: a superseded one stays superseded (a whole-row save would resurrect it).
+        values = {"state": AttestationState.EXPIRED, "next_check_at": None, "updated_at": timezone.now()}
+        if answer is not None and answer.expires_at is not None:
+            values["expires_at"] = answer.expires_at  # Microsoft may end a link before the expiry it announced
         Attestation.objects.filter(
             pk=attestation.pk, state__in=[AttestationState.CREATING, AttestationState.PENDING]
-        ).update(state=AttestationState.EXPIRED, next_check_at=None, updated_at=timezone.now())
-        attestation.refresh_from_db(fields=["state", "next_check_at", "updated_at"])
+        ).update(**values)
+        attestation.refresh_from_db(fields=["state", "next_check_at", "updated_at", "expires_at"])
         _follow_up(
             attestation.form_record,
             RecordEvent.LINK_EXPIRED,
@@ -469,7 +471,9 @@ def advance_attestation(attestation_id: int) -> str | None:
             elif not _settled_directly(attestation):
                 attestation.next_check_at = timezone.now() + _poll_interval(attestation.attempts)
                 attestation.last_error = ""
-                attestation.save(update_fields=["next_check_at", "last_error", "updated_at"])
+                if answer.expires_at is not None:
+                    attestation.expires_at = answer.expires_at  # Microsoft's expiresAt, as it reads now
+                attestation.save(update_fields=["next_check_at", "last_error", "expires_at", "updated_at"])
     except PartnerCenterError as error:
         logger.warning("Attestation %s: Partner Center failed: %s", attestation.pk, error)
         _failed(attestation, error)
@@ -498,6 +502,113 @@ def check_open_attestations_now(key: str) -> list[str | None]:
     return [advance_attestation(pk) for pk in ids]
 
 
+def _where(context: ConfirmationContext | None) -> dict[str, Any]:
+    if context is None:
+        return {}
+    snapshot = log.context_snapshot(context)
+    return {key: snapshot[key] for key in ("host", "ip_address", "user_agent")}
+
+
+def withdraw_open_links(
+    key: str, *, actor: AbstractBaseUser, context: ConfirmationContext, event: RecordEvent
+) -> list[Attestation]:
+    """Withdraw the customer's open links (call with the customer locked, in the caller's transaction): each is
+    superseded here, its story gets an `event` record (who withdrew it, from where), and after commit Microsoft is
+    asked to cancel it, so the signatory's old link answers "superseded"."""
+    open_links = list(
+        Attestation.objects.select_related("form_record").filter(
+            key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]
+        )
+    )
+    if not open_links:
+        return []
+    Attestation.objects.filter(pk__in=[link.pk for link in open_links]).update(
+        state=AttestationState.SUPERSEDED, next_check_at=None, updated_at=timezone.now()
+    )
+    for link in open_links:
+        log.append(
+            AcceptanceRecord(
+                **{
+                    **log.follow_up_values(link.form_record),
+                    **log.actor_snapshot(actor),
+                    **_where(context),
+                    "event": event,
+                    "attestation_id": link.attestation_id,
+                    "link_expires_at": link.expires_at,
+                    "form_data": "{}",
+                }
+            )
+        )
+    at_microsoft = [link.attestation_id for link in open_links if link.attestation_id]
+    if at_microsoft:
+        transaction.on_commit(lambda: _cancel_at_microsoft(at_microsoft))
+    return open_links
+
+
+def _cancel_at_microsoft(attestation_ids: list[str]) -> None:
+    """Best effort: a link Microsoft could not be told about stays superseded here; should its signatory accept it
+    anyway, that is still the customer's acceptance, found by "Check now" or mca_reconcile."""
+    client = get_client()
+    for attestation_id in attestation_ids:
+        try:
+            client.cancel_enhanced_attestation(attestation_id)
+        except PartnerCenterError as error:
+            logger.warning("Could not withdraw attestation %s at Microsoft: %s", attestation_id, error)
+
+
+def cancel_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> list[Attestation]:
+    """Cancel the acceptance link out with the customer's signatory (mistyped, or the wrong person): the customer is
+    asked again (a new signatory can be named). Raises AcceptanceInvalid when no link is out."""
+    ensure_can_confirm(actor, account)
+    validate_context(context)
+    key = knowledge_key(account)
+    with transaction.atomic():
+        lock_customer(key)
+        withdrawn = withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_CANCELLED)
+    if not withdrawn:
+        raise AcceptanceInvalid({"__all__": ["There is no acceptance link out to cancel for this customer."]})
+    return withdrawn
+
+
+def record_link_sent(
+    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext | None, how: str
+) -> AcceptanceRecord | None:
+    """The log says how the customer's open link reached the signatory (e.g. e-mailed to the signatory only);
+    None when no link is out."""
+    attestation = (
+        Attestation.objects.select_related("form_record")
+        .filter(key=knowledge_key(account), state=AttestationState.PENDING)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if attestation is None:
+        return None
+    with transaction.atomic():
+        return _append_link_sent(actor, attestation, attestation.form_record, context, how)
+
+
+def _append_link_sent(
+    actor: AbstractBaseUser,
+    attestation: Attestation,
+    story: AcceptanceRecord,
+    context: ConfirmationContext,
+    how: str,
+) -> AcceptanceRecord:
+    return log.append(
+        AcceptanceRecord(
+            **{
+                **log.follow_up_values(story),
+                **log.actor_snapshot(actor),
+                **_where(context),
+                "event": RecordEvent.LINK_SENT,
+                "attestation_id": attestation.attestation_id,
+                "link_expires_at": attestation.expires_at,
+                "form_data": json.dumps({"delivered": how}, sort_keys=True, separators=(",", ":")),
+            }
+        )
+    )
+
+
 def reissue_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
     """Issue a new acceptance link for the customer's latest submission (its link expired or was lost). The old
     link is superseded and stays in the log; the re-issue is a record of its own."""
@@ -512,9 +623,13 @@ def reissue_link(*, actor: AbstractBaseUser, account: Account, context: Confirma
         raise AcceptanceInvalid({"__all__": ["There is no acceptance link to send again for this customer."]})
     validate_context(context)
     with transaction.atomic():
+        lock_customer(knowledge_key(account))
         Attestation.objects.filter(
             key=knowledge_key(account), state__in=[AttestationState.CREATING, AttestationState.PENDING]
         ).update(state=AttestationState.SUPERSEDED, next_check_at=None)
+        replaced = [latest.attestation_id] if latest.is_open and latest.attestation_id else []
+        if replaced:  # the old link is withdrawn at Microsoft too: the re-issue record below says why
+            transaction.on_commit(lambda: _cancel_at_microsoft(replaced))
         story = latest.form_record
         log.append(
             AcceptanceRecord(

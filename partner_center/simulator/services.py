@@ -382,6 +382,8 @@ def accept_attestation(*, attestation_id: str, ip: str | None = None, user_agent
         attestation = SimAttestation.objects.select_for_update().get(pk=found.pk)
         if attestation.status == AttestationStatus.ACCEPTED:
             return attestation
+        if attestation.status == AttestationStatus.CANCELLED:
+            raise SimulatorError(410, wire.INVALID_INPUT, f"Attestation {attestation_id} was withdrawn by the partner.")
         if effective_status(attestation) == AttestationStatus.EXPIRED:
             raise SimulatorError(410, wire.INVALID_INPUT, f"Attestation {attestation_id} has expired.")
         attestation.status = AttestationStatus.ACCEPTED
@@ -403,6 +405,20 @@ def expire_attestation(*, attestation_id: str) -> SimAttestation:
             attestation.status = AttestationStatus.EXPIRED
             attestation.expires_at = min(attestation.expires_at, timezone.now())
             attestation.save(update_fields=["status", "expires_at"])
+    return attestation
+
+
+def cancel_attestation(*, attestation_id: str) -> SimAttestation:
+    """The partner withdraws a link (the signatory was changed or the link cancelled): the hosted page then says it
+    was superseded. Idempotent; an accepted attestation cannot be withdrawn."""
+    with transaction.atomic():
+        found = get_attestation(attestation_id)
+        attestation = SimAttestation.objects.select_for_update().get(pk=found.pk)
+        if attestation.status == AttestationStatus.ACCEPTED:
+            raise SimulatorError(409, wire.INVALID_INPUT, f"Attestation {attestation_id} is already accepted.")
+        if attestation.status != AttestationStatus.CANCELLED:
+            attestation.status = AttestationStatus.CANCELLED
+            attestation.save(update_fields=["status"])
     return attestation
 
 
@@ -441,6 +457,8 @@ def create_agreement_from_attestation(*, tenant_id: str, data: Any) -> SimAgreem
         status = effective_status(attestation)
         if status == AttestationStatus.EXPIRED:
             raise invalid(f"attestationId {raw_attestation} has expired before the signatory accepted it.")
+        if status == AttestationStatus.CANCELLED:
+            raise invalid(f"attestationId {raw_attestation} was withdrawn by the partner.")
         if status != AttestationStatus.ACCEPTED:
             raise invalid(f"attestationId {raw_attestation} has not been accepted by the signatory yet.")
         used_for = attestation.agreement

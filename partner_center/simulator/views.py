@@ -308,8 +308,10 @@ def enhanced_attestations(request: HttpRequest) -> Answer:
     return 201, _attestation_answer(request, attestation)
 
 
-@endpoint({"GET": "enhanced_attestation"})
+@endpoint({"GET": "enhanced_attestation", "DELETE": "cancel_enhanced_attestation"})
 def enhanced_attestation(request: HttpRequest, attestation_id: str) -> Answer:
+    if request.method == "DELETE":
+        return 200, _attestation_answer(request, services.cancel_attestation(attestation_id=attestation_id))
     return 200, _attestation_answer(request, services.get_attestation(attestation_id))
 
 
@@ -353,6 +355,8 @@ def attestation_accept_page(request: HttpRequest, attestation_id: str) -> HttpRe
     }
     if status == AttestationStatus.EXPIRED:
         return render(request, "pc_simulator/attestation_expired.html", context, status=410)
+    if status == AttestationStatus.CANCELLED:
+        return render(request, "pc_simulator/attestation_superseded.html", context, status=410)
     if status == AttestationStatus.ACCEPTED:
         return render(request, "pc_simulator/attestation_accepted.html", context)
     return render(request, "pc_simulator/attestation_accept.html", context)

@@ -9,7 +9,7 @@ from tests.factories import OrderFactory, OrderLineFactory
 
 AUTH = 2  # the token joined with its user; the user's membership (Account.objects.visible_to)
 LISTS = {
-    "/api/v1/accounts/": AUTH + 1,  # accounts with their reseller
+    "/api/v1/accounts/": AUTH + 1 + 2,  # accounts with their reseller; mca_state (knowledge, newest links)
     "/api/v1/orders/": AUTH + 2,  # orders with their account; their lines (one prefetch)
     "/api/v1/subscriptions/": AUTH + 1,  # subscriptions with account and product
     "/api/v1/mca/acceptances/": AUTH + 1,  # records with their delivery state
