@@ -18,6 +18,7 @@ from django.utils import timezone
 from bss.choices import Role
 from bss.models import Account, Membership
 from mca.chain import CURRENT_VERSION, entry_hash, record_values, seal
+from mca.checkpoints import schedule_checkpoint
 from mca.context import ConfirmationContext
 from mca.models import AcceptanceRecord, ChainHead
 from partner_center.types import MCA
@@ -137,6 +138,8 @@ def append(record: AcceptanceRecord, *, then: Callable[[AcceptanceRecord], objec
     if not connection.in_atomic_block:
         raise RuntimeError("append runs inside transaction.atomic(): the record commits with its story")
     _stamp_content(record)
+    # A checkpoint follows within MCA_CHECKPOINT_MAX_LAG_SECONDS (batched; nothing when the transaction rolls back).
+    transaction.on_commit(schedule_checkpoint)
     if connection.vendor != "postgresql":
         head = lock_head()
         _seal(record, head.last_sequence, head.last_hash)

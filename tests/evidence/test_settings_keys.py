@@ -80,7 +80,7 @@ def test_local_has_fixed_development_keys_and_a_git_ignored_checkpoint_folder():
     storage = values["STORAGES"]["mca_checkpoints"]
     assert storage["BACKEND"] == "mca.checkpoints.WriteOnceFileSystemStorage"
     assert storage["OPTIONS"]["location"] == values["MCA_CHECKPOINT_DIR"]
-    assert values["CELERY_BEAT_SCHEDULE"]["write-log-checkpoint"]["schedule"] == 3600.0
+    assert values["CELERY_BEAT_SCHEDULE"]["write-log-checkpoint"]["schedule"] == 60.0
     from tests.test_deploy_files import ROOT
 
     assert "checkpoints/" in (ROOT / ".gitignore").read_text().split()
