@@ -341,6 +341,11 @@ STORAGES["mca_checkpoints"] = {
     "OPTIONS": {"location": MCA_CHECKPOINT_DIR, "file_permissions_mode": 0o444},
 }
 
+# Least privilege on PostgreSQL (mca.db_roles, `manage.py mca_db_roles`, run as the owner after migrate): the role
+# web, worker and beat connect as, and its password (used only by `mca_db_roles --create` to create it).
+MCA_RUNTIME_DB_ROLE = env.str("MCA_RUNTIME_DB_ROLE", default="")
+MCA_RUNTIME_DB_PASSWORD = env.str("MCA_RUNTIME_DB_PASSWORD", default="")
+
 # --- Logging ---
 LOGGING = {
     "version": 1,
