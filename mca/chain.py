@@ -254,6 +254,7 @@ class BreakKind:
     CHECKPOINT_SIGNATURE = "checkpoint_signature"  # a checkpoint file that does not verify
     CHECKPOINT_STORAGE = "checkpoint_storage"  # the checkpoints could not be read at all
     UNCOVERED = "uncovered"  # records no checkpoint covers, long after they were written: absence is not trust
+    KNOWLEDGE = "knowledge"  # a CustomerKnowledge row whose seal does not verify (forged or edited "accepted")
     HEAD = "head"  # the chain head names a different hash for the last record
 
 
@@ -265,6 +266,8 @@ class ChainBreak:
     kind: str = BreakKind.CONTENT
 
     def __str__(self) -> str:
+        if self.kind == BreakKind.KNOWLEDGE:
+            return self.problem
         if self.record_id is None:
             return f"at #{self.sequence}: {self.problem}"
         return f"record #{self.sequence} (id {self.record_id}): {self.problem}"
@@ -679,12 +682,29 @@ def uncovered_breaks(
     ]
 
 
+def knowledge_breaks() -> list[ChainBreak]:
+    """What is known per customer is sealed too (mca.seal): each row that does not verify, named."""
+    from mca.knowledge import knowledge_seal_breaks
+
+    return [
+        ChainBreak(
+            0,
+            None,
+            f"customer knowledge {key} (id {knowledge_id}) does not verify: {problem}; the gate treats the "
+            "customer as unknown and asks again",
+            BreakKind.KNOWLEDGE,
+        )
+        for knowledge_id, key, problem in knowledge_seal_breaks()
+    ]
+
+
 def verify_chain(
     *,
     chunk_size: int = 10_000,
     progress: Callable[[int], None] | None = None,
     checkpoints: Sequence[Checkpoint] | None = None,
     start: Checkpoint | None = None,
+    knowledge: bool = True,
 ) -> VerifyResult:
     """Verify the log: every record from the first (or, incrementally, from checkpoint `start`), then its end
     against the chain head and against every signed checkpoint (read from the checkpoint storage unless given).
@@ -724,6 +744,8 @@ def verify_chain(
         # The chain stopped early; the checkpoints are still compared with what is stored.
         breaks += [b for b in checkpoint_breaks(checkpoints, result.last_sequence, result.last_id) if b.record_id]
     breaks += problems
+    if knowledge:
+        breaks += knowledge_breaks()
     breaks.sort(key=lambda b: b.sequence)
     return VerifyResult(
         result.checked,
