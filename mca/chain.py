@@ -744,9 +744,9 @@ def verify_chain(
         # The chain stopped early; the checkpoints are still compared with what is stored.
         breaks += [b for b in checkpoint_breaks(checkpoints, result.last_sequence, result.last_id) if b.record_id]
     breaks += problems
-    if knowledge:
-        breaks += knowledge_breaks()
     breaks.sort(key=lambda b: b.sequence)
+    if knowledge:  # after the log's own breaks: they are about the gate's rows, not the chain
+        breaks += knowledge_breaks()
     return VerifyResult(
         result.checked,
         result.last_sequence,
