@@ -41,9 +41,11 @@ READ_WRITE = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 # Installed by migration 0008 (PostgreSQL only), owned by whoever migrates: the owner. Names from the models only.
-FUNCTIONS_SQL = f"""
+# The search_path is pinned to the tables' schema with pg_temp last, so a caller's temporary table named like the
+# head cannot stand in for it (PostgreSQL's advice for SECURITY DEFINER functions).
+_FUNCTIONS_SQL = f"""
 CREATE OR REPLACE FUNCTION {LOCK_FUNCTION}(OUT head_sequence bigint, OUT head_hash varchar)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = __SCHEMA__, pg_temp AS $$
 BEGIN
     SELECT h.last_sequence, h.last_hash INTO head_sequence, head_hash FROM {HEAD_TABLE} h WHERE h.id = 1 FOR UPDATE;
     IF NOT FOUND THEN  -- a database emptied by a test flush; migration 0002 writes the row otherwise
@@ -55,7 +57,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION {ADVANCE_FUNCTION}(new_sequence bigint, new_prev_hash varchar, new_hash varchar)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = __SCHEMA__, pg_temp AS $$
 BEGIN
     UPDATE {HEAD_TABLE} SET last_sequence = new_sequence, last_hash = new_hash
         WHERE id = 1 AND last_sequence = new_sequence - 1 AND last_hash = new_prev_hash;
@@ -67,6 +69,13 @@ END $$;
 REVOKE ALL ON FUNCTION {FUNCTION_SIGNATURES[0]} FROM PUBLIC;
 REVOKE ALL ON FUNCTION {FUNCTION_SIGNATURES[1]} FROM PUBLIC;
 """  # noqa: S608
+
+
+def functions_sql(schema: str) -> str:
+    """The functions' SQL for the tables' schema (quoted as an identifier)."""
+    return _FUNCTIONS_SQL.replace("__SCHEMA__", '"' + schema.replace('"', '""') + '"')
+
+
 DROP_FUNCTIONS_SQL = "".join(f"DROP FUNCTION IF EXISTS {signature};\n" for signature in FUNCTION_SIGNATURES)
 
 

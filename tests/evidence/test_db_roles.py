@@ -98,6 +98,17 @@ def test_the_runtime_role_moves_the_head_only_to_the_next_record(records, runtim
     assert ChainHead.objects.values_list("last_sequence", "last_hash").get(pk=1) == (3, records[2].entry_hash)
 
 
+def test_a_temporary_table_cannot_stand_in_for_the_head(records, runtime_role):
+    """pg_temp comes last in the functions' search_path: the caller's own "mca_chainhead" is not the head."""
+    with acting_as(runtime_role) as cursor:
+        cursor.execute("CREATE TEMP TABLE mca_chainhead (id int, last_sequence bigint, last_hash varchar(64))")
+        cursor.execute("INSERT INTO mca_chainhead VALUES (1, 99, repeat('e', 64))")
+        with transaction.atomic():
+            cursor.execute("SELECT head_sequence, head_hash FROM mca_lock_chain_head()")
+            assert cursor.fetchone() == (3, records[2].entry_hash)
+        cursor.execute("DROP TABLE pg_temp.mca_chainhead")
+
+
 def test_the_grants_are_checked_and_reapplied(runtime_role):
     assert runtime_role_problems(role=runtime_role) == []
     with connection.cursor() as cursor:
