@@ -49,8 +49,11 @@ def publication() -> dict[str, Any]:
     return {
         "log_id": settings.MCA_LOG_ID,
         "algorithm": "Ed25519",
-        "signing_key": {"key_id": key_id_for(raw_public_key()), "public_key": _b64(raw_public_key())},
-        "trusted_keys": [{"key_id": key_id, "public_key": _b64(key)} for key_id, key in trusted_public_keys().items()],
+        # The current signing key in full (what verify.py --key-url and mca_witness read), and every key still
+        # trusted for older checkpoints.
+        "key_id": key_id_for(raw_public_key()),
+        "public_key": _b64(raw_public_key()),
+        "public_keys": [{"key_id": key_id, "public_key": _b64(key)} for key_id, key in trusted_public_keys().items()],
         "latest_checkpoint": latest.file_json() | {"name": _short(latest.name)} if latest else None,
         "checkpoints_url": "checkpoints/",
         "links_url": "links/",
@@ -147,7 +150,7 @@ def witness(fetch: Fetch, seen: Seen | None, *, key_id: str | None = None) -> tu
     id seen before), and compare with what was seen: a fork is two heads for one sequence, or a newest head that is
     not an extension of the newest seen before."""
     published = fetch("")
-    public = base64.b64decode(published["signing_key"]["public_key"])
+    public = base64.b64decode(published["public_key"])
     published_id = key_id_for(public)
     pinned = key_id or (seen.key_id if seen else None)
     forks: list[str] = []

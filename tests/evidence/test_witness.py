@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mca.checkpoints import _save, raw_public_key, sign_checkpoint, write_checkpoint
+from mca.evidence_verify import fetch_public_keys
 from mca.witness import Seen, witness
 
 pytestmark = pytest.mark.django_db
@@ -35,8 +36,8 @@ def key_holder_signs(sequence: int, head_hash: str) -> None:
 def test_the_public_key_and_signed_checkpoints_are_published_without_login(records, client):
     checkpoint = write_checkpoint().checkpoint
     published = client.get(ROOT).json()
-    assert base64.b64decode(published["signing_key"]["public_key"]) == raw_public_key()
-    assert published["signing_key"]["key_id"] == checkpoint.key_id
+    assert base64.b64decode(published["public_key"]) == raw_public_key()
+    assert published["key_id"] == checkpoint.key_id
     assert published["latest_checkpoint"]["checkpoint"] == checkpoint.body()
     [name] = client.get(ROOT + "checkpoints/").json()
     assert client.get(ROOT + f"checkpoints/{name}").json() == checkpoint.file_json()
@@ -96,6 +97,8 @@ def test_a_rollback_and_a_new_key_are_named(records, client, settings):
 
 def test_the_command_witnesses_over_http_and_exits_non_zero_on_a_fork(records, live_server, tmp_path):
     write_checkpoint()
+    # The pack's stdlib verifier reads the same publication (verify.py --key-url).
+    assert fetch_public_keys(f"{live_server.url}/.well-known/mca-log/") == [raw_public_key(), raw_public_key()]
     out = io.StringIO()
     call_command("mca_witness", live_server.url, "--store", str(tmp_path), stdout=out)
     assert "1 checkpoint(s) verified; newest head seen #3; no fork" in out.getvalue()
