@@ -153,6 +153,23 @@ class Account(models.Model):
     def owner_name(self) -> str:
         return self.reseller.name if self.reseller_id else "CSP direct"
 
+    @property
+    def interface_language(self) -> str:
+        """The interface language for this customer's people and e-mails: the account's language when the site
+        speaks it (de-DE → de), else the site's default."""
+        return interface_language_for(self.language)
+
+
+def interface_language_for(tag: str) -> str:
+    """One of settings.LANGUAGES for a BCP-47 tag (de-DE, fr-CA, en), or the default language."""
+    from django.conf import settings
+    from django.utils.translation import get_supported_language_variant
+
+    try:
+        return get_supported_language_variant((tag or "").replace("_", "-").lower())
+    except LookupError:
+        return settings.LANGUAGE_CODE.split("-")[0]
+
 
 class Contact(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")

@@ -327,11 +327,13 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="log alone is proof")
     def log_alone_is_proof(self, record: AcceptanceRecord) -> str:
-        return yes_no(
-            record.log_sufficient_as_proof,
-            "yes (the customer's own user accepted)",
-            "no: Partner Center's record of the acceptance backs it (see the delivery below)",
-        )
+        if record.evidence_class == EvidenceClass.SIGNATORY_AT_MICROSOFT:
+            return "yes: Microsoft reported the signatory's acceptance"
+        if record.log_sufficient_as_proof:
+            return "yes: the customer's own user accepted"
+        if record.evidence_class == EvidenceClass.FIRST_PARTY:
+            return "not this step: the signatory's acceptance at Microsoft (a later record) proves it"
+        return "not alone: Partner Center's record of the acceptance backs it (see the delivery below)"
 
     @admin.display(description="Microsoft's answer")
     def microsoft_answer_pretty(self, record: AcceptanceRecord) -> str:
@@ -341,6 +343,8 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="form data (exactly as entered)")
     def form_as_entered(self, record: AcceptanceRecord) -> str:
+        if record.form_data in ("", "{}"):
+            return "— (this step has no form)"
         return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', _pretty_json(record.form_data))
 
     @admin.display(description="attempts")

@@ -362,11 +362,22 @@ def readme_row(fields: dict, labels: dict, delivery: str) -> str:
         return labels.get(name, {}).get(value, value)
 
     created = fields["created_at"] or ""
+    role = label("actor_role")
+    by = f"{fields['actor_display_name']} ({role})" if role else fields["actor_display_name"]  # a system step: no role
     return (
         f"| {fields['sequence']} | {created[:10]} {created[11:19]} | {label('event', 'confirmation')} | "
-        f"{fields['account_name']} | {fields['actor_display_name']} ({label('actor_role')}) | {label('channel')} | "
-        f"{label('evidence_class')} | {'yes' if fields['log_sufficient_as_proof'] == '1' else 'no'} | {delivery} |"
+        f"{fields['account_name']} | {by} | {label('channel')} | "
+        f"{label('evidence_class')} | {proven_by(fields)} | {delivery} |"
     )
+
+
+def proven_by(fields: dict) -> str:
+    """What proves a record's step, in words (never a bare "no" beside a customer's own acceptance)."""
+    if fields.get("log_sufficient_as_proof") == "1":
+        return "this record"
+    if fields.get("evidence_class") == "first_party":
+        return "the signatory's acceptance at Microsoft (a later record)"
+    return "Partner Center's record (deliveries.json)"
 
 
 def check_manifest(folder: Path, public_keys: list[bytes], report: Report) -> dict | None:

@@ -194,7 +194,9 @@ class AcceptanceRecord(models.Model):
 
     @property
     def confirmer(self) -> str:
-        return f"{self.actor_display_name} ({self.get_actor_role_display()})"
+        """Who, with the role in brackets when there is one (a system step such as "Partner Center" has none)."""
+        role = self.get_actor_role_display()
+        return f"{self.actor_display_name} ({role})" if role else self.actor_display_name
 
 
 class ChainHead(models.Model):

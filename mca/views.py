@@ -1,5 +1,6 @@
 import re
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -10,6 +11,12 @@ from partner_center.errors import PartnerCenterError
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+def _trusted_document_link(uri: str) -> bool:
+    """Redirect only to an HTTPS link, or to the Partner Center we are configured to talk to (the simulator, which
+    serves its documents under its own address, plain HTTP on a laptop)."""
+    return uri.startswith("https://") or uri.startswith(settings.PARTNER_CENTER_BASE_URL.rstrip("/") + "/")
 
 
 @login_required
@@ -24,7 +31,7 @@ def agreement_document(request: HttpRequest, template_id: str) -> HttpResponse:
         document = get_client().get_agreement_document(template_id, language, country, use_cache=False)
     except PartnerCenterError:
         return render(request, "mca/document_unavailable.html", status=503)
-    if not document.download_uri.startswith("https://"):
+    if not _trusted_document_link(document.download_uri):
         return render(request, "mca/document_unavailable.html", status=503)
     return HttpResponseRedirect(document.download_uri)
 

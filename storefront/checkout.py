@@ -83,6 +83,12 @@ def may_create_customers(user: AbstractBaseUser, store: Store) -> bool:
     return membership.role in (Role.CSP_BSS, Role.ADMIN) and not store.is_white_label
 
 
+def may_choose_customer(user: AbstractBaseUser, store: Store) -> bool:
+    """Whether the customer step offers a choice (several customers, or a new one): only then is there anything
+    to change the order's customer to."""
+    return may_create_customers(user, store) or store.accounts_for(user)[:2].count() > 1
+
+
 def create_customer(*, actor: AbstractBaseUser, store: Store, name: str, country: str, language: str) -> Account:
     """A new customer account of the actor's organisation, created here only when this store is the actor's (see
     `may_create_customers`); the account itself is `bss.services.accounts.create_customer`'s."""

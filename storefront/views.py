@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import resolve
+from django.utils.translation import gettext as _
 from django.views import View
 
 from bss.choices import Role
@@ -40,6 +41,7 @@ class StoreView(View):
 
     login_required = False
     pre_conditions: tuple[str, ...] = ()
+    not_orderable_here = False  # signed in, but none of the user's customers is ordered for in this store
     store: Store
     cart: Cart
     checkout_session: CheckoutSession
@@ -63,8 +65,15 @@ class StoreView(View):
                 match = resolve(request.path_info)
                 target = {k: v for k, v in match.kwargs.items() if k != "reseller_slug"}
                 return redirect(home.url(match.url_name, **target))
-            if self.login_required and not self.store.accounts_for(user).exists():
-                raise PermissionDenied("There is no customer you can order for in this store.")
+            if membership is not None and membership.role != Role.CUSTOMER:
+                self.not_orderable_here = not self.store.accounts_for(user).exists()
+            if self.not_orderable_here:
+                if self.login_required:
+                    raise PermissionDenied("There is no customer you can order for in this store.")
+                if request.method == "POST":
+                    # Told at the catalog and cart, before a cart is filled that no checkout here could place.
+                    messages.error(request, self.not_orderable_message(home))
+                    return redirect(self.store.url("catalog"))
         early = self.before_pre_conditions(request)
         if early is not None:
             return early
@@ -79,17 +88,25 @@ class StoreView(View):
     def before_pre_conditions(self, request: HttpRequest) -> HttpResponseBase | None:
         return None
 
+    def not_orderable_message(self, home: Store | None) -> str:
+        text = _("None of your customers can be ordered for in %(store)s, so nothing can be added here.") % {
+            "store": self.store.name
+        }
+        if home is not None and home.key != self.store.key:
+            text += " " + _("Order in %(store)s instead.") % {"store": home.name}
+        return text
+
     # --- pre-conditions (each raises FailedPreCondition naming the step that fixes it) --------------------
     def cart_not_empty(self) -> None:
         self.lines = self.cart.lines()
         if not self.lines:
-            raise checkout.FailedPreCondition(self.store.url("cart"), "Your cart is empty: add a product first.")
+            raise checkout.FailedPreCondition(self.store.url("cart"), _("Your cart is empty: add a product first."))
 
     def account_chosen(self) -> None:
         self.account = self.chosen_account()
         if self.account is None:
             raise checkout.FailedPreCondition(
-                self.store.url("checkout-account"), "Choose the customer this order is for."
+                self.store.url("checkout-account"), _("Choose the customer this order is for.")
             )
 
     def mca_settled(self) -> None:
@@ -97,7 +114,7 @@ class StoreView(View):
         if not checkout.may_place(self.decision):
             raise checkout.FailedPreCondition(
                 self.store.url("checkout-service-details"),
-                "The Microsoft Customer Agreement must be accepted before this order can be placed.",
+                _("The Microsoft Customer Agreement must be accepted before this order can be placed."),
             )
 
     # --- helpers -----------------------------------------------------------------------------------------
@@ -116,6 +133,10 @@ class StoreView(View):
 
     def render(self, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
         base = {"store": self.store, "cart_count": len(self.checkout_session.lines())}
+        if self.not_orderable_here:
+            home = home_store_for(self.request.user)
+            base["not_orderable_here"] = self.not_orderable_message(home)
+            base["home_store"] = home if home is not None and home.key != self.store.key else None
         return render(self.request, template, {**base, **(context or {})}, status=status)
 
 
@@ -135,7 +156,10 @@ class CatalogView(StoreView):
             )
         product, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
         self.cart.add(product, quantity)
-        messages.success(request, f"Added {quantity} × {product.name} to your cart.")
+        messages.success(
+            request,
+            _("Added %(quantity)s × %(product)s to your cart.") % {"quantity": quantity, "product": product.name},
+        )
         return redirect(self.store.url("cart"))
 
 
@@ -147,15 +171,15 @@ class CartView(StoreView):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = CartLineForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Enter a seat count from 1 to 10000.")
+            messages.error(request, _("Enter a seat count from 1 to 10000."))
             return redirect(self.store.url("cart"))
         product_id, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
         if request.POST.get("action") == "remove" or not quantity:
             self.cart.remove(product_id)
-            messages.success(request, "Removed from your cart.")
+            messages.success(request, _("Removed from your cart."))
         else:
             self.cart.set_quantity(product_id, quantity)
-            messages.success(request, "Cart updated.")
+            messages.success(request, _("Cart updated."))
         return redirect(self.store.url("cart"))
 
 
@@ -214,7 +238,7 @@ class AccountStepView(StoreView):
                 if key:
                     self.checkout_session.remember_created_account(key, account_id)
             self.checkout_session.set_account_id(account_id)
-            messages.success(request, "New customer created.")
+            messages.success(request, _("New customer created."))
             return redirect(self.store.url("checkout-service-details"))
         # Choosing: an id outside the store's visible accounts is not found (404), and nothing is written.
         raw = request.POST.get("account", "")
@@ -265,6 +289,8 @@ class ServiceDetailsView(StoreView):
                 "decision": decision,
                 "form": form,
                 "may_confirm": may_confirm,
+                "may_change_customer": self.cart.change_account_id() is None
+                and checkout.may_choose_customer(user, self.store),
                 "pending": pending,
                 "show_microsoft_page": bool(
                     pending
@@ -290,9 +316,9 @@ class ServiceDetailsView(StoreView):
             gate.check_now(self.account)
             decision = self._decision()
             if not decision.needed:
-                messages.success(request, f"Microsoft reports the agreement accepted. {decision.reason}.")
+                messages.success(request, _("Microsoft reports the agreement accepted.") + f" {decision.reason}.")
                 return redirect(self.store.url("checkout-review"))
-            messages.info(request, "Microsoft has not reported the acceptance yet. " + decision.reason + ".")
+            messages.info(request, _("Microsoft has not reported the acceptance yet.") + f" {decision.reason}.")
             return redirect(self.store.url("checkout-service-details"))
         if action == "resend":
             return self._resend()
@@ -318,21 +344,26 @@ class ServiceDetailsView(StoreView):
             form.add_error(None, conflict.messages)
             return self._page(decision, form, status=409)
         if outcome.accepted:
-            messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
+            messages.success(request, _("Thank you: the acceptance of the Microsoft Customer Agreement is recorded."))
             return redirect(self.store.url("checkout-review"))
         attestation = outcome.attestation
         if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
             if emailed_to:
                 messages.success(
                     request,
-                    f"Microsoft's acceptance link was e-mailed to {attestation.signatory_name}. You can place the "
-                    "order now: it waits until the agreement is accepted.",
+                    _(
+                        "Microsoft's acceptance link was e-mailed to %(name)s. You can place the order now: it waits "
+                        "until the agreement is accepted."
+                    )
+                    % {"name": attestation.signatory_name},
                 )
             else:
                 messages.warning(
                     request,
-                    "Microsoft has not issued the acceptance link yet; send it from My agreements once it is ready. "
-                    "You can place the order now: it waits until the agreement is accepted.",
+                    _(
+                        "Microsoft has not issued the acceptance link yet; send it from My agreements once it is "
+                        "ready. You can place the order now: it waits until the agreement is accepted."
+                    ),
                 )
         return redirect(self.store.url("checkout-service-details"))
 
@@ -355,12 +386,12 @@ def _resend_link(request: HttpRequest, store: Store, account: Account, back: str
     if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
         messages.success(
             request,
-            f"A new acceptance link was e-mailed to {attestation.signatory_name}."
+            _("A new acceptance link was e-mailed to %(name)s.") % {"name": attestation.signatory_name}
             if emailed_to
-            else "A new acceptance link was requested from Microsoft; send it again once it is ready.",
+            else _("A new acceptance link was requested from Microsoft; send it again once it is ready."),
         )
     else:
-        messages.success(request, "A new acceptance link is ready.")
+        messages.success(request, _("A new acceptance link is ready."))
     return redirect(back)
 
 
@@ -424,7 +455,7 @@ class PlaceOrderView(StoreView):
             )
         except gate.AcceptanceRequired:
             messages.warning(
-                request, "The Microsoft Customer Agreement must be accepted before this order can be placed."
+                request, _("The Microsoft Customer Agreement must be accepted before this order can be placed.")
             )
             return redirect(self.store.url("checkout-service-details"))
         except OrderInvalid as invalid:

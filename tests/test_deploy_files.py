@@ -1,8 +1,8 @@
 """The production files, checked by reading them: Docker is not available on the development machines or CI.
 
-docker-compose.yml is parsed as YAML and held to the shape the README promises; the Dockerfile, .env.example
-and the README are checked against the environment variables config/settings/*.py actually read, so none of them
-drifts from the settings.
+docker-compose.yml is parsed as YAML and held to the shape docs/operations.md promises; the Dockerfile,
+.env.example and docs/settings.md are checked against the environment variables config/settings/*.py actually
+read, so none of them drifts from the settings.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def settings_variables() -> set[str]:
     return names
 
 
-def readme_table_variables() -> set[str]:
-    """The variables in the README's settings table (rows that start with a `NAME` cell)."""
-    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", (ROOT / "README.md").read_text(), re.MULTILINE))
+def documented_variables() -> set[str]:
+    """The variables in docs/settings.md's table (rows that start with a `NAME` cell)."""
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", (ROOT / "docs" / "settings.md").read_text(), re.MULTILINE))
 
 
 def env_example_variables() -> set[str]:
@@ -76,7 +76,7 @@ def test_settings_variables_are_found():
         "MCA_ATTESTATION_FLOW",
     }
     assert expected <= settings_variables()
-    assert expected <= readme_table_variables()
+    assert expected <= documented_variables()
 
 
 def test_compose_has_one_service_per_process(compose):
@@ -142,7 +142,7 @@ def test_app_services_take_their_settings_from_the_env_file(compose):
 
 def test_env_example_documents_every_setting_the_readme_documents():
     documented = env_example_variables()
-    missing = sorted((readme_table_variables() | settings_variables()) - documented)
+    missing = sorted((documented_variables() | settings_variables()) - documented)
     assert not missing, f".env.example lacks {missing}"
     unknown = documented - settings_variables() - set(COMPOSE_ONLY_VARIABLES)
     assert not unknown, f".env.example sets {sorted(unknown)}, which no setting reads"
@@ -249,13 +249,13 @@ def test_dockerignore_keeps_local_state_and_evidence_out_of_the_image():
     assert {".git", ".venv", ".env", "db.sqlite3", "evidence", "staticfiles"} <= ignored
 
 
-def test_readme_documents_every_setting():
-    missing = sorted(settings_variables() - readme_table_variables())
-    assert not missing, f"README.md's settings table lacks {missing}"
+def test_docs_document_every_setting():
+    missing = sorted(settings_variables() - documented_variables())
+    assert not missing, f"docs/settings.md's table lacks {missing}"
 
 
-def test_readme_says_how_to_log_in_to_partner_center_for_live_mode():
-    readme = (ROOT / "README.md").read_text()
+def test_operations_docs_say_how_to_log_in_to_partner_center_for_live_mode():
+    readme = (ROOT / "docs" / "operations.md").read_text()
     assert "manage.py partner_center_login" in readme
     assert "PARTNER_CENTER_REFRESH_TOKEN" in readme
 

@@ -256,8 +256,9 @@ def test_local_defaults_are_the_demo():
 
 
 def readme_manage_commands() -> list[str]:
-    """The management commands the README tells people to run with `manage.py`."""
-    names = re.findall(r"manage\.py ([a-z_]+)", (ROOT / "README.md").read_text())
+    """The management commands the README and docs/ tell people to run with `manage.py`."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    names = re.findall(r"manage\.py ([a-z_]+)", "\n".join(page.read_text() for page in pages))
     assert names, "the README names no manage.py command"
     return sorted(set(names))
 

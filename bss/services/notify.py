@@ -7,8 +7,9 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.mail import send_mail
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from bss.models import Account, Order
 from mca import gate
@@ -34,22 +35,41 @@ def send_link(
     Center had not issued it yet). `sender` names who asks (a store's name; the CSP's staff when empty)."""
     if not link or not to:
         return ""
-    until = (
-        f"\nThe link works until {date_format(timezone.localtime(expires_at), 'Y-m-d H:i T')}.\n"
-        if expires_at
-        else "\n"
-    )
-    about = f" (order {order.number})" if order is not None else ""
-    asked_by = f"{sender} has named you" if sender else "You have been named"
-    body = (
-        f"Dear {name},\n\n"
-        f"{asked_by} as the person who accepts the Microsoft Customer Agreement for {account.name}: its Microsoft "
-        f"products{about} need your acceptance. Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n"
-        "The order goes ahead as soon as Microsoft reports your acceptance. If you are not the right person, reply "
-        "to this e-mail.\n"
-    )
-    subject = f"Please accept the Microsoft Customer Agreement for {account.name}"
-    send_mail(f"{sender}: {subject[0].lower()}{subject[1:]}" if sender else subject, body, None, [to])
+    # In the customer's language (Account.language), whatever the language of the person who asked for it.
+    with translation.override(account.interface_language):
+        until = "\n"
+        if expires_at:
+            expires = date_format(timezone.localtime(expires_at), "Y-m-d H:i T")
+            until = "\n" + gettext("The link works until %(expires)s.") % {"expires": expires} + "\n"
+        about = " (" + gettext("order %(number)s") % {"number": order.number} + ")" if order is not None else ""
+        names = {"sender": sender, "customer": account.name, "about": about}
+        asked = (
+            gettext(
+                "%(sender)s has named you as the person who accepts the Microsoft Customer Agreement for %(customer)s"
+            )
+            if sender
+            else gettext(
+                "You have been named as the person who accepts the Microsoft Customer Agreement for %(customer)s"
+            )
+        )
+        body = (
+            gettext("Dear %(name)s,") % {"name": name}
+            + "\n\n"
+            + (asked % names)
+            + ": "
+            + gettext("its Microsoft products%(about)s need your acceptance.") % names
+            + " "
+            + gettext("Please review and accept it on Microsoft's page:")
+            + f"\n\n{link}\n{until}\n"
+            + gettext("The order goes ahead as soon as Microsoft reports your acceptance.")
+            + " "
+            + gettext("If you are not the right person, reply to this e-mail.")
+            + "\n"
+        )
+        subject = gettext("Please accept the Microsoft Customer Agreement for %(customer)s") % names
+        if sender:
+            subject = gettext("%(sender)s: please accept the Microsoft Customer Agreement for %(customer)s") % names
+    send_mail(subject, body, None, [to])
     return to
 
 

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.AccountLanguageMiddleware",
     # A second factor (config/mfa.py): django-otp marks the verified session, ours sends the unverified away.
     "django_otp.middleware.OTPMiddleware",
     "config.mfa.MfaRequiredMiddleware",
@@ -151,6 +152,11 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # --- I18N ---
 LANGUAGE_CODE = "en-us"
+# The interface languages: a customer's pages, the MCA step and its e-mails follow the account's language
+# (config.middleware.AccountLanguageMiddleware); other users get their browser's choice among these.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+# Compiled catalogues are committed beside their .po files, so a fresh machine needs no gettext tools.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

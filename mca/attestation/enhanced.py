@@ -28,6 +28,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from bss.models import Account
@@ -62,14 +64,16 @@ MAX_POLL_INTERVAL = timedelta(hours=1)
 
 
 def _customer_label(company: str) -> str:
-    return f"I am authorised to accept the Microsoft Customer Agreement for {company or 'my company'}."
+    return gettext("I am authorised to accept the Microsoft Customer Agreement for %(company)s.") % {
+        "company": company or gettext("my company")
+    }
 
 
 def _attestation_label(company: str) -> str:
-    return (
+    return gettext(
         "I confirm that the person named above is authorised to accept the Microsoft Customer Agreement "
-        f"for {company or 'the customer'}."
-    )
+        "for %(company)s."
+    ) % {"company": company or gettext("the customer")}
 
 
 class SignatoryForm(EnteredFormMixin, forms.Form):
@@ -84,18 +88,18 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
         "authority_confirmed",
     )
 
-    signatory_first_name = NameField(label="Signatory's first name", max_length=100)
-    signatory_last_name = NameField(label="Signatory's last name", max_length=100)
+    signatory_first_name = NameField(label=_("Signatory's first name"), max_length=100)
+    signatory_last_name = NameField(label=_("Signatory's last name"), max_length=100)
     signatory_email = EmailAddressField(
-        label="Signatory's e-mail", max_length=254, help_text="Microsoft's acceptance link is sent here."
+        label=_("Signatory's e-mail"), max_length=254, help_text=_("Microsoft's acceptance link is sent here.")
     )
     signatory_phone = PhoneNumberField(
-        label="Signatory's phone number (optional)",
+        label=_("Signatory's phone number (optional)"),
         required=False,
-        help_text="With the country code, e.g. +1 206 555 0100.",
+        help_text=_("With the country code, e.g. +1 206 555 0100."),
         error_messages={"invalid": "Enter a valid phone number, with the country code (e.g. +1 206 555 0100)."},
     )
-    company_name = forms.CharField(label="Company name", max_length=200)
+    company_name = forms.CharField(label=_("Company name"), max_length=200)
     authority_confirmed = AcceptBox(label=_attestation_label(""))
 
     def __init__(self, *args: Any, first_party: bool = False, account: Account | None = None, **kwargs: Any) -> None:
@@ -106,9 +110,9 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
         box = self.fields["authority_confirmed"]
         box.label = _customer_label(company) if first_party else _attestation_label(company)
         box.error_messages["required"] = (
-            "Tick the box to declare that you are authorised to accept for your company."
+            gettext("Tick the box to declare that you are authorised to accept for your company.")
             if first_party
-            else "Tick the box to confirm that the signatory is authorised to accept for the customer."
+            else gettext("Tick the box to confirm that the signatory is authorised to accept for the customer.")
         )
         if account is not None:
             self.fields["signatory_phone"].region = account.country.code or None

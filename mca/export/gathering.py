@@ -302,6 +302,7 @@ def _dumps(value: Any) -> str:
 
 def _readme(account, accounts, records, checks, chain, now) -> str:
     first_party = [r for r in records if r.evidence_class == EvidenceClass.FIRST_PARTY]
+    by_class = Counter(r.evidence_class for r in records)
     by_state = Counter(_delivery_json(r)["state"] or "none" for r in records)
     lines = [
         f"# MCA acceptance evidence: {account.name}",
@@ -321,13 +322,14 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
         "",
         "## Records",
         "",
-        f"{len(records)} acceptance log record(s); {len(first_party)} first-party, "
-        f"{len(records) - len(first_party)} attestation(s).",
+        f"{len(records)} acceptance log record(s): {by_class[EvidenceClass.FIRST_PARTY]} first-party, "
+        f"{by_class[EvidenceClass.ATTESTATION]} attestation(s) on the customer's behalf, "
+        f"{by_class[EvidenceClass.SIGNATORY_AT_MICROSOFT]} accepted at Microsoft by the signatory.",
         "",
     ]
     if records:
         lines += [
-            "| # | created (UTC) | step | account | by | channel | evidence | log alone is proof | delivery |",
+            "| # | created (UTC) | step | account | by | channel | evidence | proven by | delivery |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         labels = record_labels()
@@ -336,7 +338,8 @@ def _readme(account, accounts, records, checks, chain, now) -> str:
             lines.append(readme_row(field_texts(record), labels, delivery))
         lines.append("")
     lines.append(
-        "A first-party record (the customer's own user accepted) is sufficient proof on its own. "
+        'A record proven by "this record" (the customer\'s own user accepted, or Microsoft reported the '
+        "signatory's acceptance) is sufficient proof on its own. "
         "An attestation (a reseller or BSS user confirmed on the customer's behalf) is backed by Partner Center's "
         "record of the confirmation: see deliveries.json."
         if first_party

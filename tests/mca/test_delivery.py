@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from bss.choices import Operation
@@ -206,7 +207,9 @@ def test_template_shown_is_looked_up_when_the_channel_does_not_name_it(sim, demo
         actor=demo_user("reseller"), account=demo["litware"], data=form_data(), context=context(template_id="")
     )
     assert record.template_id == "117a77b0-9360-443b-8795-c6dedc750cf9"
-    assert record.template_version_rank == 0 and record.document_link.startswith("https://")
+    assert record.template_version_rank == 0 and record.document_link.startswith(
+        django_settings.PARTNER_CENTER_BASE_URL + "/agreements/"
+    )
 
 
 def test_confirmation_is_recorded_even_when_partner_center_is_down_and_sent_later(sim, demo, demo_user):

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 
 from bss.choices import Operation
 from bss.models import Account
@@ -75,7 +76,7 @@ def test_synced_customer_without_acceptance_gets_the_form_with_template_and_docu
     assert status.needed
     assert status.reason.code == ReasonCode.NOT_ACCEPTED
     assert status.template is not None and status.template.template_id == TEMPLATE_ID
-    assert status.document_link.startswith("https://")
+    assert status.document_link.startswith(django_settings.PARTNER_CENTER_BASE_URL + "/agreements/")
     assert status.document_country == "GB"
     assert status.document_download_path == (f"/mca/agreements/{TEMPLATE_ID}/document/?country=GB&language=en-US")
     assert not CustomerKnowledge.objects.exists()  # a negative answer is not remembered as knowledge

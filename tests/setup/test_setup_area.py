@@ -404,7 +404,7 @@ def test_log_detail_shows_the_event_fields_ip_label_and_plain_yes_no(client, dem
         assert label in content
     assert "Hash version" in content and "Microsoft&#x27;s answer" in content
     assert "IP address" in content and "Ip address" not in content
-    assert "no: Partner Center&#x27;s record of the acceptance backs it" in content  # an attestation
+    assert "not alone: Partner Center&#x27;s record of the acceptance backs it" in content  # an attestation
     assert "icon-no.svg" not in content and "icon-yes.svg" not in content
     assert f"{timezone.localtime(record.created_at):%Y-%m-%d %H:%M:%S} UTC" in content
 
