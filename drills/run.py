@@ -11,7 +11,7 @@ import traceback
 
 from drills.stack import LOG_DIR, Stack
 
-LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning")
+LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning", "insider")
 ENHANCED = ("enhanced_down", "bad_input_enhanced")
 ORDER = (*LEGACY, *ENHANCED)
 
@@ -37,6 +37,7 @@ def _drills() -> dict:
         "append_only": cases.log_is_append_only,
         "bad_input": bad_input,
         "provisioning": provisioning_fails_midway,
+        "insider": lambda stack: __import__("drills.insider", fromlist=["insider_attacks"]).insider_attacks(stack),
         "enhanced_down": cases.enhanced_down,
         "bad_input_enhanced": lambda stack: bad_input(stack, flow="enhanced"),
     }

@@ -37,11 +37,12 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
 
@@ -252,6 +253,8 @@ class BreakKind:
     CHECKPOINT = "checkpoint"  # the record at a checkpoint's sequence is not the one the checkpoint signed
     CHECKPOINT_SIGNATURE = "checkpoint_signature"  # a checkpoint file that does not verify
     CHECKPOINT_STORAGE = "checkpoint_storage"  # the checkpoints could not be read at all
+    UNCOVERED = "uncovered"  # records no checkpoint covers, long after they were written: absence is not trust
+    KNOWLEDGE = "knowledge"  # a CustomerKnowledge row whose seal does not verify (forged or edited "accepted")
     HEAD = "head"  # the chain head names a different hash for the last record
 
 
@@ -263,6 +266,8 @@ class ChainBreak:
     kind: str = BreakKind.CONTENT
 
     def __str__(self) -> str:
+        if self.kind == BreakKind.KNOWLEDGE:
+            return self.problem
         if self.record_id is None:
             return f"at #{self.sequence}: {self.problem}"
         return f"record #{self.sequence} (id {self.record_id}): {self.problem}"
@@ -438,13 +443,22 @@ def verify_hashed_rows(
             )
         if version not in HASHED_FIELDS_BY_VERSION:
             return broken(sequence, record_id, BreakKind.VERSION, f"unknown hash version {version}")
-        if version < highest or (keyed_after is not None and sequence > keyed_after and version < KEYED_VERSION):
+        if version < highest:
             return broken(
                 sequence,
                 record_id,
                 BreakKind.DOWNGRADE,
-                f"hash version {version} after version-{max(highest, KEYED_VERSION)} records: an unkeyed record "
-                "where only sealed ones are written (forged or rewritten without the key)",
+                f"hash version {version} after version-{highest} records: an unkeyed record where only sealed ones "
+                "are written (forged or rewritten without the key)",
+            )
+        if keyed_after is not None and sequence > keyed_after and version < KEYED_VERSION:
+            return broken(
+                sequence,
+                record_id,
+                BreakKind.DOWNGRADE,
+                f"hash version {version} at or after the keyed-since floor (#{keyed_after + 1}, from which every "
+                "record is sealed): an unkeyed record where only sealed ones are written (forged or rewritten "
+                "without the key)",
             )
         if prev_hash != expected_prev:
             return broken(
@@ -614,12 +628,83 @@ def head_breaks(result: VerifyResult, head_before: tuple[int, str]) -> list[Chai
     return []
 
 
+def keyed_floor(checkpoints: Sequence[Checkpoint]) -> int:
+    """The first sequence from which every record must be sealed: the lowest of the setting, the floor each signed
+    checkpoint carries, and the record after the first checkpoint a version-3 writer signed. Raising the setting
+    later (someone with the environment) cannot lift a floor a checkpoint already carries."""
+    floors = [settings.MCA_LOG_KEYED_SINCE]
+    floors += [c.keyed_since for c in checkpoints if c.keyed_since is not None]
+    floors += [c.sequence + 1 for c in checkpoints if c.hash_version >= KEYED_VERSION]
+    return max(1, min(floors))
+
+
+def uncovered_breaks(
+    checkpoints: Sequence[Checkpoint], last_sequence: int, start: Checkpoint | None
+) -> list[ChainBreak]:
+    """Absence is never trust: records that no checkpoint covers, the first of them written longer ago than
+    MCA_CHECKPOINT_OVERDUE_SECONDS, are a break (checkpoints deleted, the folder or bucket emptied or replaced, or
+    checkpointing stopped). Younger ones are the window a checkpoint is still on its way for.
+
+    Checked only once the chain verified up to `last_sequence`, so the first uncovered record's time is its own
+    (sealed) content."""
+    covered = max((c.sequence for c in checkpoints if c.sequence <= last_sequence), default=0)
+    if start is not None:
+        covered = max(covered, start.sequence)
+    if last_sequence <= covered:
+        return []
+    row = AcceptanceRecord.objects.filter(sequence=covered + 1).values_list("id", "created_at").first()
+    if row is None:  # the chain verified through it a moment ago; only a concurrent rewrite gets here
+        return []
+    record_id, written = row
+    overdue = settings.MCA_CHECKPOINT_OVERDUE_SECONDS
+    if timezone.now() - written <= timedelta(seconds=overdue):
+        return []
+    records = f"#{covered + 1}" if last_sequence == covered + 1 else f"#{covered + 1}–#{last_sequence}"
+    if not checkpoints and start is None:
+        why = (
+            "the checkpoint storage holds no checkpoint of this log at all (folder or bucket empty, missing or "
+            "replaced): the checkpoints were deleted, or never written; a log without checkpoints is never intact"
+        )
+    else:
+        why = (
+            f"the newest checkpoint stops at #{covered}: checkpoints after it were deleted, or checkpointing has "
+            "stopped"
+        )
+    return [
+        ChainBreak(
+            covered + 1,
+            record_id,
+            f"no checkpoint covers record(s) {records}, although #{covered + 1} was written at "
+            f"{written.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, more than {overdue:g} s ago "
+            f"(MCA_CHECKPOINT_OVERDUE_SECONDS): {why}",
+            BreakKind.UNCOVERED,
+        )
+    ]
+
+
+def knowledge_breaks() -> list[ChainBreak]:
+    """What is known per customer is sealed too (mca.seal): each row that does not verify, named."""
+    from mca.knowledge import knowledge_seal_breaks
+
+    return [
+        ChainBreak(
+            0,
+            None,
+            f"customer knowledge {key} (id {knowledge_id}) does not verify: {problem}; the gate treats the "
+            "customer as unknown and asks again",
+            BreakKind.KNOWLEDGE,
+        )
+        for knowledge_id, key, problem in knowledge_seal_breaks()
+    ]
+
+
 def verify_chain(
     *,
     chunk_size: int = 10_000,
     progress: Callable[[int], None] | None = None,
     checkpoints: Sequence[Checkpoint] | None = None,
     start: Checkpoint | None = None,
+    knowledge: bool = True,
 ) -> VerifyResult:
     """Verify the log: every record from the first (or, incrementally, from checkpoint `start`), then its end
     against the chain head and against every signed checkpoint (read from the checkpoint storage unless given).
@@ -633,8 +718,7 @@ def verify_chain(
         loaded = load_checkpoints(after=start.sequence if start is not None else 0)
         checkpoints, problems = loaded.checkpoints, list(loaded.problems)
     head_before = _head()
-    keyed = [c.sequence for c in checkpoints if c.hash_version >= KEYED_VERSION]
-    keyed_after = min(keyed) if keyed else None
+    keyed_after = keyed_floor(checkpoints) - 1
     if start is not None:
         first = _start_at(start)
         if first is not None:
@@ -655,11 +739,14 @@ def verify_chain(
     if result.first_break is None:
         breaks += checkpoint_breaks(checkpoints, result.last_sequence, result.last_id)
         breaks += head_breaks(result, head_before)
+        breaks += uncovered_breaks(checkpoints, result.last_sequence, start)
     else:
         # The chain stopped early; the checkpoints are still compared with what is stored.
         breaks += [b for b in checkpoint_breaks(checkpoints, result.last_sequence, result.last_id) if b.record_id]
     breaks += problems
     breaks.sort(key=lambda b: b.sequence)
+    if knowledge:  # after the log's own breaks: they are about the gate's rows, not the chain
+        breaks += knowledge_breaks()
     return VerifyResult(
         result.checked,
         result.last_sequence,

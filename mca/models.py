@@ -39,6 +39,10 @@ class CustomerKnowledge(models.Model):
         null=True, blank=True, help_text="When Partner Center last confirmed this (empty: known only here)."
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # The seal (mca.seal): an HMAC over the row with a key outside the database; a row that does not verify
+    # counts as unknown.
+    mac_key_id = models.CharField(max_length=32, blank=True)
+    mac = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = "customer acceptance knowledge"
@@ -46,6 +50,14 @@ class CustomerKnowledge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.get_kind_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from mca.seal import seal_knowledge
+
+        seal_knowledge(self)  # every write through the application seals the row it writes
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "mac_key_id", "mac"}
+        super().save(*args, **kwargs)
 
 
 class AcceptanceRecordQuerySet(models.QuerySet["AcceptanceRecord"]):

@@ -40,12 +40,13 @@ def poll_attestations_task() -> int:
 
 @shared_task(ignore_result=True)
 def write_checkpoint_task() -> int | None:
-    """Beat: sign a checkpoint of the log's head (none when it has not moved); a log that does not verify is
-    logged as an error and nothing is signed."""
+    """Scheduled after a record commits, and by beat: sign a checkpoint of the log's head (none when it has not
+    moved); a log that does not verify is logged as an error and nothing is signed."""
     import logging
 
-    from mca.checkpoints import CheckpointRefused, write_checkpoint
+    from mca.checkpoints import CheckpointRefused, scheduled_checkpoint_due, write_checkpoint
 
+    scheduled_checkpoint_due()
     try:
         written = write_checkpoint()
     except CheckpointRefused as refused:

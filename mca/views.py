@@ -2,7 +2,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -34,3 +34,41 @@ def agreement_document(request: HttpRequest, template_id: str) -> HttpResponse:
     if not _trusted_document_link(document.download_uri):
         return render(request, "mca/document_unavailable.html", status=503)
     return HttpResponseRedirect(document.download_uri)
+
+
+# --- the log's public witness endpoints (/.well-known/mca-log/, mca.witness): no login, nothing about customers ---
+
+
+@require_GET
+def log_publication(request: HttpRequest) -> JsonResponse:
+    from mca.witness import publication
+
+    return JsonResponse(publication())
+
+
+@require_GET
+def log_checkpoints(request: HttpRequest) -> JsonResponse:
+    from mca.witness import checkpoint_names
+
+    return JsonResponse(checkpoint_names(), safe=False)
+
+
+@require_GET
+def log_checkpoint(request: HttpRequest, name: str) -> JsonResponse:
+    from mca.witness import checkpoint_file
+
+    data = checkpoint_file(name)
+    if data is None:
+        raise Http404("no such checkpoint")
+    return JsonResponse(data)
+
+
+@require_GET
+def log_links(request: HttpRequest) -> HttpResponse:
+    from mca.witness import links
+
+    try:
+        found = links(after=int(request.GET.get("after", "")), to=int(request.GET.get("to", "")))
+    except ValueError as error:
+        return HttpResponseBadRequest(f"after and to: whole numbers, {error}")
+    return JsonResponse(found, safe=False)

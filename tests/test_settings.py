@@ -27,6 +27,9 @@ PRODUCTION_ENV = {
     "MCA_LOG_HMAC_KEYS": "k2026=" + "a2V5LWZvci10aGUtcHJvZHVjdGlvbi1zZXR0aW5ncy10ZXN0cw==",
     "MCA_LOG_HMAC_KEY_ID": "k2026",
     "MCA_CHECKPOINT_SIGNING_KEY": "c2VlZC1mb3ItdGhlLXByb2R1Y3Rpb24tc2V0dGluZ3M=",
+    # Checkpoints: an S3 bucket with object lock is the default; this environment chooses the folder explicitly
+    # (django-storages is an optional extra). tests/evidence/test_checkpoint_s3.py covers the bucket.
+    "MCA_CHECKPOINT_STORAGE": "folder",
 }
 SETUP = "import django; django.setup()"
 

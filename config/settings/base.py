@@ -382,12 +382,31 @@ if not re.match(r"^[A-Za-z0-9._-]{1,64}$", MCA_LOG_ID):
 # Where checkpoints are written (write-once files): the `mca_checkpoints` storage below. Production should use an
 # S3-compatible bucket with object lock instead (MCA_CHECKPOINT_S3_BUCKET, see production.py and the README).
 MCA_CHECKPOINT_DIR = env.str("MCA_CHECKPOINT_DIR", default=str(BASE_DIR / "checkpoints"))
-# Beat: how often a checkpoint of the chain head is signed and written (none when the head has not moved).
-MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=3600.0)
+# A checkpoint follows every new record within this many seconds: the first record after a checkpoint schedules
+# the next one (on commit, debounced through the cache, so a burst of records shares one checkpoint).
+MCA_CHECKPOINT_MAX_LAG_SECONDS = env.float("MCA_CHECKPOINT_MAX_LAG_SECONDS", default=10.0)
+# Whether appends schedule that checkpoint (off only where something else signs, e.g. the test settings).
+MCA_CHECKPOINT_AFTER_COMMIT = env.bool("MCA_CHECKPOINT_AFTER_COMMIT", default=True)
+# Beat's safety net: a checkpoint this often too (none when the head has not moved), should a scheduled one be lost.
+MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=60.0)
+# Verification never trusts absence: a record that no checkpoint covers this long after it was written is a break
+# (checkpoints deleted, or checkpointing stopped). Well above MCA_CHECKPOINT_MAX_LAG_SECONDS: workers may queue.
+MCA_CHECKPOINT_OVERDUE_SECONDS = env.float("MCA_CHECKPOINT_OVERDUE_SECONDS", default=300.0)
+# The first sequence number from which every record is sealed (hash version 3). An installation that wrote
+# version-1/2 records before it was keyed sets this to its first version-3 record; an unkeyed record at or after
+# it is a break (a rewrite without the key). Every checkpoint carries it, and the lowest value seen wins.
+MCA_LOG_KEYED_SINCE = env.int("MCA_LOG_KEYED_SINCE", default=1)
+if MCA_LOG_KEYED_SINCE < 1:
+    raise ImproperlyConfigured("MCA_LOG_KEYED_SINCE must be a sequence number (1 or more).")
 STORAGES["mca_checkpoints"] = {
     "BACKEND": "mca.checkpoints.WriteOnceFileSystemStorage",
     "OPTIONS": {"location": MCA_CHECKPOINT_DIR, "file_permissions_mode": 0o444},
 }
+
+# Least privilege on PostgreSQL (mca.db_roles, `manage.py mca_db_roles`, run as the owner after migrate): the role
+# web, worker and beat connect as, and its password (used only by `mca_db_roles --create` to create it).
+MCA_RUNTIME_DB_ROLE = env.str("MCA_RUNTIME_DB_ROLE", default="")
+MCA_RUNTIME_DB_PASSWORD = env.str("MCA_RUNTIME_DB_PASSWORD", default="")
 
 # --- Logging ---
 LOGGING = {

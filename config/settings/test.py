@@ -60,6 +60,8 @@ MCA_LOG_HMAC_KEY_ID = "dev"
 MCA_CHECKPOINT_SIGNING_KEY = checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY)
 MCA_CHECKPOINT_PUBLIC_KEYS = []
 MCA_LOG_ID = "mca-test-log"
+# Tests sign checkpoints themselves (or turn this on): an eager task after each confirmation would sign in every one.
+MCA_CHECKPOINT_AFTER_COMMIT = False
 MCA_CHECKPOINT_DIR = str(Path(tempfile.gettempdir()) / f"mca-test-checkpoints-{os.getpid()}")
 STORAGES = {
     **STORAGES,

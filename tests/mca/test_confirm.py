@@ -95,8 +95,12 @@ def test_delivery_is_scheduled_only_after_commit(demo, demo_user, django_capture
         record = confirm_acceptance(
             actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context()
         )
-    # Two things wait for the commit: the delivery task and the acceptance_known signal.
-    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "enqueue_delivery"]
+    # Three things wait for the commit: the delivery task, the acceptance_known signal and the next checkpoint.
+    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == [
+        "_announce",
+        "enqueue_delivery",
+        "schedule_checkpoint",
+    ]
     assert AcceptanceDelivery.objects.get(record=record).attempts == 0
 
 
@@ -107,7 +111,7 @@ def test_not_synced_account_waits_for_its_customer_id_and_schedules_nothing(
         record = confirm_acceptance(
             actor=demo_user("customer"), account=demo["northwind"], data=form_data(), context=context()
         )
-    assert [callback.__qualname__.split(".")[0] for callback in callbacks] == ["_announce"]
+    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "schedule_checkpoint"]
     assert record.delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
 
 

@@ -193,8 +193,11 @@ def test_canonical_form_version_2_is_pinned():
     assert entry_hash(ordered, 2) == "c8db533e7bc0648791cec57723967430abb83adeda18986fee77ae6c2b3c7277"
 
 
-def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user):
-    from mca.chain import record_values, verify_chain
+def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user, settings):
+    """An installation that wrote version-1 records before it was keyed: MCA_LOG_KEYED_SINCE names its first
+    sealed record, and its first checkpoint adopts the older records (written long ago, before checkpoints)."""
+    from mca.chain import BreakKind, record_values, verify_chain
+    from mca.checkpoints import CheckpointRefused, write_checkpoint
     from mca.log import account_snapshot, actor_snapshot
     from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
 
@@ -222,6 +225,14 @@ def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user
 
     new = confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
     assert (new.sequence, new.hash_version, new.prev_hash) == (2, 3, old.entry_hash)
+    # Without the floor moved, an unkeyed record is a break wherever it is.
+    assert verify_chain().first_break.kind == BreakKind.DOWNGRADE
+    settings.MCA_LOG_KEYED_SINCE = 2
+    # No checkpoint covers #1, written in 2025: refused unless the operator adopts the log.
+    assert verify_chain().first_break.kind == BreakKind.UNCOVERED
+    with pytest.raises(CheckpointRefused, match="no checkpoint covers"):
+        write_checkpoint()
+    assert write_checkpoint(adopt=True).checkpoint.sequence == 2
     result = verify_chain()
     assert result.ok and result.checked == 2
 
