@@ -31,7 +31,7 @@ from mca.messages import error_text
 from mca.models import AcceptanceDelivery, AcceptanceRecord
 from mca.rules import attestation_counts
 from partner_center.client import get_client
-from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
+from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
 from partner_center.types import MCA, CustomerAgreement
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,11 @@ def _save_sent(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
 
 def _mark_failing(delivery: AcceptanceDelivery, error: PartnerCenterError) -> None:
     wait = backoff(delivery.attempts)
-    if isinstance(error, PartnerCenterThrottled) and error.retry_after:
+    if isinstance(error, PartnerCenterUnavailable) and error.held_back and error.retry_after is not None:
+        # Not sent: Partner Center's shared health held it back (circuit open, or Retry-After pausing these calls).
+        # Every delivery held back waits for the same moment, when calls may go again, and they drain in order.
+        wait = timedelta(seconds=error.retry_after)
+    elif isinstance(error, PartnerCenterThrottled) and error.retry_after:
         wait = max(wait, timedelta(seconds=error.retry_after))
     delivery.state = DeliveryState.FAILING
     delivery.next_attempt_at = timezone.now() + wait
@@ -220,18 +224,25 @@ def deliver(delivery_id: int) -> str | None:
 
 
 def _due_ids(now: datetime, limit: int) -> list[int]:
+    # Every due row in the order they were written: after an outage (whose held-back rows all became due at the
+    # same moment, give or take the microseconds of their failing) they drain in the order of the confirmations.
     due = AcceptanceDelivery.objects.filter(
         state__in=[DeliveryState.PENDING, DeliveryState.FAILING], next_attempt_at__lte=now
-    ).order_by("next_attempt_at")
+    ).order_by("pk")
     stuck = AcceptanceDelivery.objects.filter(state=DeliveryState.SENDING, updated_at__lte=now - sending_lease())
     return [*due.values_list("pk", flat=True)[:limit], *stuck.values_list("pk", flat=True)[:limit]]
 
 
 def sweep_due_deliveries() -> int:
-    """Enqueue every delivery that is due or stuck; returns how many were enqueued."""
+    """Enqueue every delivery that is due or stuck; returns how many were enqueued.
+
+    While Partner Center's shared circuit is open (or waits for its trial), only the oldest due delivery is sent:
+    it is the trial, and the others would only be held back; once it succeeds the next sweep sends the rest."""
     from mca.tasks import deliver_acceptance_task
 
     ids = _due_ids(timezone.now(), 500)
+    if ids and get_client().health.circuit_open():
+        ids = ids[:1]
     for delivery_id in ids:
         deliver_acceptance_task.delay(delivery_id)
     return len(ids)

@@ -51,7 +51,7 @@ from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
 from mca.permissions import ensure_can_confirm
 from partner_center.client import get_client
-from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
+from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
 from partner_center.types import MCA, AttestationStatus, EnhancedAttestation, Signatory
 
 logger = logging.getLogger(__name__)
@@ -298,7 +298,10 @@ def _poll_interval(attempts: int) -> timedelta:
 
 def _failed(attestation: Attestation, error: PartnerCenterError) -> None:
     wait = _poll_interval(attestation.attempts)
-    if isinstance(error, PartnerCenterThrottled) and error.retry_after:
+    if isinstance(error, PartnerCenterUnavailable) and error.held_back and error.retry_after is not None:
+        # Not asked: Partner Center's shared health held it back; look again when calls may go.
+        wait = timedelta(seconds=error.retry_after)
+    elif isinstance(error, PartnerCenterThrottled) and error.retry_after:
         wait = max(wait, timedelta(seconds=error.retry_after))
     attestation.next_check_at = timezone.now() + wait
     attestation.last_error = error_text(error, retry_at=attestation.next_check_at)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from mca.attestation.legacy import confirm_acceptance
@@ -67,8 +68,12 @@ def test_delivery_through_each_fault_ends_delivered_exactly_once(sim, demo, demo
 
     sim.clear_faults()
     assert sweep_due_deliveries() == 0  # not due yet: nothing is sent early
-    make_due(delivery)
-    assert sweep_due_deliveries() == 1
+    # Its next try has come (a throttled one's only once Retry-After has passed: until then every process's
+    # confirmations are paused, partner_center.health).
+    later = timedelta(seconds=121) if fault["mode"] == "throttle" else timedelta(0)
+    with time_machine.travel(timezone.now() + later, tick=True):
+        make_due(delivery)
+        assert sweep_due_deliveries() == 1
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.SENT
     assert delivery.request_id == request_id  # one MS-RequestId for every try
@@ -216,8 +221,13 @@ def test_confirmation_is_recorded_even_when_partner_center_is_down_and_sent_late
     delivery = AcceptanceDelivery.objects.get(record=record)
     assert delivery.state == DeliveryState.FAILING
     sim.clear_faults()
+    # Partner Center kept failing, so the shared circuit is open: nothing is tried before its open time is up.
     make_due(delivery)
-    assert deliver(delivery.pk) == DeliveryState.SENT
+    assert deliver(delivery.pk) == DeliveryState.FAILING
+    assert sim.calls()["confirm_acceptance"] == 0
+    with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=True):
+        make_due(delivery)
+        assert deliver(delivery.pk) == DeliveryState.SENT
     delivery.refresh_from_db()
     assert delivery.template_id == "117a77b0-9360-443b-8795-c6dedc750cf9"  # resolved when sent
 
