@@ -23,7 +23,10 @@ def fresh_cache():
     unreachable Partner Center, a Retry-After pause) and its cached answers must not meet another test."""
     from django.core.cache import cache
 
+    from mca.templates import forget_stored_templates
+
     cache.clear()
+    forget_stored_templates()  # the process's memo of what the (now emptied) database holds
 
 
 @pytest.fixture(autouse=True)
