@@ -36,15 +36,15 @@ from mca.attestation import (
     OutcomeKind,
     current_flow,
 )
-from mca.attestation import reissue_link as _reissue_link
-from mca.attestation.enhanced import check_open_attestations_now
+from mca.attestation import check_now as _check_flows_now
 from mca.choices import AttestationState, ReasonCode
 from mca.context import ConfirmationContext
-from mca.delivery import deliver_pending_for, release_waiting_deliveries
+from mca.delivery import deliver_pending_for
 from mca.knowledge import knowledge_key, link_account_to_tenant
 from mca.knowledge import with_known_acceptance as _with_known_acceptance
 from mca.log import is_first_party
 from mca.models import Attestation
+from mca.outbox import release_waiting_deliveries
 from mca.permissions import can_confirm_for, ensure_can_confirm
 from mca.rules import requires_acceptance
 from mca.status import AcceptanceStatus, acceptance_status
@@ -320,13 +320,13 @@ def submit_acceptance(*, actor: AbstractBaseUser, account: Account, data: Any, c
 def resend_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
     """A new acceptance link for the signatory (the old one expired or was lost); the old stays in the log."""
     ensure_can_confirm(actor, account)
-    return _reissue_link(actor=actor, account=account, context=context)
+    return current_flow().reissue(actor=actor, account=account, context=context)
 
 
 def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
-    check_open_attestations_now(knowledge_key(account))
+    _check_flows_now(knowledge_key(account))
     return check(account, [Operation.NEW_PURCHASE], ask_again=True)
 
 

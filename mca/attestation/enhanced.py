@@ -49,6 +49,7 @@ from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField,
 from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
+from mca.outbox import enqueue_delivery
 from mca.permissions import ensure_can_confirm
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
@@ -173,6 +174,17 @@ def _follow_up(story: AcceptanceRecord, event: RecordEvent, **values: Any) -> Ac
 class EnhancedFlow(AttestationFlow):
     name = "enhanced"
     label = "Enhanced attestation (the signatory accepts at Microsoft)"
+    # Every step of the story; the outbox delivers SIGNATORY_ACCEPTED (the agreement is created from it).
+    record_events = frozenset(
+        {
+            RecordEvent.FORM_SUBMITTED,
+            RecordEvent.ATTESTATION_CREATED,
+            RecordEvent.SIGNATORY_ACCEPTED,
+            RecordEvent.AGREEMENT_CREATED,
+            RecordEvent.LINK_EXPIRED,
+            RecordEvent.LINK_REISSUED,
+        }
+    )
 
     def form(self, data: Any = None, *, actor: AbstractBaseUser, account: Account, first_party: bool) -> SignatoryForm:
         initial: dict[str, Any] = {}
@@ -252,8 +264,17 @@ class EnhancedFlow(AttestationFlow):
             microsoft_answer=_answer_text(outcome.answer),
         )
 
-    def advance(self, attestation: Attestation) -> str | None:
-        return advance_attestation(attestation.pk)
+    def due(self, *, limit: int = 200) -> list[int]:
+        return due_attestation_ids(limit)
+
+    def advance(self, attestation_id: int) -> str | None:
+        return advance_attestation(attestation_id)
+
+    def check_now(self, key: str) -> None:
+        check_open_attestations_now(key)
+
+    def reissue(self, *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
+        return reissue_link(actor=actor, account=account, context=context)
 
 
 def _new_attestation(form_record: AcceptanceRecord, account: Account) -> Attestation:
@@ -338,8 +359,6 @@ def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 
 def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
-    from mca.delivery import enqueue_delivery
-
     accepted_at = answer.accepted_at or timezone.now()
     with transaction.atomic():
         attestation.state = AttestationState.ACCEPTED

@@ -95,7 +95,7 @@ def test_delivery_is_scheduled_only_after_commit(demo, demo_user, django_capture
             actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context()
         )
     # Two things wait for the commit: the delivery task and the acceptance_known signal.
-    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "enqueue_delivery"]
+    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "send_after_commit"]
     assert AcceptanceDelivery.objects.get(record=record).attempts == 0
 
 
