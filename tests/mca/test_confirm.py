@@ -277,3 +277,27 @@ def test_same_key_for_a_different_confirmation_is_refused(demo, demo_user):
             context=context(idempotency_key="k1"),
         )
     assert AcceptanceRecord.objects.count() == 1
+
+
+def test_a_repeated_confirmation_reads_neither_the_stored_template_nor_the_csp_name(
+    pc_simulator, demo, demo_user, django_capture_on_commit_callbacks
+):
+    """CPU per confirmation (issue 20): what one confirmation learnt is not read again by the next one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mca.models import KnownTemplate
+
+    actor = demo_user("bss")
+    with django_capture_on_commit_callbacks(execute=False):
+        confirm_acceptance(
+            actor=actor, account=demo["fourth-coffee"], data=form_data(), context=context(template_id="")
+        )
+        assert KnownTemplate.objects.filter(country="US").exists()
+        with CaptureQueriesContext(connection) as queries:
+            record = confirm_acceptance(
+                actor=actor, account=demo["coho"], data=form_data(), context=context(template_id="")
+            )
+    statements = " ".join(query["sql"] for query in queries.captured_queries)
+    assert record.template_id == TEMPLATE_ID and record.actor_organisation
+    assert "mca_knowntemplate" not in statements and "bss_cloudserviceprovider" not in statements
