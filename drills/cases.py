@@ -307,8 +307,8 @@ def _agreements_per_tenant(accounts) -> dict[str, int]:
 
 # --- 4 ------------------------------------------------------------------------------------------------------
 def concurrent_one_customer(stack: Stack, count: int = 50) -> str:
-    from mca.chain import verify_chain
     from mca.models import AcceptanceRecord
+    from mca.verify import verify_chain
 
     sim = Simulator(stack.simulator_url)
     api = Api(stack.base_url, "bss")
@@ -432,8 +432,8 @@ def enhanced_down(stack: Stack, count: int = 10) -> str:
 def connections_killed(stack: Stack, count: int = 30, kills: int = 5) -> str:
     import psycopg
 
-    from mca.chain import verify_chain
     from mca.models import AcceptanceRecord
+    from mca.verify import verify_chain
 
     sim = Simulator(stack.simulator_url)
     api = Api(stack.base_url, "bss")

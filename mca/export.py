@@ -32,12 +32,12 @@ from mca.chain import (
     mac_problem,
     record_hash,
     record_values,
-    verify_chain,
 )
 from mca.choices import EvidenceClass
 from mca.knowledge import known_acceptance, still_counts
 from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord, Attestation, KnownTemplate
 from mca.rules import cloud_agreement_counts
+from mca.verify import verify_chain
 
 
 @dataclass(frozen=True)
@@ -766,7 +766,8 @@ def export_evidence_pack(account: Account, out_dir: Path | str, *, within: Query
 
     A checkpoint of the current head is signed first (so the newest records are covered), unless the log does not
     verify; the pack then says so. Returns the path of the zip, created under `out_dir`."""
-    from mca.checkpoints import CheckpointRefused, write_checkpoint
+    from mca.checkpoints import CheckpointRefused
+    from mca.verify import write_checkpoint
 
     refused = ""
     try:

@@ -45,7 +45,8 @@ def write_checkpoint_task() -> int | None:
     logged as an error and nothing is signed."""
     import logging
 
-    from mca.checkpoints import CheckpointRefused, write_checkpoint
+    from mca.checkpoints import CheckpointRefused
+    from mca.verify import write_checkpoint
 
     try:
         written = write_checkpoint()

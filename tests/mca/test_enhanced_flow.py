@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from bss.choices import Channel, Operation
 from mca import gate
-from mca.chain import verify_chain
 from mca.choices import AttestationState, DeliveryState, EvidenceClass, ReasonCode, RecordEvent
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation
 from mca.signals import acceptance_known
+from mca.verify import verify_chain
 from partner_center.client import get_client
 from partner_center.errors import McaAcceptanceRequired
 from partner_center.types import OrderLineItem
