@@ -18,6 +18,9 @@ from tests.mca.helpers import context, form_data
 def sim(pc_simulator, demo, settings):
     settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
     settings.PARTNER_CENTER_READ_TIMEOUT = 0.5
+    # These are about each delivery's own tries: the shared circuit, which would open after however many failures
+    # fit in the budget on this machine, is off here and tested in tests/partner_center/test_health.py.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     return pc_simulator
 
 
@@ -221,13 +224,8 @@ def test_confirmation_is_recorded_even_when_partner_center_is_down_and_sent_late
     delivery = AcceptanceDelivery.objects.get(record=record)
     assert delivery.state == DeliveryState.FAILING
     sim.clear_faults()
-    # Partner Center kept failing, so the shared circuit is open: nothing is tried before its open time is up.
     make_due(delivery)
-    assert deliver(delivery.pk) == DeliveryState.FAILING
-    assert sim.calls()["confirm_acceptance"] == 0
-    with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=True):
-        make_due(delivery)
-        assert deliver(delivery.pk) == DeliveryState.SENT
+    assert deliver(delivery.pk) == DeliveryState.SENT
     delivery.refresh_from_db()
     assert delivery.template_id == "117a77b0-9360-443b-8795-c6dedc750cf9"  # resolved when sent
 
