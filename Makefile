@@ -12,7 +12,7 @@ PORT ?= 8000
 # in-process tasks, the built-in Partner Center simulator. Only the simulator's address follows HOST and PORT.
 RUN_ENV := PARTNER_CENTER_BASE_URL=$${PARTNER_CENTER_BASE_URL:-http://$(HOST):$(PORT)/simulator/partner-center}
 
-.PHONY: run test lint format bench drill install install-test browser clean
+.PHONY: run test screenshots lint format bench drill install install-test browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,9 +48,17 @@ browser:
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The README's screenshots, refreshed on purpose: `make test` saves the browser tests' screenshots in a temporary folder.
+SCREENSHOT_TESTS := tests/storefront/test_browser_store.py tests/mca/test_browser_enhanced.py \
+	tests/bss/test_browser_bss.py tests/setup/test_setup_browser.py
+screenshots: $(TEST_STAMP) browser
+	$(BIN)/python -m pytest -m browser --screenshots=docs/screenshots $(SCREENSHOT_TESTS)
+
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_test_assertions.py tests
+	$(BIN)/lint-imports
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .

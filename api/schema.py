@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE, ProblemCode
+
+
+class LockoutAwareBasicScheme(BasicScheme):
+    """The token endpoint's basic auth (django-axes watching it) is plain HTTP basic auth to a client."""
+
+    target_class = "api.authentication.LockoutAwareBasicAuthentication"
+    priority = 0
 
 
 def only_api_paths(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:

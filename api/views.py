@@ -10,16 +10,25 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django_otp import match_token
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import PROBLEM_CONTENT_TYPE, AcceptanceRequiredError, Conflict, ProblemCode, django_errors
+from api.authentication import LockoutAwareBasicAuthentication
+from api.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AcceptanceRequiredError,
+    Conflict,
+    MfaRequired,
+    ProblemCode,
+    django_errors,
+)
 from api.idempotency import HEADER, idempotent, service_key
 from api.pagination import cursor
 from api.schema import problems
@@ -41,8 +50,10 @@ from api.serializers import (
 )
 from bss.choices import Channel, Operation
 from bss.models import Account, Order, Product, Subscription
-from bss.services import execution, subscriptions
+from bss.services import acceptance, execution, subscriptions
+from bss.services.acceptance import OperationResult
 from bss.services.orders import LineRequest, place_order
+from config.mfa import OTP_HEADER, is_verified, mfa_required_for
 from mca import gate, selectors
 from mca.models import AcceptanceRecord
 
@@ -77,13 +88,20 @@ def _url(request: Request, name: str, account: Account) -> str:
     return request.build_absolute_uri(reverse(name, kwargs={"pk": account.pk}))
 
 
-def acceptance_required(request: Request, account: Account, decision: gate.Decision) -> AcceptanceRequiredError:
+def acceptance_required(
+    request: Request, account: Account, refused: gate.AcceptanceRequired
+) -> AcceptanceRequiredError:
+    """The 409 for a refused operation, with the outcome of an acceptance submitted with it (when it went in)."""
+    decision = refused.decision
     resend = ""
     if decision.pending is not None and decision.pending.expired:
         resend = _url(request, "api:account-mca-resend-link", account)
-    return AcceptanceRequiredError(
+    error = AcceptanceRequiredError(
         decision, acceptance_url=_url(request, "api:account-mca-acceptances", account), resend_link_url=resend
     )
+    if refused.outcome is not None:
+        error.outcome = outcome_data(refused.outcome)
+    return error
 
 
 def acceptance_input(request: Request, account: Account, raw: Any, *, prefix: str = "") -> dict[str, Any]:
@@ -103,16 +121,14 @@ def acceptance_input(request: Request, account: Account, raw: Any, *, prefix: st
     return data
 
 
-def submit(
-    request: Request, account: Account, data: dict[str, Any], *, prefix: str = "", **trigger: Any
-) -> gate.Outcome:
+def api_context(request: Request, **trigger: Any) -> gate.ConfirmationContext:
+    """Where a confirmation through the API happens (R8), with the request's idempotency key for the form."""
     context = gate.ConfirmationContext.from_request(request, Channel.API, **trigger)
-    context = context.with_trigger(idempotency_key=service_key(request))
-    try:
-        return gate.submit_acceptance(actor=request.user, account=account, data=data, context=context)
-    except gate.AcceptanceInvalid as exc:
-        errors = django_errors(exc, prefix)
-        raise exceptions.ValidationError(errors) from None
+    return context.with_trigger(idempotency_key=service_key(request))
+
+
+def invalid_acceptance(exc: gate.AcceptanceInvalid, prefix: str = "") -> exceptions.ValidationError:
+    return exceptions.ValidationError(django_errors(exc, prefix))
 
 
 def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
@@ -145,15 +161,30 @@ def outcome_status(outcome: gate.Outcome) -> int:
 class TokenView(APIView):
     """Your API token: create (or get) it with your password (basic auth) or a session; revoke it with DELETE."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    authentication_classes = [LockoutAwareBasicAuthentication, SessionAuthentication]
 
     @extend_schema(
         operation_id="auth_token_create",
         request=None,
+        parameters=[
+            OpenApiParameter(
+                OTP_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="The code of your authenticator app, when your account needs a second factor "
+                "(admins, staff, resellers: 403 `mfa_required` without it).",
+            )
+        ],
         responses={200: TokenSerializer, 201: TokenSerializer, **problems(403)},
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
+        user = request.user
+        if mfa_required_for(user) and not is_verified(user):
+            # Basic auth proves the password only; a session has been through /accounts/mfa/ (config/mfa.py).
+            code = request.headers.get(OTP_HEADER, "")
+            if not code or match_token(user, code) is None:
+                raise MfaRequired()
         token, created = Token.objects.get_or_create(user=request.user)
         return Response(
             TokenSerializer({"token": token.key, "created": token.created}).data,
@@ -248,8 +279,10 @@ class AcceptanceCreateView(generics.GenericAPIView):
     def get_serializer_class(self) -> Any:
         from django.contrib.auth.models import AnonymousUser
 
-        if getattr(self, "swagger_fake_view", False):  # the schema documents the configured flow's form
-            return form_serializer(gate.form_for(AnonymousUser(), Account(name="")))
+        if getattr(self, "swagger_fake_view", False):
+            # The schema documents the configured flow's form for a named customer: the fields the server fills in
+            # from the account (the company name) are optional there, as they are in a real request.
+            return form_serializer(gate.form_for(AnonymousUser(), Account(name="Contoso")))
         return form_serializer(gate.form_for(self.request.user, visible_account(self.request, self.kwargs["pk"])))
 
     @extend_schema(
@@ -289,7 +322,13 @@ class AcceptanceCreateView(generics.GenericAPIView):
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
-        outcome = submit(request, account, acceptance_input(request, account, request.data))
+        data = acceptance_input(request, account, request.data)
+        try:
+            outcome, _ = acceptance.confirm_acceptance(
+                actor=request.user, account=account, data=data, context=api_context(request)
+            )
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc) from None
         return Response(outcome_data(outcome), status=outcome_status(outcome))
 
 
@@ -307,9 +346,9 @@ class ResendLinkView(APIView):
         account = visible_account(request, pk)
         context = gate.ConfirmationContext.from_request(request, Channel.API)
         try:
-            outcome = gate.resend_link(actor=request.user, account=account, context=context)
+            outcome, _ = acceptance.resend_link(actor=request.user, account=account, context=context)
         except gate.AcceptanceInvalid as exc:
-            raise exceptions.ValidationError(django_errors(exc)) from None
+            raise invalid_acceptance(exc) from None
         return Response(outcome_data(outcome), status=status.HTTP_202_ACCEPTED)
 
 
@@ -443,28 +482,30 @@ class OrderListCreate(generics.ListAPIView):
         account = visible_account(request, data["account"])
         lines = _lines(account, data["lines"])
         inline = data.get("mca_acceptance")
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        key = service_key(request)
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            order = place_order(
-                actor=request.user, account=account, lines=lines, channel=Channel.API, idempotency_key=key
+            result = place_order(
+                actor=request.user,
+                account=account,
+                lines=lines,
+                context=api_context(request),
+                acceptance=form_data,
+                idempotency_key=service_key(request),
             )
         except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            outcome = submit(request, account, acceptance, prefix="mca_acceptance", operation=lines[0].operation)
-            try:
-                order = place_order(
-                    actor=request.user, account=account, lines=lines, channel=Channel.API, idempotency_key=key
-                )
-            except gate.AcceptanceRequired as still:
-                error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome)
-                raise error from None
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_201_CREATED)
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
+        return Response(result_body(result), status=status.HTTP_201_CREATED)
+
+
+def result_body(result: OperationResult) -> dict[str, Any]:
+    """An operation's order, with the outcome of the acceptance submitted with it (None when none was)."""
+    order = result.order
+    order.refresh_from_db()
+    body = OrderResultSerializer(order).data
+    body["mca_acceptance"] = outcome_data(result.outcome) if result.outcome else None
+    return body
 
 
 @extend_schema(tags=["orders"], responses={200: OrderSerializer, **problems(404)})
@@ -497,28 +538,18 @@ class OrderExecute(APIView):
         payload.is_valid(raise_exception=True)
         inline = payload.validated_data.get("mca_acceptance")
         account = order.account
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            result = execution.execute_order(actor=request.user, order=order)
+            result = execution.execute_order(
+                actor=request.user, order=order, acceptance=form_data, context=api_context(request)
+            )
         except execution.OrderNotExecutable as exc:
             raise Conflict(str(exc)) from None
         except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            operation = order.lines.first().operation if order.lines.exists() else ""
-            outcome = submit(
-                request, account, acceptance, prefix="mca_acceptance", order_number=order.number, operation=operation
-            )
-            try:
-                result = execution.execute_order(actor=request.user, order=order)
-            except gate.AcceptanceRequired as still:
-                raise acceptance_required(request, account, still.decision) from None
-        order = result.order
-        order.refresh_from_db()
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
+        return Response(result_body(result), status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
 
 
 def visible_subscriptions(request: Request) -> QuerySet[Subscription]:
@@ -537,10 +568,11 @@ class SubscriptionList(generics.ListAPIView):
 
 
 class SubscriptionDetail(generics.GenericAPIView):
-    """A subscription; PATCH `seats` changes its seat count (BSS users with `bss.execute_order`). A seat increase
-    or decrease of a Microsoft product needs the customer's MCA acceptance: 409 `mca_acceptance_required`, or send
-    it inline in `mca_acceptance` (legacy flow: the change is made; enhanced flow: still 409 until the signatory
-    accepts at Microsoft, with the link in `acceptance`)."""
+    """A subscription; PATCH `seats` changes its seat count (BSS users with `bss.execute_order`): 202 with the
+    change's order. A seat increase or decrease of a Microsoft product needs the customer's MCA acceptance: 409
+    `mca_acceptance_required`, or send it inline in `mca_acceptance`: legacy flow, the order is executed (202,
+    provisioning applies the change); enhanced flow, the order is held "awaiting_acceptance" (202, the link
+    e-mailed to the signatory and in `mca_acceptance`) until the signatory accepts at Microsoft."""
 
     serializer_class = SubscriptionSerializer
     http_method_names = ["get", "patch", "options"]
@@ -567,35 +599,21 @@ class SubscriptionDetail(generics.GenericAPIView):
         subscription = self.get_object()
         payload = SeatsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        seats = payload.validated_data["seats"]
         inline = payload.validated_data.get("mca_acceptance")
         account = subscription.account
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        operation = Operation.SEAT_INCREASE if seats > subscription.seats else Operation.SEAT_DECREASE
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
-        except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            outcome = submit(
-                request,
-                account,
-                acceptance,
-                prefix="mca_acceptance",
-                subscription_ref=subscription.partner_center_subscription_id or f"bss:{subscription.pk}",
-                operation=operation,
+            result = subscriptions.change_seats(
+                actor=request.user,
+                subscription=subscription,
+                seats=payload.validated_data["seats"],
+                acceptance=form_data,
+                context=api_context(request),
             )
-            try:
-                result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
-            except gate.AcceptanceRequired as still:
-                error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome)
-                raise error from None
+        except gate.AcceptanceRequired as refused:
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
         # The change is an order of its own: executed now and applied by provisioning (at Partner Center for a
         # Microsoft product), or held "awaiting_acceptance" while the signatory's link is out.
-        order = result.order
-        order.refresh_from_db()
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(result_body(result), status=status.HTTP_202_ACCEPTED)

@@ -23,6 +23,7 @@ from bss.choices import Channel, Operation, OrderStatus
 from bss.forms import AccountFilterForm, DirectLinkForm, NewSubscriptionForm, OrderFilterForm, SeatsForm
 from bss.models import Account, Order, Subscription
 from bss.services import execution, subscriptions
+from bss.services.acceptance import OperationResult
 from bss.services.orders import OrderInvalid, gated_operations
 from mca import gate, selectors
 from mca.choices import DeliveryState
@@ -152,7 +153,7 @@ def _execute_page(request: HttpRequest, order: Order, *, decision: gate.Decision
     return render(request, "bss/order_execute.html", context)
 
 
-def _after_execution(request: HttpRequest, result: execution.ExecutionResult) -> HttpResponse:
+def _after_execution(request: HttpRequest, result: OperationResult) -> HttpResponse:
     order = result.order
     if result.executed:
         messages.success(request, f"Order {order.number} is executed; provisioning: {order.get_status_display()}.")
@@ -175,20 +176,17 @@ def order_execute(request: HttpRequest, number: str) -> HttpResponse:
     if order.status not in EXECUTABLE:
         messages.info(request, f"Order {order.number} is {order.get_status_display().lower()}: nothing to execute.")
         return redirect("bss:order-detail", number=order.number)
-    if request.method == "POST" and request.POST.get("confirm"):
-        first_line = order.lines.order_by("pk").first()
-        context = gate.ConfirmationContext.from_request(
-            request,
-            Channel.BSS_EXECUTION,
-            order_number=order.number,
-            operation=first_line.operation if first_line else Operation.NEW_PURCHASE,
-        )
+    if request.method == "POST":
+        confirming = bool(request.POST.get("confirm"))
+        context = gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION)
         try:
-            result = execution.execute_with_acceptance(
-                actor=request.user, order=order, data=request.POST, context=context
+            result = execution.execute_order(
+                actor=request.user, order=order, acceptance=request.POST if confirming else None, context=context
             )
+        except gate.AcceptanceRequired as required:
+            return _execute_page(request, order, decision=required.decision, form=None)
         except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
-            decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+            decision = gate.check(order.account, gated_operations(execution.order_lines(order)))
             form = _acceptance_form(request.user, order.account, request.POST, error)
             response = _execute_page(request, order, decision=decision, form=form)
             response.status_code = 400
@@ -197,16 +195,7 @@ def order_execute(request: HttpRequest, number: str) -> HttpResponse:
             messages.error(request, str(error))
             return redirect("bss:order-detail", number=order.number)
         return _after_execution(request, result)
-    if request.method == "POST":
-        try:
-            result = execution.execute_order(actor=request.user, order=order)
-        except gate.AcceptanceRequired as required:
-            return _execute_page(request, order, decision=required.decision, form=None)
-        except execution.OrderNotExecutable as error:
-            messages.error(request, str(error))
-            return redirect("bss:order-detail", number=order.number)
-        return _after_execution(request, result)
-    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+    decision = gate.check(order.account, gated_operations(execution.order_lines(order)))
     return _execute_page(request, order, decision=decision, form=None)
 
 

@@ -40,6 +40,7 @@ from mca.attestation import check_now as _check_flows_now
 from mca.choices import AttestationState, ReasonCode
 from mca.context import ConfirmationContext
 from mca.delivery import deliver_pending_for
+from mca.forms import look_alike_problem
 from mca.knowledge import knowledge_key, link_account_to_tenant
 from mca.knowledge import with_known_acceptance as _with_known_acceptance
 from mca.log import is_first_party
@@ -50,6 +51,15 @@ from mca.rules import requires_acceptance
 from mca.status import AcceptanceStatus, acceptance_status
 
 ACCEPTANCE_REQUIRED_CODE = "mca_acceptance_required"
+# The reasons that mean "Partner Center could not be asked", not "the customer has not accepted".
+_PARTNER_CENTER_COULD_NOT_SAY = frozenset(
+    {
+        ReasonCode.PARTNER_CENTER_UNAVAILABLE,
+        ReasonCode.PARTNER_CENTER_THROTTLED,
+        ReasonCode.PARTNER_CENTER_SLOW,
+        ReasonCode.PARTNER_CENTER_BAD_RESPONSE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,23 @@ class Decision:
     @property
     def show_form(self) -> bool:
         return self.needed and not self.waiting
+
+    @property
+    def blocks_order(self) -> bool:
+        """An order for these operations may not be placed or executed now: acceptance is needed and no link is
+        out with the signatory (a waiting order is held instead, and released when Microsoft reports it)."""
+        return self.needed and not self.waiting
+
+    @property
+    def undetermined(self) -> bool:
+        """Partner Center could not say (unreachable, throttling, too slow, unreadable) and nothing is pending:
+        the question is about Microsoft, not the customer, so an automatic step retries rather than holds."""
+        return self.needed and self.pending is None and self.reason_code in _PARTNER_CENTER_COULD_NOT_SAY
+
+    @property
+    def hold_reason(self) -> str:
+        """What a held order says about why it waits ("" when nothing is needed)."""
+        return self.reason[:500] if self.needed else ""
 
     @property
     def template_id(self) -> str:
@@ -174,13 +201,15 @@ class Decision:
 
 
 class AcceptanceRequired(Exception):
-    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision."""
+    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision, and the
+    outcome of an acceptance submitted in the same call that did not settle it yet."""
 
     code = ACCEPTANCE_REQUIRED_CODE
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, outcome: Outcome | None = None) -> None:
         super().__init__(decision.reason)
         self.decision = decision
+        self.outcome = outcome
 
 
 def _normalised(operations: Iterable[GatedOperation | Operation | str]) -> list[GatedOperation]:
@@ -192,20 +221,13 @@ def _when(moment: datetime) -> str:
 
 
 def _pending_for(account: Account) -> PendingAttestation | None:
-    latest = (
-        Attestation.objects.filter(key=knowledge_key(account))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .order_by("-created_at")
-        .only("state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error")
-        .first()
-    )
+    latest = Attestation.objects.only(
+        "state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error"
+    ).current_for(knowledge_key(account))
     if latest is None:
         return None
-    state = AttestationState(latest.state)
-    if state == AttestationState.PENDING and latest.expires_at is not None and latest.expires_at <= timezone.now():
-        state = AttestationState.EXPIRED  # Microsoft will say so at the next poll; the link is dead already
     return PendingAttestation(
-        state=state,
+        state=latest.effective_state,
         signatory_name=latest.signatory_name,
         signatory_email=latest.signatory_email,
         link=latest.acceptance_url,
@@ -327,6 +349,9 @@ def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
     _check_flows_now(knowledge_key(account))
+    # What Microsoft reported may have released and provisioned the customer's orders in this same call, giving
+    # the account its tenant (and its knowledge a new key): decide on the account as it is now.
+    account.refresh_from_db(fields=["partner_center_tenant_id"])
     return check(account, [Operation.NEW_PURCHASE], ask_again=True)
 
 
@@ -364,6 +389,9 @@ __all__ = [
     "check_now",
     "ensure_accepted",
     "form_for",
+    # The form's check for names that could pass for another (mixed look-alike scripts, styled letters), for the
+    # channels' own name fields (a new customer's company name in the store's checkout).
+    "look_alike_problem",
     "may_confirm",
     "prepare_for_orders",
     "resend_link",

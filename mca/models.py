@@ -230,6 +230,22 @@ class AcceptanceDelivery(models.Model):
         return f"delivery of #{self.record_id}: {self.get_state_display()}"
 
 
+class AttestationQuerySet(models.QuerySet):
+    """The one definition of which attestations are "the customer's current one" (gate, selectors, lists)."""
+
+    def open(self) -> AttestationQuerySet:
+        """Links still out with a signatory (being created, or waiting), whatever their expiry."""
+        return self.filter(state__in=[AttestationState.CREATING, AttestationState.PENDING])
+
+    def unsettled(self) -> AttestationQuerySet:
+        """Neither replaced by a newer link nor accepted: open, or expired and not re-issued yet."""
+        return self.exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
+
+    def current_for(self, key: str) -> Attestation | None:
+        """The customer's current attestation (knowledge key `key`, R2): its newest unsettled one, or None."""
+        return self.unsettled().filter(key=key).order_by("-created_at").first()
+
+
 class Attestation(models.Model):
     """One enhanced attestation's progress (mutable state, outside the log): the link Microsoft issued for the
     customer's signatory, until the signatory accepts or the link expires. Each step also writes a log record."""
@@ -254,6 +270,8 @@ class Attestation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = AttestationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "next_check_at"], name="mca_attestation_due")]
@@ -264,6 +282,20 @@ class Attestation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in (AttestationState.CREATING, AttestationState.PENDING)
+
+    @property
+    def effective_state(self) -> AttestationState:
+        """The state as of now: a pending link past its expiry is expired already (Microsoft says so at the next
+        poll). The one place link expiry is judged."""
+        state = AttestationState(self.state)
+        if state == AttestationState.PENDING and self.expires_at is not None and self.expires_at <= timezone.now():
+            return AttestationState.EXPIRED
+        return state
+
+    @property
+    def is_waiting(self) -> bool:
+        """Out with the signatory and still usable: orders wait for it."""
+        return self.effective_state in (AttestationState.CREATING, AttestationState.PENDING)
 
 
 class KnownTemplate(models.Model):

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, QuerySet
-from django.utils import timezone
 
 from bss.models import Account
 from mca.choices import AttestationState, DeliveryState
@@ -35,12 +34,7 @@ def records_for_account(account: Account) -> QuerySet[AcceptanceRecord]:
 def open_attestations_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attestation]:
     """Acceptance links out with signatories (or expired and not replaced), for the accounts `user` may see."""
     visible = Account.objects.visible_to(user)
-    return (
-        Attestation.objects.filter(account__in=visible)
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .select_related("account")
-        .order_by("-created_at")
-    )
+    return Attestation.objects.unsettled().filter(account__in=visible).select_related("account").order_by("-created_at")
 
 
 # --- The setup area's cheap local summary (no Partner Center call): what is known here, per account ---
@@ -60,7 +54,7 @@ class LocalStatus:
     confirmed_by: str = ""
     counts: bool = False  # the known acceptance still counts (R4a)
     cloud_agreement: bool = False  # a Cloud Agreement from before the cut-over counts (R4)
-    attestation_state: str = ""  # the newest open (or expired, not replaced) attestation's state
+    attestation_state: str = ""  # the current attestation's effective state (Attestation.effective_state)
     attestation_state_label: str = ""
     signatory_name: str = ""
     link_expires_at: datetime | None = None
@@ -69,15 +63,11 @@ class LocalStatus:
 
     @property
     def link_expired(self) -> bool:
-        return self.attestation_state == AttestationState.EXPIRED or (
-            self.attestation_state == AttestationState.PENDING
-            and self.link_expires_at is not None
-            and self.link_expires_at <= timezone.now()
-        )
+        return self.attestation_state == AttestationState.EXPIRED
 
     @property
     def waiting(self) -> bool:
-        return self.attestation_state in (AttestationState.CREATING, AttestationState.PENDING) and not self.link_expired
+        return self.attestation_state in (AttestationState.CREATING, AttestationState.PENDING)
 
 
 def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
@@ -92,8 +82,8 @@ def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
     knowledge = {k.key: k for k in CustomerKnowledge.objects.filter(key__in=set(keys.values()))}
     attestations: dict[str, Attestation] = {}
     for attestation in (
-        Attestation.objects.filter(key__in=set(keys.values()))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
+        Attestation.objects.unsettled()
+        .filter(key__in=set(keys.values()))
         .order_by("created_at")
         .only("key", "state", "signatory_name", "expires_at", "created_at")
     ):
@@ -137,8 +127,8 @@ def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
             confirmed_by=known.confirmed_by if known else "",
             counts=counts,
             cloud_agreement=cloud,
-            attestation_state=attestation.state if attestation else "",
-            attestation_state_label=attestation.get_state_display() if attestation else "",
+            attestation_state=attestation.effective_state if attestation else "",
+            attestation_state_label=attestation.effective_state.label if attestation else "",
             signatory_name=attestation.signatory_name if attestation else "",
             link_expires_at=attestation.expires_at if attestation else None,
             records=records.get(account.pk, 0),

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from bss.choices import Role
 from bss.models import Account
 from mca.choices import AcceptanceKind, ReasonCode
 from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
@@ -86,6 +87,20 @@ def _day(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d}"
 
 
+# The reason sentence is shown on every account of the Microsoft customer, and a tenant can be managed by several
+# partners (one account each): a partner's user who confirmed is named by role only, their name being that
+# partner's business (issue 17). The customer's own user and the signatory are the customer's people: named.
+_PARTNER_ROLE_SUFFIXES = {f" ({role.label})": role.label for role in Role if role != Role.CUSTOMER}
+
+
+def confirmed_by_for_everyone(confirmed_by: str) -> str:
+    """ " by Nancy Davolio (Customer user)", or " on the customer's behalf by a partner (Reseller user)"."""
+    for suffix, label in _PARTNER_ROLE_SUFFIXES.items():
+        if confirmed_by.endswith(suffix):
+            return f" on the customer's behalf by a partner ({label})"
+    return f" by {confirmed_by}" if confirmed_by else ""
+
+
 def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
     if knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT:
         reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, "Accepted directly at Microsoft")
@@ -100,7 +115,7 @@ def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
             f"Partner Center reports acceptance (partner confirmation of {_day(knowledge.accepted_at)})",
         )
     else:
-        by = f" by {knowledge.confirmed_by}" if knowledge.confirmed_by else ""
+        by = confirmed_by_for_everyone(knowledge.confirmed_by)
         reason = Reason(ReasonCode.CONFIRMED_HERE, f"Accepted on {_day(knowledge.accepted_at)}{by}")
     return AcceptanceStatus(
         needed=False,
@@ -122,8 +137,9 @@ def _stale_reason(accepted_at: datetime, contact: AgreementContact | None = None
     )
     return Reason(
         ReasonCode.STALE_ATTESTATION,
-        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh of "
-        f"{minimum:%Y-%m-%d}: Microsoft requires the customer to accept the current agreement{other}",
+        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh"
+        f"{f' of {minimum:%Y-%m-%d}' if minimum else ''}: Microsoft requires the customer to accept the current "
+        f"agreement{other}",
     )
 
 
@@ -264,6 +280,10 @@ def _remembered_not_accepted(
         return None
     if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
         return None
+    if stale_date is not None and attestation_counts(stale_date):
+        # The confirmation Partner Center showed counts under today's R4a (MCA_ATTESTATION_MIN_DATE was moved or
+        # emptied since): the remembered "not accepted" is obsolete, so Partner Center is asked again.
+        return None
     return answered_at, stale_date, contact
 
 
@@ -314,7 +334,7 @@ def acceptance_status(
         if seen_date is not None and (stale_date is None or seen_date > stale_date):
             stale_date, stale_contact = seen_date, seen_contact
 
-    if stale_date is not None:
+    if stale_date is not None and not attestation_counts(stale_date):
         reason = _stale_reason(stale_date, stale_contact)
     elif account.cloud_agreement_accepted_at is not None:
         reason = Reason(

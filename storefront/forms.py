@@ -10,6 +10,7 @@ from django_countries.fields import LazyTypedChoiceField
 
 from bss.models import Product, Subscription
 from bss.services.orders import MAX_SEATS
+from mca import gate
 
 LANGUAGES = [
     ("en-US", "English (United States)"),
@@ -60,6 +61,9 @@ class NewCustomerForm(forms.Form):
         value = self.cleaned_data["name"].strip()
         if not value:
             raise forms.ValidationError("Enter the company's name.", code="required")
+        problem = gate.look_alike_problem(value)
+        if problem:
+            raise forms.ValidationError(problem, code="look_alike")
         return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, LogoutView, redirect_to_login
@@ -20,6 +21,7 @@ from django.views import View
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order, Subscription
+from bss.services import acceptance
 from bss.services.orders import OrderInvalid
 from mca import gate, selectors
 from storefront import checkout
@@ -53,6 +55,10 @@ class StoreView(View):
             home = home_store_for(user)
             membership = Membership.of(user)
             if membership is not None and membership.role == Role.CUSTOMER and home.key != self.store.key:
+                if self.store.by_host and home.reseller is None:
+                    # On a reseller's own host every /store/ URL is that reseller's store: the CSP's store cannot
+                    # be reached here, and redirecting to /store/ would loop (issue 17). Say where to go instead.
+                    return self.render("storefront/other_store.html", {"home": home}, status=403)
                 # A customer user shops in its own account's store.
                 match = resolve(request.path_info)
                 target = {k: v for k, v in match.kwargs.items() if k != "reseller_slug"}
@@ -224,6 +230,12 @@ class AccountStepView(StoreView):
         return redirect(self.store.url("checkout-service-details"))
 
 
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL: what a Content-Security-Policy source names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class ServiceDetailsView(StoreView):
     """Step 2: Service Details, with the MCA step when the gate says acceptance is needed."""
 
@@ -244,7 +256,7 @@ class ServiceDetailsView(StoreView):
         may_confirm = gate.may_confirm(user, self.account)
         if form is None and decision.show_form and may_confirm:
             form = gate.form_for(user, self.account)
-        return self.render(
+        response = self.render(
             "storefront/checkout_service_details.html",
             {
                 "step": "details",
@@ -264,6 +276,10 @@ class ServiceDetailsView(StoreView):
             },
             status=status,
         )
+        if pending and pending.link:
+            # The Content-Security-Policy lets this page frame Microsoft's acceptance page, from its origin only.
+            response._csp_update = {"frame-src": [origin_of(pending.link)]}
+        return response
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._page(self._decision())
@@ -287,11 +303,12 @@ class ServiceDetailsView(StoreView):
         if not form.is_valid():
             return self._page(decision, form, status=400)
         try:
-            outcome = gate.submit_acceptance(
+            outcome, emailed_to = acceptance.confirm_acceptance(
                 actor=request.user,
                 account=self.account,
                 data=request.POST,
                 context=decision.context_for(self._context()),
+                sender=self.store.name,
             )
         except gate.AcceptanceInvalid as invalid:
             for field, errors in invalid.error_dict.items():
@@ -305,14 +322,7 @@ class ServiceDetailsView(StoreView):
             return redirect(self.store.url("checkout-review"))
         attestation = outcome.attestation
         if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-            if checkout.send_acceptance_link(
-                store=self.store,
-                account=self.account,
-                signatory_name=attestation.signatory_name,
-                signatory_email=attestation.signatory_email,
-                link=outcome.link,
-                expires_at=outcome.expires_at,
-            ):
+            if emailed_to:
                 messages.success(
                     request,
                     f"Microsoft's acceptance link was e-mailed to {attestation.signatory_name}. You can place the "
@@ -332,28 +342,21 @@ class ServiceDetailsView(StoreView):
 
 def _resend_link(request: HttpRequest, store: Store, account: Account, back: str) -> HttpResponse:
     try:
-        outcome = gate.resend_link(
+        outcome, emailed_to = acceptance.resend_link(
             actor=request.user,
             account=account,
             context=gate.ConfirmationContext.from_request(request, store.channel_for(request.user)),
+            sender=store.name,
         )
     except gate.AcceptanceInvalid as invalid:
         messages.error(request, " ".join(invalid.messages))
         return redirect(back)
     attestation = outcome.attestation
     if attestation is not None and not checkout.signatory_is(request.user, attestation.signatory_email):
-        sent = checkout.send_acceptance_link(
-            store=store,
-            account=account,
-            signatory_name=attestation.signatory_name,
-            signatory_email=attestation.signatory_email,
-            link=outcome.link,
-            expires_at=outcome.expires_at,
-        )
         messages.success(
             request,
             f"A new acceptance link was e-mailed to {attestation.signatory_name}."
-            if sent
+            if emailed_to
             else "A new acceptance link was requested from Microsoft; send it again once it is ready.",
         )
     else:
@@ -403,9 +406,10 @@ class PlaceOrderView(StoreView):
     http_method_names = ["post"]
 
     def before_pre_conditions(self, request: HttpRequest) -> HttpResponseBase | None:
-        if request.method == "POST":
-            order = checkout.existing_order(request.user, request.POST.get("idempotency_key", "")[:100])
-            if order is not None:  # a double click or a resubmit: the first order, once
+        if request.method == "POST" and not self.checkout_session.lines():
+            # A double click or a resubmit after the order emptied the cart: show the order this checkout placed.
+            order = checkout.existing_order(request.user, self.checkout_session.placed_order_keys())
+            if order is not None:
                 return redirect(self.store.url("order", number=order.number))
         return None
 
@@ -416,7 +420,7 @@ class PlaceOrderView(StoreView):
                 account=self.account,
                 cart=self.cart,
                 store=self.store,
-                idempotency_key=request.POST.get("idempotency_key", "")[:100],
+                idempotency_key=self.checkout_session.order_key(),  # bound to the checkout, not to the form
             )
         except gate.AcceptanceRequired:
             messages.warning(

@@ -1,11 +1,22 @@
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from demo.accounts import seed_demo_data
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="where the browser tests save their screenshots (default: a temporary folder); "
+        "`make screenshots` passes docs/screenshots to refresh the README's",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,6 +53,19 @@ def checkpoint_dir(tmp_path_factory, settings):
         },
     }
     return location
+
+
+@pytest.fixture
+def legacy(settings):
+    """Microsoft's legacy attestation: the partner records the customer's acceptance itself."""
+    settings.MCA_ATTESTATION_FLOW = "legacy"
+
+
+@pytest.fixture
+def enhanced(settings):
+    """Microsoft's enhanced attestation (the signatory accepts on Microsoft's page), polled without waiting."""
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    settings.MCA_ATTESTATION_POLL_SECONDS = 0
 
 
 @pytest.fixture
@@ -84,6 +108,32 @@ def browser(chromium_path: str, live_server, allow_async_unsafe):
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(request, tmp_path_factory) -> Path:
+    """Where browser tests save screenshots: a temporary folder, so a test run never rewrites tracked files; the
+    README's own (docs/screenshots/) only when asked for with --screenshots (`make screenshots`)."""
+    chosen = request.config.getoption("--screenshots")
+    if chosen is None:
+        return tmp_path_factory.mktemp("screenshots")
+    folder = Path(chosen)
+    if not folder.is_absolute():
+        folder = Path(request.config.rootpath) / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def save_screenshot(screenshot_dir: Path) -> Callable[..., Path]:
+    """save_screenshot(page, "name", full_page=True) writes <screenshot_dir>/name.png and returns its path."""
+
+    def save(page, name: str, *, full_page: bool = True) -> Path:
+        path = screenshot_dir / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return save
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -45,6 +46,10 @@ INSTALLED_APPS = [
     "django_countries",
     "phonenumber_field",
     "pgtrigger",
+    "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "mca",
     "bss",
     "storefront",
@@ -64,8 +69,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A second factor (config/mfa.py): django-otp marks the verified session, ours sends the unverified away.
+    "django_otp.middleware.OTPMiddleware",
+    "config.mfa.MfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page (docs/security.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,6 +127,28 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
+# --- Second factor (django-otp, TOTP; config/mfa.py, docs/security.md) ---
+# Required of admins, staff and everyone who may confirm on a customer's behalf. On by default; the local demo
+# (config/settings/local.py) turns it off unless MCA_REQUIRE_MFA=true is set.
+MCA_REQUIRE_MFA = env.bool("MCA_REQUIRE_MFA", default=True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="MCA acceptance")
+
+# --- Sign-in lockout (django-axes; docs/security.md) ---
+# Every path that checks a password goes through `authenticate(request=...)`: /accounts/login/, /admin/login/, the
+# store's sign-in and the API's basic auth for tokens (api.authentication). Axes' backend refuses a locked user name
+# before the password is even checked. Locked per user name (not per IP: behind a proxy every client shares one);
+# the lock lifts after AXES_COOLOFF_HOURS, or at once by staff (`manage.py axes_reset_username <name>`, or deleting
+# the attempt in the setup area's "Access attempts").
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# axes.W006 wants the IP in the lockout key against attackers rotating user agents or cookies; a key of the user name
+# alone does not change with either, and an IP key would lock every client out together behind the proxy.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
 # --- I18N ---
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -135,6 +168,28 @@ STORAGES = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Content-Security-Policy (django-csp; docs/security.md) ---
+# Scripts only from this site, or inline with the request's nonce (`<script nonce="{{ request.csp_nonce }}">`;
+# tests/test_csp.py refuses an inline script without it). Styles may be inline: the templates and the admin use
+# style attributes, which a nonce cannot cover, and styles run no code. Frames: this site (the Partner Center
+# simulator's page) and the origins in CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds.
+# ReDoc builds its search worker from a blob: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF, *env.list("CSP_FRAME_SRC", default=[])],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
+
 # --- REST API (the api app; README "API") ---
 # Token first: an unauthenticated call answers 401 with `WWW-Authenticate: Token`. Session calls need CSRF.
 REST_FRAMEWORK = {
@@ -144,7 +199,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["api.renderers.HtmlSafeJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
     "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",

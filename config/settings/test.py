@@ -21,6 +21,8 @@ from config.settings.base import (
 
 DEBUG = False
 SECRET_KEY = "django-insecure-test-only-key"
+# Tests sign users in with force_login; the second factor's own tests turn it on (tests/setup/test_mfa.py).
+MCA_REQUIRE_MFA = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS, *DEMO_APPS]

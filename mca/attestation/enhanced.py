@@ -26,7 +26,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -228,6 +228,15 @@ class EnhancedFlow(AttestationFlow):
             key = knowledge_key(account)
             # Submissions for one customer take turns, so the newest link supersedes every other one.
             lock_customer(key)
+            if (
+                record.idempotency_key
+                and AcceptanceRecord.objects.filter(idempotency_key=record.idempotency_key)
+                .exclude(pk=record.pk)  # SQLite saved this record already
+                .exists()
+            ):
+                # A double-click's earlier submit committed while this one waited for its turn: replay it. Touching
+                # its attestation here would hold the row while its after-commit step claims it (and skips it).
+                raise IntegrityError("idempotency key already used")
             Attestation.objects.filter(key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]).update(
                 state=AttestationState.SUPERSEDED, next_check_at=None
             )
@@ -340,15 +349,35 @@ def _signatory(record: AcceptanceRecord) -> Signatory:
 
 
 def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
+    """Store Microsoft's link. A newer submission for the customer may have superseded this attestation while
+    Microsoft was creating it: the link is kept (and logged) but the row stays superseded, so only the newest link
+    is open. Same lock order as a submission: the customer, then the row, then the chain."""
     with transaction.atomic():
-        attestation.state = AttestationState.PENDING
+        lock_customer(attestation.key)
+        state = Attestation.objects.select_for_update().filter(pk=attestation.pk).values_list("state", flat=True).get()
         attestation.attestation_id = answer.attestation_id
         attestation.acceptance_url = answer.acceptance_url
         attestation.expires_at = answer.expires_at
         attestation.attempts = 0
         attestation.last_error = ""
-        attestation.next_check_at = timezone.now() + _poll_interval(1)
-        attestation.save()
+        if state == AttestationState.CREATING:
+            attestation.state = AttestationState.PENDING
+            attestation.next_check_at = timezone.now() + _poll_interval(1)
+        else:
+            attestation.state = state
+            attestation.next_check_at = None
+        attestation.save(
+            update_fields=[
+                "state",
+                "attestation_id",
+                "acceptance_url",
+                "expires_at",
+                "attempts",
+                "last_error",
+                "next_check_at",
+                "updated_at",
+            ]
+        )
         _follow_up(
             attestation.form_record,
             RecordEvent.ATTESTATION_CREATED,
@@ -396,9 +425,11 @@ def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 def _expired(attestation: Attestation, answer: EnhancedAttestation | None) -> None:
     with transaction.atomic():
-        attestation.state = AttestationState.EXPIRED
-        attestation.next_check_at = None
-        attestation.save()
+        # Only an open link expires: a superseded one stays superseded (a whole-row save would resurrect it).
+        Attestation.objects.filter(
+            pk=attestation.pk, state__in=[AttestationState.CREATING, AttestationState.PENDING]
+        ).update(state=AttestationState.EXPIRED, next_check_at=None, updated_at=timezone.now())
+        attestation.refresh_from_db(fields=["state", "next_check_at", "updated_at"])
         _follow_up(
             attestation.form_record,
             RecordEvent.LINK_EXPIRED,

@@ -5,6 +5,7 @@ import os
 
 import pytest
 import schemathesis
+import yaml
 from django.core import signals
 from django.core.management import call_command
 from django.db import close_old_connections
@@ -37,7 +38,11 @@ ENDPOINTS = [
 
 
 def test_schema_validates_without_warnings(tmp_path):
+    # spectacular raises when the schema is invalid or a warning was emitted; the file is the schema it validated.
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    written = yaml.safe_load((tmp_path / "schema.yaml").read_text())
+    assert written["openapi"].startswith("3.")
+    assert set(ENDPOINTS) <= set(written["paths"])
 
 
 def test_schema_documents_every_endpoint_with_problem_responses(client):
@@ -107,3 +112,18 @@ def test_api_never_fails_and_keeps_to_its_schema(api_schema, fuzz_token):
             case.call_and_validate(headers={"Authorization": f"Token {fuzz_token}"}, checks=CHECKS)
 
         fuzz()
+
+
+def _component(schema: dict, ref: str) -> dict:
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_the_schema_does_not_require_what_the_server_fills_in(client, settings):
+    """The company name is the account's (the form prefills it; a request may leave it out): not required in the
+    schema. The signatory's own fields are."""
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    schema = client.get("/api/schema/?format=json").json()
+    body = schema["paths"]["/api/v1/accounts/{id}/mca/acceptances/"]["post"]["requestBody"]["content"]
+    form = _component(schema, body["application/json"]["schema"]["$ref"])
+    assert "company_name" in form["properties"] and "company_name" not in form["required"]
+    assert {"signatory_first_name", "signatory_email", "authority_confirmed"} <= set(form["required"])

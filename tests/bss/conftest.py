@@ -58,17 +58,6 @@ def signatory_data(company: str = "Litware", **overrides) -> dict:
 
 
 @pytest.fixture
-def legacy(settings):
-    settings.MCA_ATTESTATION_FLOW = "legacy"
-
-
-@pytest.fixture
-def enhanced(settings):
-    settings.MCA_ATTESTATION_FLOW = "enhanced"
-    settings.MCA_ATTESTATION_POLL_SECONDS = 0
-
-
-@pytest.fixture
 def fast_pc(settings):
     """Partner Center failures give up quickly (the client's own retries stay short)."""
     settings.PARTNER_CENTER_RETRY_BUDGET = 1.0

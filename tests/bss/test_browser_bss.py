@@ -28,7 +28,7 @@ def sign_in(page, username: str) -> None:  # noqa: F811
     page.wait_for_url("**/bss/")
 
 
-def test_bss_user_executes_an_order_through_the_confirmation_form(page, bss_site, settings):  # noqa: F811
+def test_bss_user_executes_an_order_through_the_confirmation_form(page, bss_site, settings, save_screenshot):  # noqa: F811
     settings.MCA_ATTESTATION_FLOW = "enhanced"
     sign_in(page, "bss")
     page.click("text=SO-DEMO-LITWARE")
@@ -40,7 +40,7 @@ def test_bss_user_executes_an_order_through_the_confirmation_form(page, bss_site
     page.get_by_label("Signatory's e-mail").fill("lisa@litware.example")
     page.get_by_label("I confirm", exact=False).check()
     page.set_viewport_size({"width": 1000, "height": 1400})
-    page.screenshot(path="docs/screenshots/bss-execute.png", full_page=True)
+    save_screenshot(page, "bss-execute")
     page.click("button:has-text('Confirm and execute')")
     page.wait_for_selector("text=waits for the customer's MCA acceptance")
     assert "lisa@litware.example" in page.locator("main").inner_text()

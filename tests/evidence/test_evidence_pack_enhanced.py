@@ -11,7 +11,7 @@ from bss.choices import Channel
 from mca import gate
 from mca.choices import RecordEvent
 from mca.export import export_evidence_pack
-from tests.evidence.test_evidence_pack import run_verify
+from tests.evidence.packs import run_verify
 
 
 @pytest.fixture

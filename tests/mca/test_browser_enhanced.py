@@ -3,8 +3,6 @@ Microsoft's (simulated) page, and the gate then counts the customer as accepted.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -16,11 +14,10 @@ from tests.browser_support import CHROMIUM_ARGS, TIMEOUT_MS
 from tests.mca.test_enhanced_flow import signatory
 
 pytestmark = [pytest.mark.browser]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def test_enhanced_signatory_accepts_on_the_hosted_page_in_chromium(
-    chromium_path, pc_simulator, demo, demo_user, settings, monkeypatch
+    chromium_path, pc_simulator, demo, demo_user, settings, monkeypatch, save_screenshot
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.MCA_ATTESTATION_FLOW = "enhanced"
@@ -40,8 +37,7 @@ def test_enhanced_signatory_accepts_on_the_hosted_page_in_chromium(
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(outcome.link)
             assert "Lena Fischer" in page.content()
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "microsoft-acceptance-page.png"), full_page=True)
+            save_screenshot(page, "microsoft-acceptance-page")
             page.get_by_role("button", name="Accept").click()
             page.wait_for_load_state()
             assert "accepted" in page.content().lower()

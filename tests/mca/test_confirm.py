@@ -12,8 +12,9 @@ from bss.models import Account, Contact
 from mca.attestation import AcceptanceInvalid, IdempotencyConflict
 from mca.attestation.legacy import confirm_acceptance
 from mca.choices import AcceptanceKind, DeliveryState, EvidenceClass
-from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead, CustomerKnowledge
+from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead, CustomerKnowledge, KnownTemplate
 from mca.permissions import can_confirm_for
+from mca.status import acceptance_status
 from tests.factories import UserFactory
 from tests.mca.helpers import TEMPLATE_ID, context, form_data
 
@@ -301,3 +302,75 @@ def test_a_repeated_confirmation_reads_neither_the_stored_template_nor_the_csp_n
     statements = " ".join(query["sql"] for query in queries.captured_queries)
     assert record.template_id == TEMPLATE_ID and record.actor_organisation
     assert "mca_knowntemplate" not in statements and "bss_cloudserviceprovider" not in statements
+
+
+@pytest.mark.parametrize("value", ["no", "off", "0", "false", "", "yes", "1", 1, False, None])
+def test_legacy_accept_box_counts_only_on_or_true(demo, demo_user, value):
+    data = form_data(accepted=value) if value is not None else {**form_data(), "accepted": None}
+    with pytest.raises(AcceptanceInvalid) as refused:
+        confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=data, context=context())
+    assert "accepted" in refused.value.error_dict
+    assert not AcceptanceRecord.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["on", True])
+def test_legacy_accept_box_takes_the_checkbox_and_json_true(demo, demo_user, value):
+    record = confirm_acceptance(
+        actor=demo_user("bss"), account=demo["litware"], data=form_data(accepted=value), context=context()
+    )
+    assert record.pk
+
+
+@pytest.mark.parametrize("value", [20261120, ["2026-11-20"], {"day": 20}, 3.5])
+def test_a_date_that_is_not_text_is_a_field_error(demo, demo_user, value):
+    with pytest.raises(AcceptanceInvalid) as refused:
+        confirm_acceptance(
+            actor=demo_user("bss"), account=demo["litware"], data=form_data(date_agreed=value), context=context()
+        )
+    assert list(refused.value.error_dict) == ["date_agreed"]
+    assert not AcceptanceRecord.objects.exists()
+
+
+def test_a_legacy_confirmation_dated_before_the_minimum_is_refused_with_a_message(demo, demo_user):
+    with pytest.raises(AcceptanceInvalid) as refused:
+        confirm_acceptance(
+            actor=demo_user("bss"), account=demo["litware"], data=form_data(date_agreed="2022-05-01"), context=context()
+        )
+    (message,) = refused.value.error_dict["date_agreed"][0].messages
+    assert "no longer counts" in message and "01 April 2023" in message
+    assert not AcceptanceRecord.objects.exists()
+
+
+def test_names_are_normalised_to_nfc(demo, demo_user):
+    decomposed = "Jose\u0301"
+    record = confirm_acceptance(
+        actor=demo_user("bss"), account=demo["litware"], data=form_data(first_name=decomposed), context=context()
+    )
+    assert record.first_name == "Jos\u00e9"
+
+
+@pytest.fixture
+def sim(pc_simulator, demo, settings):
+    settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
+    settings.PARTNER_CENTER_READ_TIMEOUT = 0.5
+    return pc_simulator
+
+
+def test_a_record_written_while_partner_center_is_down_names_the_last_known_template(sim, demo, demo_user):
+    litware = demo["litware"]
+    shown = acceptance_status(litware)  # Partner Center answers: the template and document are remembered
+    assert shown.template is not None
+    assert KnownTemplate.objects.filter(country=shown.document_country, language=shown.document_language).exists()
+
+    sim.set_fault(mode="down")
+    from django.core.cache import cache
+
+    cache.clear()
+    record = confirm_acceptance(
+        actor=demo_user("bss"),
+        account=litware,
+        data=form_data(),
+        context=context(template_id="", template_version_rank=None, document_link=""),
+    )
+    assert record.template_id == shown.template.template_id
+    assert record.document_link == shown.document_link

@@ -6,8 +6,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from bss.choices import Operation
+from mca import gate
 from mca.attestation.legacy import confirm_acceptance
-from mca.choices import DeliveryState
+from mca.choices import DeliveryState, ReasonCode
 from mca.delivery import deliver, deliver_pending_for, sweep_due_deliveries
 from mca.models import AcceptanceDelivery
 from partner_center.client import get_client
@@ -243,3 +245,26 @@ def test_deliver_command_sends_what_is_due(sim, demo, demo_user):
     call_command("mca_deliver", stdout=out)
     assert "1 due delivery" in out.getvalue()
     assert AcceptanceDelivery.objects.get(record=record).state == DeliveryState.SENT
+
+
+def test_same_contact_as_a_stale_confirmation_is_not_success(sim, demo, demo_user):
+    """Fourth Coffee's 2021 confirmation is by Frank Miller: Microsoft answers 600061 to the same contact and keeps
+    the stale one (orders still refused with 13605), so the delivery is refused and the gate keeps asking."""
+    fourth = demo["fourth-coffee"]
+    record = confirm_acceptance(
+        actor=demo_user("bss"),
+        account=fourth,
+        data=form_data(
+            first_name="Frank", last_name="Miller", email="frank@fourthcoffee.example", phone="+12065550108"
+        ),
+        context=context(),
+    )
+    delivery = AcceptanceDelivery.objects.get(record=record)
+    deliver(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.REFUSED and delivery.already_confirmed
+    assert "2021-06-15" in delivery.last_error and "other than Frank Miller" in delivery.last_error
+
+    decision = gate.check(fourth, [Operation.NEW_PURCHASE])
+    assert decision.needed and decision.reason_code == ReasonCode.STALE_ATTESTATION
+    assert "someone other than Frank Miller" in decision.reason

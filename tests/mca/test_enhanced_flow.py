@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bss.choices import Channel, Operation
 from mca import gate
+from mca.attestation import AcceptanceInvalid
 from mca.choices import AttestationState, DeliveryState, EvidenceClass, ReasonCode, RecordEvent
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation
 from mca.signals import acceptance_known
@@ -20,6 +21,7 @@ from mca.verify import verify_chain
 from partner_center.client import get_client
 from partner_center.errors import McaAcceptanceRequired
 from partner_center.types import OrderLineItem
+from tests.mca.helpers import context
 
 NEW = [Operation.NEW_PURCHASE]
 
@@ -39,12 +41,6 @@ def signatory(**overrides) -> dict:
 
 def ctx(**overrides) -> gate.ConfirmationContext:
     return gate.ConfirmationContext(channel=overrides.pop("channel", Channel.BSS_EXECUTION), **overrides)
-
-
-@pytest.fixture
-def enhanced(settings):
-    settings.MCA_ATTESTATION_FLOW = "enhanced"
-    settings.MCA_ATTESTATION_POLL_SECONDS = 0
 
 
 @pytest.fixture
@@ -246,3 +242,17 @@ def test_many_pollers_ask_microsoft_about_a_link_at_most_once_per_interval(
     settings.MCA_ATTESTATION_MIN_CHECK_SECONDS = 0
     gate.check_now(litware)
     assert pc_simulator.calls().get("enhanced_attestation", 0) == before + 1
+
+
+@pytest.mark.parametrize("value", ["no", "off", "0", "false", ""])
+def test_enhanced_authority_box_counts_only_on_or_true(demo, demo_user, value, settings):
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    with pytest.raises(AcceptanceInvalid) as refused:
+        gate.submit_acceptance(
+            actor=demo_user("bss"),
+            account=demo["litware"],
+            data=signatory(authority_confirmed=value),
+            context=context(),
+        )
+    assert "authority_confirmed" in refused.value.error_dict
+    assert not AcceptanceRecord.objects.exists()

@@ -118,8 +118,11 @@ def test_readme_summarises_customer_knowledge_evidence_chain_and_delivery(tmp_pa
 
 def test_sha256sums_match_the_files(tmp_path, demo, alpine):
     folder = export_evidence(demo["alpine-contoso"], tmp_path)
-    for line in (folder / "SHA256SUMS").read_text().splitlines():
-        digest, name = line.split("  ")
+    sums = dict(reversed(line.split("  ")) for line in (folder / "SHA256SUMS").read_text().splitlines())
+    # Every file of the export is listed (an empty SHA256SUMS would check nothing), and each digest matches.
+    exported = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} - {"SHA256SUMS"}
+    assert exported and set(sums) == exported
+    for name, digest in sums.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
 
 

@@ -8,15 +8,10 @@ from django.core.exceptions import PermissionDenied
 from bss.choices import Operation
 from mca import gate
 from mca.attestation.enhanced import SignatoryForm
-from mca.attestation.legacy import LegacyAcceptanceForm
+from mca.attestation.legacy import LegacyAcceptanceForm, confirm_acceptance
 from mca.choices import ReasonCode, RecordEvent
 from mca.models import AcceptanceRecord
 from tests.mca.helpers import context, form_data
-
-
-@pytest.fixture
-def legacy(settings):
-    settings.MCA_ATTESTATION_FLOW = "legacy"
 
 
 def test_legacy_flow_accepts_at_once_through_the_gate(legacy, demo, demo_user, django_capture_on_commit_callbacks):
@@ -75,3 +70,13 @@ def test_a_reseller_cannot_confirm_for_another_resellers_customer(demo, demo_use
     with pytest.raises(PermissionDenied):
         gate.submit_acceptance(actor=demo_user("reseller"), account=other, data=form_data(), context=context())
     assert not AcceptanceRecord.objects.exists()
+
+
+def test_gate_query_counts(demo, demo_user, django_assert_num_queries, django_capture_on_commit_callbacks):
+    """Exact costs: nothing for operations that never need acceptance, one query for a customer known here."""
+    litware = demo["litware"]
+    with django_assert_num_queries(0):
+        assert not gate.check(litware, [Operation.RENEWAL, Operation.CANCELLATION]).needed
+    confirm_acceptance(actor=demo_user("bss"), account=litware, data=form_data(), context=context())
+    with django_assert_num_queries(1):
+        assert not gate.check(litware, [Operation.NEW_PURCHASE]).needed

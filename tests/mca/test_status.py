@@ -1,5 +1,6 @@
 """acceptance_status (R2–R4a) against the simulator over real HTTP."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,25 +25,23 @@ def sim(pc_simulator, demo):
     return pc_simulator
 
 
-def test_known_customer_costs_no_partner_center_call_and_at_most_two_queries(
-    sim, demo, demo_user, django_assert_max_num_queries
-):
+def test_known_customer_costs_no_partner_center_call_and_one_query(sim, demo, demo_user, django_assert_num_queries):
     adventure = demo["adventure-works"]
     first = acceptance_status(adventure)  # learns it from Partner Center
     assert not first.needed
     before = pc_calls()
     account = Account.objects.get(pk=adventure.pk)
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         status = acceptance_status(account)
     assert not status.needed
     assert pc_calls() == before
 
 
-def test_customer_confirmed_here_is_answered_locally(sim, demo, demo_user, django_assert_max_num_queries):
+def test_customer_confirmed_here_is_answered_locally(sim, demo, demo_user, django_assert_num_queries):
     northwind = demo["northwind"]
     confirm_acceptance(actor=demo_user("customer"), account=northwind, data=form_data(), context=context())
     before = pc_calls()
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         status = acceptance_status(northwind)
     assert not status.needed
     assert status.known_by == AcceptanceKind.CONFIRMED_HERE
@@ -189,7 +188,8 @@ def test_acceptance_is_shared_by_two_resellers_accounts_of_one_tenant(sim, demo,
     confirm_acceptance(actor=demo_user("reseller"), account=contoso_alpine, data=form_data(), context=context())
     status = acceptance_status(fabrikam_alpine)
     assert not status.needed
-    assert "Rita Reseller (Reseller user)" in status.reason.message
+    # Fabrikam's side learns it is accepted, not the name of Contoso's user (issue 17).
+    assert "by a partner (Reseller user)" in status.reason.message and "Rita" not in status.reason.message
 
 
 def test_cloud_agreement_counts_before_the_cutover_only(sim, demo):
@@ -267,3 +267,17 @@ def test_unreadable_remembered_answer_is_asked_again(sim, demo):
     cache.set(_not_accepted_key(litware), {"answered_at": "not a date"})  # e.g. written by another version
     assert acceptance_status(litware).reason.code == ReasonCode.NOT_ACCEPTED
     assert sim.calls()["customer_agreements"] == 2
+
+
+def test_the_status_budget_bounds_the_whole_check(sim, demo, settings):
+    """Measured before: 6.0 s with a 3 s budget while Partner Center was slow (the template lookups had their own)."""
+    settings.MCA_STATUS_TIME_BUDGET = 1.0
+    settings.PARTNER_CENTER_RETRY_BUDGET = 1.5
+    settings.PARTNER_CENTER_READ_TIMEOUT = 5.0
+    sim.set_fault(mode="slow", latency_ms=700)
+    started = time.monotonic()
+    status = acceptance_status(demo["litware"])
+    elapsed = time.monotonic() - started
+    assert status.needed
+    # One budget for everything, plus at most one connection's worth of slack.
+    assert elapsed < 1.0 + 0.5, elapsed

@@ -21,8 +21,6 @@ from tests.browser_support import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path(django_settings.BASE_DIR) / "docs" / "screenshots" / "setup-account-status.png"
-
 
 @pytest.fixture
 def site(live_server, transactional_db, allow_async_unsafe, settings) -> str:
@@ -48,7 +46,7 @@ def page(browser, site):
         context.close()
 
 
-def test_setup_area_account_status_export_and_retry(page, site):
+def test_setup_area_account_status_export_and_retry(page, site, save_screenshot):
     from django.contrib.auth import get_user_model
 
     from bss.models import Account
@@ -85,8 +83,7 @@ def test_setup_area_account_status_export_and_retry(page, site):
     assert "Acceptance not needed" in status.inner_text()
     assert "Rita Reseller" in status.inner_text()
     assert f"#{record.sequence}" in status.inner_text() and "PartnerCenterUnavailable" in status.inner_text()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    save_screenshot(page, "setup-account-status", full_page=False)
 
     # Export evidence: a zip download of the customer's evidence.
     with page.expect_download() as download_info:

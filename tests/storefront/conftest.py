@@ -4,17 +4,6 @@ from bss.models import Product
 
 
 @pytest.fixture
-def legacy(settings):
-    settings.MCA_ATTESTATION_FLOW = "legacy"
-
-
-@pytest.fixture
-def enhanced(settings):
-    settings.MCA_ATTESTATION_FLOW = "enhanced"
-    settings.MCA_ATTESTATION_POLL_SECONDS = 0
-
-
-@pytest.fixture
 def add_to_cart(client):
     def add(sku: str = "MS-M365-E3", quantity: int = 3, store: str = "/store/", using=None):
         product = Product.objects.get(sku=sku)

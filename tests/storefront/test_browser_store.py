@@ -1,10 +1,9 @@
 """The storefront as a person uses it: Debian's chromium through Playwright against the live server (with the
-Partner Center simulator served by it). Screenshots for the README go to docs/screenshots/."""
+Partner Center simulator served by it). The README's screenshots are taken here (`make screenshots`)."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,8 +14,6 @@ from tests.browser_support import TIMEOUT_MS
 from tests.factories import SubscriptionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -35,11 +32,6 @@ def simulator(pc_simulator, settings):
     settings.MCA_ATTESTATION_FLOW = "enhanced"
     settings.MCA_ATTESTATION_POLL_SECONDS = 0
     return pc_simulator
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def sign_in(page: Page, username: str, store: str = "/store/") -> None:
@@ -65,23 +57,25 @@ def place_order(page: Page) -> str:
     return page.url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def test_store_direct_customer_accepts_on_microsofts_page_then_orders_again_without_form(page, simulator):
+def test_store_direct_customer_accepts_on_microsofts_page_then_orders_again_without_form(
+    page, simulator, save_screenshot
+):
     sign_in(page, "customer")
     page.goto("/store/")
     expect(page.get_by_role("heading", name="Microsoft 365 E3")).to_be_visible()
-    shot(page, "storefront-catalog")
+    save_screenshot(page, "storefront-catalog")
     add_to_cart(page, "Microsoft 365 E3")
     page.get_by_role("link", name="Checkout").click()
     page.wait_for_url(re.compile(r"/service-details/$"))
     expect(page.get_by_label("Signatory's first name")).to_have_value("Nancy")  # prefilled from the user
     page.get_by_label(re.compile("I am authorised to accept")).check()
-    shot(page, "storefront-mca-step")
+    save_screenshot(page, "storefront-mca-step")
     page.get_by_role("button", name="Submit").click()
 
     frame = page.frame_locator("#microsoft-frame")
     expect(frame.get_by_role("heading", name="Review and accept the Microsoft Customer Agreement")).to_be_visible()
     expect(page.get_by_role("link", name="open Microsoft's acceptance page")).to_be_visible()
-    shot(page, "storefront-microsoft-page")
+    save_screenshot(page, "storefront-microsoft-page")
     frame.get_by_role("button", name="Accept").click()
     expect(frame.get_by_role("heading", name="You have accepted the Microsoft Customer Agreement")).to_be_visible()
     page.get_by_role("button", name="Continue").click()
@@ -101,7 +95,7 @@ def test_store_direct_customer_accepts_on_microsofts_page_then_orders_again_with
     page.goto("/store/agreements/")
     expect(page.get_by_role("heading", name="My agreements")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Signatory accepted")
-    shot(page, "storefront-agreements")
+    save_screenshot(page, "storefront-agreements")
 
 
 def test_store_reseller_attests_for_a_new_customer(page, simulator):
@@ -126,7 +120,7 @@ def test_store_reseller_attests_for_a_new_customer(page, simulator):
     expect(page.get_by_role("status")).to_contain_text("Awaiting MCA acceptance")
 
 
-def test_store_white_label_checkout_by_wl_customer_with_fabrikams_brand(page, simulator):
+def test_store_white_label_checkout_by_wl_customer_with_fabrikams_brand(page, simulator, save_screenshot):
     sign_in(page, "wl-customer", store="/store/fabrikam/")
     assert page.url.endswith("/store/fabrikam/")
     assert page.title() == "Fabrikam Cloud Store"
@@ -144,7 +138,7 @@ def test_store_white_label_checkout_by_wl_customer_with_fabrikams_brand(page, si
     page.get_by_role("button", name="Continue").click()
     number = place_order(page)
     assert "/store/fabrikam/orders/" in page.url and "Cloud Provider" not in page.content()
-    shot(page, "storefront-white-label-order")
+    save_screenshot(page, "storefront-white-label-order")
     assert Order.objects.get(number=number).account.name == "Tailspin Toys"
 
 
@@ -158,7 +152,7 @@ def test_store_renewal_shows_no_form(page, demo):
     expect(page.locator("input[name=authority_confirmed]")).to_have_count(0)
 
 
-def test_checkout_invalid_form_shows_errors_next_to_the_fields(page, settings):
+def test_checkout_invalid_form_shows_errors_next_to_the_fields(page, settings, save_screenshot):
     settings.MCA_ATTESTATION_FLOW = "legacy"
     settings.MCA_STATUS_TIME_BUDGET = 0.3
     sign_in(page, "customer")
@@ -173,4 +167,4 @@ def test_checkout_invalid_form_shows_errors_next_to_the_fields(page, settings):
     expect(page.locator("#id_first_name_errors")).to_contain_text("letters")
     expect(page.locator("#id_email_errors")).to_be_visible()
     expect(page.locator("#id_accepted_errors")).to_contain_text("Tick the box")
-    shot(page, "storefront-form-errors")
+    save_screenshot(page, "storefront-form-errors")
