@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django_countries.fields import CountryField
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -228,8 +229,10 @@ class Membership(models.Model):
         except cls.DoesNotExist:
             return None
 
-    @property
+    @cached_property
     def organisation_name(self) -> str:
+        # Cached on the membership (itself cached on the user object): a request that writes several records, or a
+        # worker confirming many, looks the CSP's name up once.
         if self.account_id:
             return self.account.name
         if self.reseller_id:

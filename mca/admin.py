@@ -27,13 +27,13 @@ from django.views.decorators.http import require_POST
 from bss.models import Account
 from mca import gate
 from mca.admin_filters import DateRangeFilter, ResellerFilter
-from mca.chain import verify_chain
 from mca.choices import AttestationState, DeliveryState, EvidenceClass, RecordEvent
 from mca.delivery import retry_now
 from mca.export import check_record, csv_lines, csv_rows
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
 from mca.paginator import EstimatedCountPaginator
 from mca.state import link_is_expired
+from mca.verify import verify_chain
 
 EXPORT_PERMISSION = "mca.export_acceptancerecord"
 VERIFY_PERMISSION = "mca.verify_acceptance_log"

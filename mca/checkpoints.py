@@ -38,7 +38,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils import timezone
 
-from mca.chain import CURRENT_VERSION, BreakKind, ChainBreak, VerifyResult, verify_chain
+from mca.chain import CURRENT_VERSION, BreakKind, ChainBreak, VerifyResult
 
 logger = logging.getLogger(__name__)
 
@@ -299,42 +299,11 @@ def sign_checkpoint(*, sequence: int, head_hash: str, moment: datetime | None = 
     return replace(unsigned, signature=_b64(signature), public_key=_b64(public))
 
 
-@dataclass(frozen=True)
-class Written:
-    checkpoint: Checkpoint | None
-    previous: Checkpoint | None
-    verified: int  # records verified from the previous checkpoint to the new head
-
-    @property
-    def unchanged(self) -> bool:
-        return self.checkpoint is None
-
-
-def write_checkpoint(*, force: bool = False, adopt: bool = False) -> Written:
-    """Sign and store a checkpoint of the current head, after verifying the chain from the previous checkpoint
-    (the whole log the first time) to it. Nothing is written when the head has not moved since the previous
-    checkpoint (unless `force`). Raises CheckpointRefused when the chain does not verify.
-
-    Records written since the previous checkpoint are signed however long ago they were (a stopped beat is what
-    this remedies). Without any checkpoint, records older than MCA_CHECKPOINT_OVERDUE_SECONDS mean the
-    checkpoints were deleted (or never written): signing then would bless whatever the database now holds, so it is
-    refused unless `adopt` (an operator's explicit statement that this log never had checkpoints)."""
-    previous = latest_checkpoint()
-    # Knowledge rows are the gate's, not the log's: a forged one is named by verification, never signed over.
-    result = verify_chain(start=previous, knowledge=False)
-    tolerated = {BreakKind.UNCOVERED} if previous is not None or adopt else set()
-    if any(found.kind not in tolerated for found in result.breaks):
-        raise CheckpointRefused(result)
-    if result.last_sequence == 0:
-        return Written(None, previous, 0)
-    if previous is not None and previous.sequence == result.last_sequence and not force:
-        return Written(None, previous, result.checked)
-    moment = timezone.now()
-    checkpoint = sign_checkpoint(sequence=result.last_sequence, head_hash=result.last_hash, moment=moment)
+def store_checkpoint(checkpoint: Checkpoint, moment: datetime) -> Checkpoint:
+    """Keep a signed checkpoint in the write-once storage; returns it with its name."""
     name = _save("checkpoints", checkpoint.sequence, moment, checkpoint.file_json())
-    checkpoint = replace(checkpoint, name=name)
     logger.info("Acceptance log checkpoint at #%s written to %s", checkpoint.sequence, name)
-    return Written(checkpoint, previous, result.checked)
+    return replace(checkpoint, name=name)
 
 
 # --- cadence: a checkpoint within MCA_CHECKPOINT_MAX_LAG_SECONDS of every new record ---

@@ -37,17 +37,17 @@ from mca.attestation import (
     current_flow,
 )
 from mca.attestation import cancel_link as _cancel_link
+from mca.attestation import check_now as _check_flows_now
 from mca.attestation import record_link_sent as _record_link_sent
-from mca.attestation import reissue_link as _reissue_link
-from mca.attestation.enhanced import check_open_attestations_now
 from mca.choices import AttestationState, ReasonCode
 from mca.context import ConfirmationContext
-from mca.delivery import deliver_pending_for, release_waiting_deliveries
+from mca.delivery import deliver_pending_for
 from mca.forms import look_alike_problem
 from mca.knowledge import knowledge_key, link_account_to_tenant
 from mca.knowledge import with_known_acceptance as _with_known_acceptance
 from mca.log import is_first_party
 from mca.models import Attestation
+from mca.outbox import release_waiting_deliveries
 from mca.permissions import can_confirm_for, ensure_can_confirm
 from mca.rules import requires_acceptance
 from mca.state import (
@@ -354,7 +354,7 @@ def submit_acceptance(*, actor: AbstractBaseUser, account: Account, data: Any, c
 def resend_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
     """A new acceptance link for the signatory (the old one expired or was lost); the old stays in the log."""
     ensure_can_confirm(actor, account)
-    return _reissue_link(actor=actor, account=account, context=context)
+    return current_flow().reissue(actor=actor, account=account, context=context)
 
 
 def cancel_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> None:
@@ -376,7 +376,7 @@ def record_link_sent(
 def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
-    check_open_attestations_now(knowledge_key(account))
+    _check_flows_now(knowledge_key(account))
     # What Microsoft reported may have released and provisioned the customer's orders in this same call, giving
     # the account its tenant (and its knowledge a new key): decide on the account as it is now.
     account.refresh_from_db(fields=["partner_center_tenant_id"])

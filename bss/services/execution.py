@@ -9,7 +9,7 @@ provisioning. The MCA question is the gate's: this module asks it and acts on th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -61,12 +61,22 @@ def _ensure_may_execute(actor: AbstractBaseUser, order: Order) -> None:
         raise PermissionDenied("You may not execute orders for this customer.")
 
 
+# How an executed order's provisioning is queued: the Celery task, registered when the app is ready
+# (BssConfig.ready), so this service does not import the tasks that import it (tasks > services).
+_queue_provisioning: Callable[[int], object] | None = None
+
+
+def queue_provisioning_with(queue: Callable[[int], object]) -> None:
+    global _queue_provisioning
+    _queue_provisioning = queue
+
+
 def start_provisioning(order: Order) -> None:
     """Queue provisioning of an executed order once the current transaction commits."""
-    from bss.tasks import provision_order_task
-
-    order_id = order.pk
-    transaction.on_commit(lambda: provision_order_task.delay(order_id))
+    if _queue_provisioning is None:
+        raise RuntimeError("bss.services.execution: no provisioning queue registered (BssConfig.ready does it)")
+    queue, order_id = _queue_provisioning, order.pk
+    transaction.on_commit(lambda: queue(order_id))
 
 
 def _move_to_executed(order: Order, *, by: AbstractBaseUser | None, note: str) -> bool:

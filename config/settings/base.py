@@ -275,6 +275,11 @@ PARTNER_CENTER_READ_TIMEOUT = env.float("PARTNER_CENTER_READ_TIMEOUT", default=1
 # Total time one logical call may spend on retries (connection errors, 5xx, 429 with Retry-After).
 PARTNER_CENTER_RETRY_BUDGET = env.float("PARTNER_CENTER_RETRY_BUDGET", default=20.0)
 PARTNER_CENTER_CACHE_TTL = env.int("PARTNER_CENTER_CACHE_TTL", default=3600)
+# Partner Center's shared health (docs/partner-center-health.md): after this many transport failures in a row the
+# circuit opens, and every process's calls fail at once for the open time, then one trial call decides (0 = off).
+# Shared across processes through the cache: set REDIS_URL wherever several processes run.
+PARTNER_CENTER_BREAKER_FAILURES = env.int("PARTNER_CENTER_BREAKER_FAILURES", default=5)
+PARTNER_CENTER_BREAKER_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_OPEN_SECONDS", default=30.0)
 
 # --- MCA rules ---
 # R4: a Microsoft Cloud Agreement accepted before this moment still counts; after it only the MCA does.

@@ -51,9 +51,10 @@ from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField,
 from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
+from mca.outbox import enqueue_delivery
 from mca.permissions import ensure_can_confirm
 from partner_center.client import get_client
-from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
+from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
 from partner_center.types import MCA, AttestationStatus, EnhancedAttestation, Signatory
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,17 @@ def _follow_up(story: AcceptanceRecord, event: RecordEvent, **values: Any) -> Ac
 class EnhancedFlow(AttestationFlow):
     name = "enhanced"
     label = "Enhanced attestation (the signatory accepts at Microsoft)"
+    # Every step of the story; the outbox delivers SIGNATORY_ACCEPTED (the agreement is created from it).
+    record_events = frozenset(
+        {
+            RecordEvent.FORM_SUBMITTED,
+            RecordEvent.ATTESTATION_CREATED,
+            RecordEvent.SIGNATORY_ACCEPTED,
+            RecordEvent.AGREEMENT_CREATED,
+            RecordEvent.LINK_EXPIRED,
+            RecordEvent.LINK_REISSUED,
+        }
+    )
 
     def form(self, data: Any = None, *, actor: AbstractBaseUser, account: Account, first_party: bool) -> SignatoryForm:
         initial: dict[str, Any] = {}
@@ -264,8 +276,17 @@ class EnhancedFlow(AttestationFlow):
             microsoft_answer=_answer_text(outcome.answer),
         )
 
-    def advance(self, attestation: Attestation) -> str | None:
-        return advance_attestation(attestation.pk)
+    def due(self, *, limit: int = 200) -> list[int]:
+        return due_attestation_ids(limit)
+
+    def advance(self, attestation_id: int) -> str | None:
+        return advance_attestation(attestation_id)
+
+    def check_now(self, key: str) -> None:
+        check_open_attestations_now(key)
+
+    def reissue(self, *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
+        return reissue_link(actor=actor, account=account, context=context)
 
 
 def _new_attestation(form_record: AcceptanceRecord, account: Account) -> Attestation:
@@ -310,7 +331,10 @@ def _poll_interval(attempts: int) -> timedelta:
 
 def _failed(attestation: Attestation, error: PartnerCenterError) -> None:
     wait = _poll_interval(attestation.attempts)
-    if isinstance(error, PartnerCenterThrottled) and error.retry_after:
+    if isinstance(error, PartnerCenterUnavailable) and error.held_back and error.retry_after is not None:
+        # Not asked: Partner Center's shared health held it back; look again when calls may go.
+        wait = timedelta(seconds=error.retry_after)
+    elif isinstance(error, PartnerCenterThrottled) and error.retry_after:
         wait = max(wait, timedelta(seconds=error.retry_after))
     attestation.next_check_at = timezone.now() + wait
     attestation.last_error = error_text(error, retry_at=attestation.next_check_at)
@@ -367,8 +391,6 @@ def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 
 def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
-    from mca.delivery import enqueue_delivery
-
     accepted_at = answer.accepted_at or timezone.now()
     with transaction.atomic():
         attestation.state = AttestationState.ACCEPTED

@@ -23,7 +23,6 @@ from mca.chain import (
     _text,
     mac_problem,
     record_hash,
-    verify_chain,
 )
 from mca.choices import EvidenceClass
 from mca.evidence_verify import readme_row
@@ -32,6 +31,7 @@ from mca.knowledge import known_acceptance, still_counts
 from mca.models import GENESIS_HASH, AcceptanceDelivery, AcceptanceRecord, Attestation
 from mca.rules import cloud_agreement_counts
 from mca.status import confirmed_by_for_everyone
+from mca.verify import verify_chain
 
 
 @dataclass(frozen=True)

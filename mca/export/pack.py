@@ -297,7 +297,8 @@ def export_evidence_pack(account: Account, out_dir: Path | str, *, within: Query
 
     A checkpoint of the current head is signed first (so the newest records are covered), unless the log does not
     verify; the pack then says so. Returns the path of the zip, created under `out_dir`."""
-    from mca.checkpoints import CheckpointRefused, write_checkpoint
+    from mca.checkpoints import CheckpointRefused
+    from mca.verify import write_checkpoint
 
     refused = ""
     try:

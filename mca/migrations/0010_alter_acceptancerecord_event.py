@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mca', '0007_log_indexes_used_by_queries'),
+        ('mca', '0009_knowledge_seal'),
     ]
 
     operations = [

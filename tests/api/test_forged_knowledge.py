@@ -13,7 +13,8 @@ from bss.choices import Operation
 from bss.models import Account, Order
 from mca import gate
 from mca.attestation.legacy import confirm_acceptance
-from mca.chain import BreakKind, verify_chain
+from mca.chain import BreakKind
+from mca.verify import verify_chain
 from mca.choices import AcceptanceKind
 from mca.knowledge import knowledge_key, known_acceptance
 from mca.models import CustomerKnowledge

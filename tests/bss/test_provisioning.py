@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -127,8 +128,11 @@ def test_partner_center_failing_during_provisioning_is_retried_and_completes_wit
 
     pc_simulator.clear_faults()
     if order.status == OrderStatus.FAILED:
-        _make_due(order)
-        retry_provisioning_task.delay()
+        # A 429's Retry-After pauses every order call from every process until it has passed (partner_center.health).
+        later = timedelta(seconds=3) if fault["mode"] == "throttle" else timedelta(0)
+        with time_machine.travel(timezone.now() + later, tick=True):
+            _make_due(order)
+            retry_provisioning_task.delay()
     order.refresh_from_db()
     assert order.status == OrderStatus.PROVISIONED, (order.last_error, _steps(order))
     assert SimOrder.objects.filter(customer__tenant_id=tenant).count() == 1

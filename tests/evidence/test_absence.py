@@ -19,8 +19,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from mca.chain import BreakKind, entry_hash, record_values, verify_chain
-from mca.checkpoints import CheckpointRefused, latest_checkpoint, write_checkpoint
+from mca.chain import BreakKind, entry_hash, record_values
+from mca.checkpoints import CheckpointRefused, latest_checkpoint
+from mca.verify import verify_chain, write_checkpoint
 from mca.models import AcceptanceRecord
 from mca.tasks import write_checkpoint_task
 from tests.evidence.conftest import delete_record, move_head, rewrite

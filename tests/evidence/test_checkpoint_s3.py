@@ -15,8 +15,9 @@ moto_server = pytest.importorskip("moto.server")
 
 from botocore.exceptions import ClientError  # noqa: E402
 
-from mca.chain import BreakKind, verify_chain  # noqa: E402
-from mca.checkpoints import checkpoint_storage, latest_checkpoint, write_checkpoint  # noqa: E402
+from mca.chain import BreakKind  # noqa: E402
+from mca.checkpoints import checkpoint_storage, latest_checkpoint  # noqa: E402
+from mca.verify import verify_chain, write_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}

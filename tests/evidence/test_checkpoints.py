@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
-from mca.chain import BreakKind, verify_chain
+from mca.chain import BreakKind
 from mca.checkpoints import (
     CHECKPOINT_DOMAIN,
     canonical_json,
@@ -21,9 +21,9 @@ from mca.checkpoints import (
     load_checkpoints,
     raw_public_key,
     record_verified,
-    write_checkpoint,
 )
 from mca.tasks import write_checkpoint_task
+from mca.verify import verify_chain, write_checkpoint
 from tests.evidence.conftest import delete_record, forged_copy, insert, move_head
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,10 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from mca.chain import BreakKind, entry_hash, record_values, verify_chain
-from mca.checkpoints import CheckpointRefused, load_checkpoints, write_checkpoint
+from mca.chain import BreakKind, entry_hash, record_values
+from mca.checkpoints import CheckpointRefused, load_checkpoints
 from mca.models import AcceptanceRecord, ChainHead
+from mca.verify import verify_chain, write_checkpoint
 from tests.evidence.conftest import delete_record, forged_copy, insert, move_head, rewrite
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from mca.checkpoints import _save, raw_public_key, sign_checkpoint, write_checkpoint
+from mca.checkpoints import _save, raw_public_key, sign_checkpoint
+from mca.verify import write_checkpoint
 from mca.evidence_verify import fetch_public_keys
 from mca.witness import Seen, witness
 

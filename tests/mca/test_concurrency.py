@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from mca.attestation.legacy import confirm_acceptance
-from mca.chain import verify_chain
 from mca.choices import DeliveryState
 from mca.models import AcceptanceDelivery, AcceptanceRecord
+from mca.verify import verify_chain
 from partner_center.client import get_client
 from tests.mca.helpers import context, form_data
 

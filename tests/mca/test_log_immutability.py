@@ -10,9 +10,10 @@ from django.db import DatabaseError, connection, transaction
 
 from bss.choices import Channel, Role
 from mca.attestation.legacy import confirm_acceptance
-from mca.chain import HASHED_FIELDS, HASHED_FIELDS_V1, HASHED_FIELDS_V2, canonical_bytes, entry_hash, verify_chain
+from mca.chain import HASHED_FIELDS, HASHED_FIELDS_V1, HASHED_FIELDS_V2, canonical_bytes, entry_hash
 from mca.db import SQLITE_TRIGGERS, drop_sqlite_triggers_sql
 from mca.models import AcceptanceRecord, ImmutableRecordError
+from mca.verify import verify_chain
 from tests.mca.helpers import context, form_data
 
 pytestmark = pytest.mark.django_db
@@ -196,10 +197,12 @@ def test_canonical_form_version_2_is_pinned():
 def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user, settings):
     """An installation that wrote version-1 records before it was keyed: MCA_LOG_KEYED_SINCE names its first
     sealed record, and its first checkpoint adopts the older records (written long ago, before checkpoints)."""
-    from mca.chain import BreakKind, record_values, verify_chain
-    from mca.checkpoints import CheckpointRefused, write_checkpoint
+    from mca.chain import BreakKind, record_values
+    from mca.checkpoints import CheckpointRefused
+    from mca.verify import write_checkpoint
     from mca.log import account_snapshot, actor_snapshot
     from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
+    from mca.verify import verify_chain
 
     old = AcceptanceRecord(
         sequence=1,

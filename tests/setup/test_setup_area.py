@@ -35,6 +35,8 @@ def quick_partner_center(settings):
     # Partner Center is unreachable in these tests (no simulator): give up on it quickly.
     settings.MCA_STATUS_TIME_BUDGET = 0.3
     settings.PARTNER_CENTER_RETRY_BUDGET = 0.2
+    # About each call's own retries: the shared circuit (tests/partner_center/test_health.py) is off here.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
 
 
 def login(client, demo_user, username: str):
@@ -351,6 +353,8 @@ def test_retry_now_needs_the_retry_permission(client, demo, demo_user):
 
 def test_retry_now_with_partner_center_back_delivers(pc_simulator, client, demo, demo_user, settings):
     settings.PARTNER_CENTER_RETRY_BUDGET = 1.0
+    # About each call's own retries: the shared circuit (tests/partner_center/test_health.py) is off here.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     pc_simulator.set_fault(mode="down")
     delivery = make_failing(confirm(demo, demo_user, "litware", "reseller"), in_minutes=60)
     pc_simulator.clear_faults()

@@ -8,7 +8,7 @@ import requests
 from django.core import mail
 
 from mca import gate
-from mca.chain import verify_chain
+from mca.verify import verify_chain
 from mca.choices import AttestationState, RecordEvent
 from mca.models import AcceptanceRecord, Attestation
 from tests.storefront.helpers import signatory_form

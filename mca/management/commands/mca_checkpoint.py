@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from mca.checkpoints import CheckpointRefused, write_checkpoint
+from mca.checkpoints import CheckpointRefused
+from mca.verify import write_checkpoint
 
 
 class Command(BaseCommand):
