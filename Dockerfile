@@ -18,9 +18,10 @@ WORKDIR /app
 # DejaVu Sans: the evidence pack's PDF summary shows names in every script (mca/export.py falls back to Latin-1).
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 
-# Dependencies first, read from pyproject.toml's pinned list, so a code change does not reinstall them.
+# Dependencies first, read from pyproject.toml's pinned list, so a code change does not reinstall them. The `s3`
+# extra too: production keeps checkpoints in an S3 bucket with Object Lock by default (MCA_CHECKPOINT_STORAGE).
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['s3']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
@@ -39,6 +40,7 @@ RUN SECRET_KEY="collectstatic-only-$(python -c 'import secrets; print(secrets.to
     PARTNER_CENTER_CLIENT_ID=collectstatic-only \
     PARTNER_CENTER_CLIENT_SECRET=collectstatic-only \
     CELERY_BROKER_URL=memory:// \
+    MCA_CHECKPOINT_STORAGE=folder \
     MCA_LOG_HMAC_KEYS=collectstatic=Y29sbGVjdHN0YXRpYy1vbmx5LXRocm93YXdheS1rZXktMDAwMA== \
     MCA_LOG_HMAC_KEY_ID=collectstatic \
     MCA_CHECKPOINT_SIGNING_KEY=Y29sbGVjdHN0YXRpYy1vbmx5LXRocm93YXdheS1zZWU= \

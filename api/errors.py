@@ -32,6 +32,8 @@ class ProblemCode(StrEnum):
     PARSE_ERROR = "parse_error"
     NOT_AUTHENTICATED = "not_authenticated"
     AUTHENTICATION_FAILED = "authentication_failed"
+    ACCOUNT_LOCKED = "account_locked"
+    MFA_REQUIRED = "mfa_required"
     PERMISSION_DENIED = "permission_denied"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -50,6 +52,8 @@ TITLES = {
     ProblemCode.PARSE_ERROR: "Malformed request body",
     ProblemCode.NOT_AUTHENTICATED: "Authentication required",
     ProblemCode.AUTHENTICATION_FAILED: "Authentication failed",
+    ProblemCode.ACCOUNT_LOCKED: "Sign-in locked after too many failures",
+    ProblemCode.MFA_REQUIRED: "Second factor required",
     ProblemCode.PERMISSION_DENIED: "Not allowed",
     ProblemCode.NOT_FOUND: "Not found",
     ProblemCode.METHOD_NOT_ALLOWED: "Method not allowed",
@@ -68,6 +72,25 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = ProblemCode.ORDER_NOT_EXECUTABLE
     default_detail = TITLES[ProblemCode.ORDER_NOT_EXECUTABLE]
+
+
+class AccountLocked(exceptions.APIException):
+    """Too many failed sign-ins for the user name (django-axes): refused whatever the password, until unlocked."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = ProblemCode.ACCOUNT_LOCKED
+    default_detail = TITLES[ProblemCode.ACCOUNT_LOCKED]
+
+
+class MfaRequired(exceptions.APIException):
+    """The user must prove a second factor (config/mfa.py): the token endpoint wants the code in X-OTP-Token."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = ProblemCode.MFA_REQUIRED
+    default_detail = (
+        "Your account needs a second factor: send the code of your authenticator app in the X-OTP-Token header "
+        "(enrol at /accounts/mfa/ first)."
+    )
 
 
 class IdempotencyKeyReused(exceptions.APIException):

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE, ProblemCode
 
 
+class LockoutAwareBasicScheme(BasicScheme):
+    """The token endpoint's basic auth (django-axes watching it) is plain HTTP basic auth to a client."""
+
+    target_class = "api.authentication.LockoutAwareBasicAuthentication"
+    priority = 0
+
+
 def only_api_paths(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
     """The schema documents the REST API only (not the Partner Center simulator)."""
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]
+
+
+PROBLEM_CODES = [code.value for code in ProblemCode]
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -22,7 +33,7 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=[code.value for code in ProblemCode])
+    code = serializers.ChoiceField(choices=PROBLEM_CODES)
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,

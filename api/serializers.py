@@ -12,6 +12,7 @@ from rest_framework import serializers
 from bss.choices import Channel, Operation
 from bss.models import Account, Order, OrderLine, Product, Subscription
 from bss.services.orders import MAX_SEATS
+from mca import gate
 from mca.models import AcceptanceDelivery, AcceptanceRecord
 
 # --- strict JSON types --------------------------------------------------------------------------------------
@@ -109,14 +110,41 @@ def form_serializer(form: forms.Form) -> type[serializers.Serializer]:
 # --- representations -----------------------------------------------------------------------------------------
 
 
+class McaStateSerializer(serializers.Serializer):
+    """One customer's MCA state, the same as the badge on every page."""
+
+    code = serializers.ChoiceField(choices=gate.McaState.choices)
+    label = serializers.CharField()
+    sentence = serializers.CharField()
+    next_action = serializers.CharField(help_text="What to do next, for your role.")
+    accepted_how = serializers.CharField(allow_null=True)
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    verified_at = serializers.DateTimeField(allow_null=True, help_text="When Partner Center last confirmed it.")
+    link_expires_at = serializers.DateTimeField(allow_null=True)
+    signatory_name = serializers.CharField(allow_null=True)
+    signatory_email = serializers.CharField(allow_null=True, help_text="Masked, e.g. n****@contoso.com.")
+
+
+class AccountMcaStateSerializer(serializers.Serializer):
+    mca_state = McaStateSerializer()
+
+
 class AccountSerializer(serializers.ModelSerializer):
     reseller = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     country = serializers.CharField(source="country.code", read_only=True)
     is_synced = serializers.BooleanField(read_only=True)
+    mca_state = serializers.SerializerMethodField(
+        help_text="The MCA state known here (lists never ask Partner Center; GET .../mca/ does)."
+    )
 
     class Meta:
         model = Account
-        fields = ["id", "name", "reseller", "country", "language", "partner_center_tenant_id", "is_synced"]
+        fields = ["id", "name", "reseller", "country", "language", "partner_center_tenant_id", "is_synced", "mca_state"]
+
+    @extend_schema_field(McaStateSerializer(allow_null=True))
+    def get_mca_state(self, account: Account) -> dict[str, Any] | None:
+        state = self.context.get("mca_states", {}).get(account.pk)
+        return state.as_dict() if state is not None else None
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -203,6 +231,7 @@ class FormFieldSerializer(serializers.Serializer):
 
 
 class AccountMcaSerializer(DecisionSerializer):
+    mca_state = McaStateSerializer()
     document_download_url = serializers.URLField(allow_null=True)
     may_confirm = serializers.BooleanField(help_text="Whether you may submit the acceptance for this customer (R6).")
     acceptance_url = serializers.URLField(help_text="POST the form here.")

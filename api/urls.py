@@ -50,6 +50,7 @@ urlpatterns = [
     path("accounts/<int:pk>/mca/", views.AccountMcaView.as_view(), name="account-mca"),
     path("accounts/<int:pk>/mca/acceptances/", views.AcceptanceCreateView.as_view(), name="account-mca-acceptances"),
     path("accounts/<int:pk>/mca/resend-link/", views.ResendLinkView.as_view(), name="account-mca-resend-link"),
+    path("accounts/<int:pk>/mca/cancel-link/", views.CancelLinkView.as_view(), name="account-mca-cancel-link"),
     path("mca/acceptances/", views.AcceptanceLogList.as_view(), name="acceptance-list"),
     path("mca/acceptances/<int:pk>/", views.AcceptanceLogDetail.as_view(), name="acceptance-detail"),
     path("products/", views.ProductList.as_view(), name="product-list"),

@@ -10,16 +10,25 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django_otp import match_token
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import PROBLEM_CONTENT_TYPE, AcceptanceRequiredError, Conflict, ProblemCode, django_errors
+from api.authentication import LockoutAwareBasicAuthentication
+from api.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AcceptanceRequiredError,
+    Conflict,
+    MfaRequired,
+    ProblemCode,
+    django_errors,
+)
 from api.idempotency import HEADER, idempotent, service_key
 from api.pagination import cursor
 from api.schema import problems
@@ -27,6 +36,7 @@ from api.serializers import (
     AcceptanceOutcomeSerializer,
     AcceptanceRecordSerializer,
     AccountMcaSerializer,
+    AccountMcaStateSerializer,
     AccountSerializer,
     ExecuteInputSerializer,
     LogFilterSerializer,
@@ -41,8 +51,10 @@ from api.serializers import (
 )
 from bss.choices import Channel, Operation
 from bss.models import Account, Order, Product, Subscription
-from bss.services import execution, subscriptions
+from bss.services import acceptance, execution, subscriptions
+from bss.services.acceptance import OperationResult
 from bss.services.orders import LineRequest, place_order
+from config.mfa import OTP_HEADER, is_verified, mfa_required_for
 from mca import gate, selectors
 from mca.models import AcceptanceRecord
 
@@ -77,13 +89,20 @@ def _url(request: Request, name: str, account: Account) -> str:
     return request.build_absolute_uri(reverse(name, kwargs={"pk": account.pk}))
 
 
-def acceptance_required(request: Request, account: Account, decision: gate.Decision) -> AcceptanceRequiredError:
+def acceptance_required(
+    request: Request, account: Account, refused: gate.AcceptanceRequired
+) -> AcceptanceRequiredError:
+    """The 409 for a refused operation, with the outcome of an acceptance submitted with it (when it went in)."""
+    decision = refused.decision
     resend = ""
     if decision.pending is not None and decision.pending.expired:
         resend = _url(request, "api:account-mca-resend-link", account)
-    return AcceptanceRequiredError(
+    error = AcceptanceRequiredError(
         decision, acceptance_url=_url(request, "api:account-mca-acceptances", account), resend_link_url=resend
     )
+    if refused.outcome is not None:
+        error.outcome = outcome_data(refused.outcome)
+    return error
 
 
 def acceptance_input(request: Request, account: Account, raw: Any, *, prefix: str = "") -> dict[str, Any]:
@@ -103,20 +122,22 @@ def acceptance_input(request: Request, account: Account, raw: Any, *, prefix: st
     return data
 
 
-def submit(
-    request: Request, account: Account, data: dict[str, Any], *, prefix: str = "", **trigger: Any
-) -> gate.Outcome:
+def api_context(request: Request, **trigger: Any) -> gate.ConfirmationContext:
+    """Where a confirmation through the API happens (R8), with the request's idempotency key for the form."""
     context = gate.ConfirmationContext.from_request(request, Channel.API, **trigger)
-    context = context.with_trigger(idempotency_key=service_key(request))
-    try:
-        return gate.submit_acceptance(actor=request.user, account=account, data=data, context=context)
-    except gate.AcceptanceInvalid as exc:
-        errors = django_errors(exc, prefix)
-        raise exceptions.ValidationError(errors) from None
+    return context.with_trigger(idempotency_key=service_key(request))
 
 
-def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
+def invalid_acceptance(exc: gate.AcceptanceInvalid, prefix: str = "") -> exceptions.ValidationError:
+    return exceptions.ValidationError(django_errors(exc, prefix))
+
+
+def outcome_data(outcome: gate.Outcome, request: Request | None = None) -> dict[str, Any]:
+    """The outcome as answered: Microsoft's link only to the signatory themselves (the others get it by e-mail,
+    and a masked address here)."""
     attestation = outcome.attestation
+    viewer = request.user if request is not None else None
+    own = attestation is not None and gate.is_signatory(viewer, attestation.signatory_email)
     return AcceptanceOutcomeSerializer(
         {
             "kind": outcome.kind.value,
@@ -127,8 +148,8 @@ def outcome_data(outcome: gate.Outcome) -> dict[str, Any]:
             else {
                 "state": attestation.state,
                 "signatory_name": attestation.signatory_name,
-                "signatory_email": attestation.signatory_email,
-                "link": outcome.link or None,
+                "signatory_email": attestation.signatory_email if own else gate.mask_email(attestation.signatory_email),
+                "link": (outcome.link or None) if own else None,
                 "expires_at": outcome.expires_at,
             },
         }
@@ -145,15 +166,30 @@ def outcome_status(outcome: gate.Outcome) -> int:
 class TokenView(APIView):
     """Your API token: create (or get) it with your password (basic auth) or a session; revoke it with DELETE."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    authentication_classes = [LockoutAwareBasicAuthentication, SessionAuthentication]
 
     @extend_schema(
         operation_id="auth_token_create",
         request=None,
+        parameters=[
+            OpenApiParameter(
+                OTP_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="The code of your authenticator app, when your account needs a second factor "
+                "(admins, staff, resellers: 403 `mfa_required` without it).",
+            )
+        ],
         responses={200: TokenSerializer, 201: TokenSerializer, **problems(403)},
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
+        user = request.user
+        if mfa_required_for(user) and not is_verified(user):
+            # Basic auth proves the password only; a session has been through /accounts/mfa/ (config/mfa.py).
+            code = request.headers.get(OTP_HEADER, "")
+            if not code or match_token(user, code) is None:
+                raise MfaRequired()
         token, created = Token.objects.get_or_create(user=request.user)
         return Response(
             TokenSerializer({"token": token.key, "created": token.created}).data,
@@ -181,6 +217,14 @@ class AccountList(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Account]:
         return Account.objects.visible_to(self.request.user).select_related("reseller")
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        states = gate.states_for(page, viewer=request.user)  # two queries per page, no Partner Center call
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "mca_states": states}
+        )
+        return self.get_paginated_response(serializer.data)
+
 
 @extend_schema(tags=["accounts"], responses={200: AccountSerializer, **problems(404)})
 class AccountDetail(generics.RetrieveAPIView):
@@ -188,6 +232,13 @@ class AccountDetail(generics.RetrieveAPIView):
 
     def get_queryset(self) -> QuerySet[Account]:
         return Account.objects.visible_to(self.request.user).select_related("reseller")
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        account = self.get_object()
+        states = gate.states_for([account], viewer=request.user)
+        return Response(
+            self.get_serializer(account, context={**self.get_serializer_context(), "mca_states": states}).data
+        )
 
 
 def _form_description(form: Any) -> list[dict[str, Any]]:
@@ -224,7 +275,7 @@ class AccountMcaView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
         decision = gate.check(account, [Operation.NEW_PURCHASE])
-        body = decision.as_dict()
+        body = decision.as_dict(viewer=request.user)
         download = decision.document_download_path
         expired = decision.pending is not None and decision.pending.expired
         body.update(
@@ -233,6 +284,7 @@ class AccountMcaView(APIView):
             acceptance_url=_url(request, "api:account-mca-acceptances", account),
             resend_link_url=_url(request, "api:account-mca-resend-link", account) if expired else None,
             form=_form_description(gate.form_for(request.user, account)),
+            mca_state=gate.state_from_decision(decision, viewer=request.user).as_dict(),
         )
         return Response(AccountMcaSerializer(body).data)
 
@@ -248,8 +300,10 @@ class AcceptanceCreateView(generics.GenericAPIView):
     def get_serializer_class(self) -> Any:
         from django.contrib.auth.models import AnonymousUser
 
-        if getattr(self, "swagger_fake_view", False):  # the schema documents the configured flow's form
-            return form_serializer(gate.form_for(AnonymousUser(), Account(name="")))
+        if getattr(self, "swagger_fake_view", False):
+            # The schema documents the configured flow's form for a named customer: the fields the server fills in
+            # from the account (the company name) are optional there, as they are in a real request.
+            return form_serializer(gate.form_for(AnonymousUser(), Account(name="Contoso")))
         return form_serializer(gate.form_for(self.request.user, visible_account(self.request, self.kwargs["pk"])))
 
     @extend_schema(
@@ -289,8 +343,14 @@ class AcceptanceCreateView(generics.GenericAPIView):
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         account = visible_account(request, pk)
-        outcome = submit(request, account, acceptance_input(request, account, request.data))
-        return Response(outcome_data(outcome), status=outcome_status(outcome))
+        data = acceptance_input(request, account, request.data)
+        try:
+            outcome, _ = acceptance.confirm_acceptance(
+                actor=request.user, account=account, data=data, context=api_context(request)
+            )
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc) from None
+        return Response(outcome_data(outcome, request), status=outcome_status(outcome))
 
 
 class ResendLinkView(APIView):
@@ -307,10 +367,33 @@ class ResendLinkView(APIView):
         account = visible_account(request, pk)
         context = gate.ConfirmationContext.from_request(request, Channel.API)
         try:
-            outcome = gate.resend_link(actor=request.user, account=account, context=context)
+            outcome, _ = acceptance.resend_link(actor=request.user, account=account, context=context)
         except gate.AcceptanceInvalid as exc:
-            raise exceptions.ValidationError(django_errors(exc)) from None
-        return Response(outcome_data(outcome), status=status.HTTP_202_ACCEPTED)
+            raise invalid_acceptance(exc) from None
+        return Response(outcome_data(outcome, request), status=status.HTTP_202_ACCEPTED)
+
+
+class CancelLinkView(APIView):
+    """Enhanced flow: cancel the acceptance link out with the signatory (mistyped, or the wrong person). It is
+    recorded in the log and withdrawn at Microsoft; the customer is asked again. To name another signatory
+    instead, POST the form to acceptances/: the new link supersedes the old one the same way."""
+
+    @extend_schema(
+        tags=["mca"],
+        request=None,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: AccountMcaStateSerializer, **problems(400, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        account = visible_account(request, pk)
+        context = gate.ConfirmationContext.from_request(request, Channel.API)
+        try:
+            gate.cancel_link(actor=request.user, account=account, context=context)
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc) from None
+        state = gate.state_for(account, viewer=request.user)
+        return Response(AccountMcaStateSerializer({"mca_state": state.as_dict()}).data)
 
 
 # --- the acceptance log ------------------------------------------------------------------------------------------
@@ -443,28 +526,30 @@ class OrderListCreate(generics.ListAPIView):
         account = visible_account(request, data["account"])
         lines = _lines(account, data["lines"])
         inline = data.get("mca_acceptance")
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        key = service_key(request)
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            order = place_order(
-                actor=request.user, account=account, lines=lines, channel=Channel.API, idempotency_key=key
+            result = place_order(
+                actor=request.user,
+                account=account,
+                lines=lines,
+                context=api_context(request),
+                acceptance=form_data,
+                idempotency_key=service_key(request),
             )
         except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            outcome = submit(request, account, acceptance, prefix="mca_acceptance", operation=lines[0].operation)
-            try:
-                order = place_order(
-                    actor=request.user, account=account, lines=lines, channel=Channel.API, idempotency_key=key
-                )
-            except gate.AcceptanceRequired as still:
-                error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome)
-                raise error from None
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_201_CREATED)
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
+        return Response(result_body(result), status=status.HTTP_201_CREATED)
+
+
+def result_body(result: OperationResult) -> dict[str, Any]:
+    """An operation's order, with the outcome of the acceptance submitted with it (None when none was)."""
+    order = result.order
+    order.refresh_from_db()
+    body = OrderResultSerializer(order).data
+    body["mca_acceptance"] = outcome_data(result.outcome) if result.outcome else None
+    return body
 
 
 @extend_schema(tags=["orders"], responses={200: OrderSerializer, **problems(404)})
@@ -497,28 +582,18 @@ class OrderExecute(APIView):
         payload.is_valid(raise_exception=True)
         inline = payload.validated_data.get("mca_acceptance")
         account = order.account
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            result = execution.execute_order(actor=request.user, order=order)
+            result = execution.execute_order(
+                actor=request.user, order=order, acceptance=form_data, context=api_context(request)
+            )
         except execution.OrderNotExecutable as exc:
             raise Conflict(str(exc)) from None
         except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            operation = order.lines.first().operation if order.lines.exists() else ""
-            outcome = submit(
-                request, account, acceptance, prefix="mca_acceptance", order_number=order.number, operation=operation
-            )
-            try:
-                result = execution.execute_order(actor=request.user, order=order)
-            except gate.AcceptanceRequired as still:
-                raise acceptance_required(request, account, still.decision) from None
-        order = result.order
-        order.refresh_from_db()
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
+        return Response(result_body(result), status=status.HTTP_202_ACCEPTED if result.held else status.HTTP_200_OK)
 
 
 def visible_subscriptions(request: Request) -> QuerySet[Subscription]:
@@ -537,10 +612,11 @@ class SubscriptionList(generics.ListAPIView):
 
 
 class SubscriptionDetail(generics.GenericAPIView):
-    """A subscription; PATCH `seats` changes its seat count (BSS users with `bss.execute_order`). A seat increase
-    or decrease of a Microsoft product needs the customer's MCA acceptance: 409 `mca_acceptance_required`, or send
-    it inline in `mca_acceptance` (legacy flow: the change is made; enhanced flow: still 409 until the signatory
-    accepts at Microsoft, with the link in `acceptance`)."""
+    """A subscription; PATCH `seats` changes its seat count (BSS users with `bss.execute_order`): 202 with the
+    change's order. A seat increase or decrease of a Microsoft product needs the customer's MCA acceptance: 409
+    `mca_acceptance_required`, or send it inline in `mca_acceptance`: legacy flow, the order is executed (202,
+    provisioning applies the change); enhanced flow, the order is held "awaiting_acceptance" (202, the link
+    e-mailed to the signatory and in `mca_acceptance`) until the signatory accepts at Microsoft."""
 
     serializer_class = SubscriptionSerializer
     http_method_names = ["get", "patch", "options"]
@@ -567,35 +643,21 @@ class SubscriptionDetail(generics.GenericAPIView):
         subscription = self.get_object()
         payload = SeatsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        seats = payload.validated_data["seats"]
         inline = payload.validated_data.get("mca_acceptance")
         account = subscription.account
-        acceptance = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
-        operation = Operation.SEAT_INCREASE if seats > subscription.seats else Operation.SEAT_DECREASE
-        outcome = None
+        form_data = acceptance_input(request, account, inline, prefix="mca_acceptance") if inline else None
         try:
-            result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
-        except gate.AcceptanceRequired as refused:
-            if acceptance is None or not refused.decision.show_form:
-                raise acceptance_required(request, account, refused.decision) from None
-            outcome = submit(
-                request,
-                account,
-                acceptance,
-                prefix="mca_acceptance",
-                subscription_ref=subscription.partner_center_subscription_id or f"bss:{subscription.pk}",
-                operation=operation,
+            result = subscriptions.change_seats(
+                actor=request.user,
+                subscription=subscription,
+                seats=payload.validated_data["seats"],
+                acceptance=form_data,
+                context=api_context(request),
             )
-            try:
-                result = subscriptions.change_seats(actor=request.user, subscription=subscription, seats=seats)
-            except gate.AcceptanceRequired as still:
-                error = acceptance_required(request, account, still.decision)
-                error.outcome = outcome_data(outcome)
-                raise error from None
+        except gate.AcceptanceRequired as refused:
+            raise acceptance_required(request, account, refused) from None
+        except gate.AcceptanceInvalid as exc:
+            raise invalid_acceptance(exc, "mca_acceptance") from None
         # The change is an order of its own: executed now and applied by provisioning (at Partner Center for a
         # Microsoft product), or held "awaiting_acceptance" while the signatory's link is out.
-        order = result.order
-        order.refresh_from_db()
-        body = OrderResultSerializer(order).data
-        body["mca_acceptance"] = outcome_data(outcome) if outcome else None
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(result_body(result), status=status.HTTP_202_ACCEPTED)

@@ -219,9 +219,9 @@ def run(clients: int = 8, seconds: float = 10.0, rounds: int = 2, flow: str = "l
 
 def _measure(clients: int, seconds: float, rounds: int) -> dict:
     from bss.models import Account
-    from mca.chain import verify_chain
     from mca.knowledge import knowledge_key
     from mca.models import AcceptanceRecord, CustomerKnowledge
+    from mca.verify import verify_chain
 
     ensure_accounts(0)
     accounts = list(

@@ -42,9 +42,10 @@ def _client_get(client: Client, url: str, query: dict | None = None) -> Callable
 def query_sources() -> list[tuple[str, Callable[[], object]]]:
     """(name, what runs it) for every read of the two tables the benchmarks know."""
     from benchmarks.verify import _checkpoint_back
-    from mca.chain import hashed_rows, verify_chain
+    from mca.chain import hashed_rows
     from mca.delivery import _due_ids
     from mca.selectors import deliveries_needing_attention, local_status_for, records_for_account
+    from mca.verify import verify_chain
 
     sources: list[tuple[str, Callable[[], object]]] = []
     admin = admin_pages.admin_client()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from mca.chain import verify_chain
 from mca.models import AcceptanceRecord
+from mca.verify import verify_chain
 
 INCREMENTAL_BACK = 10_000
 

@@ -32,6 +32,7 @@ from mca.admin_filters import ResellerFilter
 from mca.choices import DeliveryState
 from mca.export import export_evidence_pack
 from mca.selectors import LocalStatus, local_status_for, records_for_account
+from mca.templatetags.mca_state import mca_badge
 
 
 class AccountScopedAdmin(NotFoundMixin, admin.ModelAdmin):
@@ -87,8 +88,10 @@ class AccountChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         statuses = local_status_for(self.result_list)
+        states = gate.states_for(self.result_list, viewer=request.user)
         for account in self.result_list:
             account.mca_local = statuses.get(account.pk)
+            account.mca_state = states.get(account.pk)
 
 
 def _day(moment) -> str:
@@ -144,7 +147,8 @@ class AccountAdmin(AccountScopedAdmin):
     @admin.display(description="MCA (known here)")
     def mca_status(self, obj: Account) -> str:
         headline, detail = local_summary(getattr(obj, "mca_local", None))
-        return format_html('<span class="mca-local">{}</span><br><small>{}</small>', headline, detail)
+        badge = mca_badge(getattr(obj, "mca_state", None))
+        return format_html('{}<br><span class="mca-local">{}</span><br><small>{}</small>', badge, headline, detail)
 
     @admin.display(description="MCA records")
     def mca_records(self, obj: Account) -> str:

@@ -6,8 +6,12 @@ class BssConfig(AppConfig):
     verbose_name = "BSS"
 
     def ready(self) -> None:
-        from bss.services.execution import release_on_acceptance
+        from bss.services.execution import queue_provisioning_with, release_on_acceptance
+        from bss.tasks import provision_order_task
         from mca.signals import acceptance_known
+
+        # Executed orders are provisioned by the Celery task (in-process when no broker is set).
+        queue_provisioning_with(lambda order_id: provision_order_task.delay(order_id))
 
         # Orders held in "awaiting acceptance" go on once Microsoft reports the customer's acceptance.
         acceptance_known.connect(release_on_acceptance, dispatch_uid="bss.release_held_orders")

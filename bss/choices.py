@@ -1,6 +1,7 @@
 """Enumerations shared by the BSS, the storefront, the API and the acceptance log."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
@@ -13,22 +14,22 @@ class Role(models.TextChoices):
 
 class Vendor(models.TextChoices):
     MICROSOFT = "microsoft", "Microsoft"
-    OTHER = "other", "Other vendor"
+    OTHER = "other", _("Other vendor")
 
 
 class BillingTerm(models.TextChoices):
-    MONTHLY = "P1M", "Monthly"
-    ANNUAL = "P1Y", "Annual"
-    TRIENNIAL = "P3Y", "Three years"
+    MONTHLY = "P1M", _("Monthly")
+    ANNUAL = "P1Y", _("Annual")
+    TRIENNIAL = "P3Y", _("Three years")
 
 
 class Operation(models.TextChoices):
-    NEW_PURCHASE = "new_purchase", "New purchase"
-    SEAT_INCREASE = "seat_increase", "Seat increase"
-    SEAT_DECREASE = "seat_decrease", "Seat decrease"
+    NEW_PURCHASE = "new_purchase", _("New purchase")
+    SEAT_INCREASE = "seat_increase", _("Seat increase")
+    SEAT_DECREASE = "seat_decrease", _("Seat decrease")
     UPGRADE = "upgrade", "Upgrade"
     TERM_CHANGE = "term_change", "Term or billing-plan change"
-    RENEWAL = "renewal", "Renewal"
+    RENEWAL = "renewal", _("Renewal")
     CANCELLATION = "cancellation", "Cancellation"
 
 
@@ -42,14 +43,14 @@ class Channel(models.TextChoices):
 
 class OrderStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
-    PLACED = "placed", "Placed"
-    AWAITING_ACCEPTANCE = "awaiting_acceptance", "Awaiting MCA acceptance"
-    EXECUTED = "executed", "Executed"
-    PROVISIONING = "provisioning", "Provisioning"
-    PROVISIONED = "provisioned", "Provisioned"
-    FAILED = "failed", "Failed"
+    PLACED = "placed", _("Placed")
+    AWAITING_ACCEPTANCE = "awaiting_acceptance", _("Awaiting MCA acceptance")
+    EXECUTED = "executed", _("Executed")
+    PROVISIONING = "provisioning", _("Provisioning")
+    PROVISIONED = "provisioned", _("Provisioned")
+    FAILED = "failed", _("Failed")
     HELD = "held", "Held by an operator"
-    CANCELLED = "cancelled", "Cancelled"
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class ProvisioningStepName(models.TextChoices):

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django_countries.fields import CountryField
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -153,6 +154,23 @@ class Account(models.Model):
     def owner_name(self) -> str:
         return self.reseller.name if self.reseller_id else "CSP direct"
 
+    @property
+    def interface_language(self) -> str:
+        """The interface language for this customer's people and e-mails: the account's language when the site
+        speaks it (de-DE → de), else the site's default."""
+        return interface_language_for(self.language)
+
+
+def interface_language_for(tag: str) -> str:
+    """One of settings.LANGUAGES for a BCP-47 tag (de-DE, fr-CA, en), or the default language."""
+    from django.conf import settings
+    from django.utils.translation import get_supported_language_variant
+
+    try:
+        return get_supported_language_variant((tag or "").replace("_", "-").lower())
+    except LookupError:
+        return settings.LANGUAGE_CODE.split("-")[0]
+
 
 class Contact(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
@@ -211,8 +229,10 @@ class Membership(models.Model):
         except cls.DoesNotExist:
             return None
 
-    @property
+    @cached_property
     def organisation_name(self) -> str:
+        # Cached on the membership (itself cached on the user object): a request that writes several records, or a
+        # worker confirming many, looks the CSP's name up once.
         if self.account_id:
             return self.account.name
         if self.reseller_id:
@@ -278,7 +298,9 @@ class Order(models.Model):
     TRANSITIONS: dict[str, frozenset[str]] = {
         OrderStatus.DRAFT: frozenset({OrderStatus.PLACED, OrderStatus.CANCELLED}),
         OrderStatus.PLACED: frozenset({OrderStatus.AWAITING_ACCEPTANCE, OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
-        OrderStatus.AWAITING_ACCEPTANCE: frozenset({OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
+        # Released: back to "placed" when it was held as it was placed (the BSS executes it), or on to "executed"
+        # when it was held during execution.
+        OrderStatus.AWAITING_ACCEPTANCE: frozenset({OrderStatus.PLACED, OrderStatus.EXECUTED, OrderStatus.CANCELLED}),
         OrderStatus.EXECUTED: frozenset({OrderStatus.PROVISIONING}),
         # Provisioning holds an order that turns out to lack acceptance (R11) instead of sending it on.
         OrderStatus.PROVISIONING: frozenset(

@@ -23,6 +23,7 @@ from bss.choices import Channel, Operation, OrderStatus
 from bss.forms import AccountFilterForm, DirectLinkForm, NewSubscriptionForm, OrderFilterForm, SeatsForm
 from bss.models import Account, Order, Subscription
 from bss.services import execution, subscriptions
+from bss.services.acceptance import OperationResult
 from bss.services.orders import OrderInvalid, gated_operations
 from mca import gate, selectors
 from mca.choices import DeliveryState
@@ -90,15 +91,22 @@ def index(request: HttpRequest) -> HttpResponse:
     orders = _orders(request)
     counts = dict(orders.order_by().values_list("status").annotate(n=Count("pk")))
     by_state = [(value, label, counts.get(value, 0)) for value, label in OrderStatus.choices]
+    held = list(orders.filter(status=OrderStatus.AWAITING_ACCEPTANCE).order_by("status_changed_at")[:20])
+    failing = list(orders.filter(status__in=[OrderStatus.FAILED, OrderStatus.HELD]).order_by("status_changed_at")[:20])
+    to_execute = list(orders.filter(status=OrderStatus.PLACED).order_by("created_at")[:20])
+    links = list(selectors.open_attestations_visible_to(request.user)[:20])
+    shown = {order.account_id: order.account for order in (*held, *failing, *to_execute)}
+    shown.update({attestation.account_id: attestation.account for attestation in links})
     context = {
         "by_state": by_state,
-        "held": orders.filter(status=OrderStatus.AWAITING_ACCEPTANCE).order_by("status_changed_at")[:20],
-        "failing": orders.filter(status__in=[OrderStatus.FAILED, OrderStatus.HELD]).order_by("status_changed_at")[:20],
-        "to_execute": orders.filter(status=OrderStatus.PLACED).order_by("created_at")[:20],
+        "held": held,
+        "failing": failing,
+        "to_execute": to_execute,
         "failing_deliveries": selectors.records_visible_to(request.user)
         .filter(delivery__state__in=[DeliveryState.FAILING, DeliveryState.REFUSED])
         .select_related("account")[:20],
-        "pending_attestations": selectors.open_attestations_visible_to(request.user)[:20],
+        "pending_attestations": links,
+        "mca_states": gate.states_for(shown.values(), viewer=request.user),
         "account_count": _accounts(request).count(),
     }
     return render(request, "bss/index.html", context)
@@ -134,6 +142,7 @@ def order_detail(request: HttpRequest, number: str) -> HttpResponse:
         "events": order.provisioning_events.all(),
         "executable": order.status in EXECUTABLE,
         "may_execute": request.user.has_perm(execution.EXECUTE_PERMISSION),
+        "mca_state": gate.state_for(order.account, viewer=request.user),
     }
     return render(request, "bss/order_detail.html", context)
 
@@ -152,7 +161,7 @@ def _execute_page(request: HttpRequest, order: Order, *, decision: gate.Decision
     return render(request, "bss/order_execute.html", context)
 
 
-def _after_execution(request: HttpRequest, result: execution.ExecutionResult) -> HttpResponse:
+def _after_execution(request: HttpRequest, result: OperationResult) -> HttpResponse:
     order = result.order
     if result.executed:
         messages.success(request, f"Order {order.number} is executed; provisioning: {order.get_status_display()}.")
@@ -160,7 +169,8 @@ def _after_execution(request: HttpRequest, result: execution.ExecutionResult) ->
         reason = result.decision.reason if result.decision else ""
         text = f"Order {order.number} waits for the customer's MCA acceptance. {reason}"
         if result.emailed_to:
-            text += f" Microsoft's acceptance link was e-mailed to {result.emailed_to}."
+            to = gate.mask_email(result.emailed_to)
+            text += f" Sent: Microsoft's acceptance link was e-mailed to the signatory only ({to})."
         elif result.outcome is not None and not result.outcome.link:
             text += " The acceptance link is being prepared; send it from the customer's page once it is there."
         messages.info(request, text)
@@ -175,20 +185,17 @@ def order_execute(request: HttpRequest, number: str) -> HttpResponse:
     if order.status not in EXECUTABLE:
         messages.info(request, f"Order {order.number} is {order.get_status_display().lower()}: nothing to execute.")
         return redirect("bss:order-detail", number=order.number)
-    if request.method == "POST" and request.POST.get("confirm"):
-        first_line = order.lines.order_by("pk").first()
-        context = gate.ConfirmationContext.from_request(
-            request,
-            Channel.BSS_EXECUTION,
-            order_number=order.number,
-            operation=first_line.operation if first_line else Operation.NEW_PURCHASE,
-        )
+    if request.method == "POST":
+        confirming = bool(request.POST.get("confirm"))
+        context = gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION)
         try:
-            result = execution.execute_with_acceptance(
-                actor=request.user, order=order, data=request.POST, context=context
+            result = execution.execute_order(
+                actor=request.user, order=order, acceptance=request.POST if confirming else None, context=context
             )
+        except gate.AcceptanceRequired as required:
+            return _execute_page(request, order, decision=required.decision, form=None)
         except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
-            decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+            decision = gate.check(order.account, gated_operations(execution.order_lines(order)))
             form = _acceptance_form(request.user, order.account, request.POST, error)
             response = _execute_page(request, order, decision=decision, form=form)
             response.status_code = 400
@@ -197,16 +204,7 @@ def order_execute(request: HttpRequest, number: str) -> HttpResponse:
             messages.error(request, str(error))
             return redirect("bss:order-detail", number=order.number)
         return _after_execution(request, result)
-    if request.method == "POST":
-        try:
-            result = execution.execute_order(actor=request.user, order=order)
-        except gate.AcceptanceRequired as required:
-            return _execute_page(request, order, decision=required.decision, form=None)
-        except execution.OrderNotExecutable as error:
-            messages.error(request, str(error))
-            return redirect("bss:order-detail", number=order.number)
-        return _after_execution(request, result)
-    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+    decision = gate.check(order.account, gated_operations(execution.order_lines(order)))
     return _execute_page(request, order, decision=decision, form=None)
 
 
@@ -247,31 +245,38 @@ def account_list(request: HttpRequest) -> HttpResponse:
         held_orders=Count("orders", filter=Q(orders__status=OrderStatus.AWAITING_ACCEPTANCE)),
         open_orders=Count("orders", filter=Q(orders__status__in=[OrderStatus.PLACED, OrderStatus.FAILED])),
     )
-    # No MCA decision per row: that could ask Partner Center once per customer. The detail page shows it.
+    # No gate decision per row (it could ask Partner Center once per customer): the local state, in two queries.
     page = Paginator(accounts.order_by("name", "pk"), 50).get_page(request.GET.get("page"))
-    pending = set(
-        selectors.open_attestations_visible_to(request.user)
-        .filter(account__in=[a.pk for a in page.object_list])
-        .values_list("account_id", flat=True)
-    )
-    return render(request, "bss/account_list.html", {"form": form, "page": page, "pending": pending})
+    mca_states = gate.states_for(page.object_list, viewer=request.user)
+    return render(request, "bss/account_list.html", {"form": form, "page": page, "mca_states": mca_states})
 
 
 @bss_view
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    account = _account(request, pk)
+    return _account_page(request, _account(request, pk))
+
+
+def _account_page(
+    request: HttpRequest, account: Account, signatory_form: Any = None, status: int = 200
+) -> HttpResponse:
     decision = gate.check(account, [Operation.NEW_PURCHASE])
+    may_confirm = gate.may_confirm(request.user, account)
+    if signatory_form is None and decision.needed and decision.pending is not None and may_confirm:
+        signatory_form = gate.form_for(request.user, account)  # "name another signatory" while a link is out
     context = {
         "account": account,
         "decision": decision,
+        "mca_state": gate.state_from_decision(decision, viewer=request.user),
         "records": selectors.records_for_account(account),
         "subscriptions": account.subscriptions.select_related("product"),
         "orders": account.orders.order_by("-created_at")[:20],
         "direct_url": DIRECT_ACCEPTANCE_URL,
         "direct_form": DirectLinkForm(initial={"email": _primary_email(account)}),
         "may_confirm": gate.may_confirm(request.user, account),
+        "signatory_form": signatory_form,
+        "idempotency_key": uuid.uuid4(),
     }
-    return render(request, "bss/account_detail.html", context)
+    return render(request, "bss/account_detail.html", context, status=status)
 
 
 def _primary_email(account: Account) -> str:
@@ -284,7 +289,14 @@ def _primary_email(account: Account) -> str:
 def account_check_now(request: HttpRequest, pk: int) -> HttpResponse:
     account = _account(request, pk)
     decision = execution.check_now(actor=request.user, account=account)
-    if decision.needed:
+    order = _orders(request).filter(account=account, number=request.POST.get("order", "")[:20]).first()
+    if order is not None and order.status != OrderStatus.AWAITING_ACCEPTANCE:
+        # Pressed on an order page: answer about that order, which no longer waits (never "must be accepted"
+        # beside "Provisioned").
+        messages.success(
+            request, f"Order {order.number} is {order.get_status_display().lower()}: nothing waits for the acceptance."
+        )
+    elif decision.needed:
         messages.info(request, f"Partner Center was asked again: {decision.reason}.")
     else:
         messages.success(request, f"{decision.reason}. Orders held for {account.name} were released.")
@@ -313,11 +325,51 @@ def account_direct_link(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def account_send_link(request: HttpRequest, pk: int) -> HttpResponse:
     account = _account(request, pk)
-    to = execution.resend_signatory_link(actor=request.user, account=account)
+    to = execution.resend_signatory_link(
+        actor=request.user,
+        account=account,
+        context=gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION),
+    )
     if to:
-        messages.success(request, f"Microsoft's acceptance link was e-mailed to {to}.")
+        messages.success(request, f"Sent: Microsoft's acceptance link was e-mailed to the signatory only ({to}).")
     else:
         messages.error(request, "There is no open acceptance link to send (it may still be being prepared).")
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+@bss_view
+@require_POST
+def account_cancel_link(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    try:
+        execution.cancel_signatory_link(
+            actor=request.user,
+            account=account,
+            context=gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION),
+        )
+        messages.success(request, "The acceptance link is cancelled; Microsoft's page no longer accepts it.")
+    except gate.AcceptanceInvalid as invalid:
+        messages.error(request, " ".join(invalid.messages))
+    return redirect("bss:account-detail", pk=account.pk)
+
+
+@bss_view
+@require_POST
+def account_signatory(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account(request, pk)
+    try:
+        to = execution.change_signatory(
+            actor=request.user,
+            account=account,
+            data=request.POST,
+            context=gate.ConfirmationContext.from_request(request, Channel.BSS_EXECUTION),
+        )
+    except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
+        return _account_page(request, account, _acceptance_form(request.user, account, request.POST, error), 400)
+    if to:
+        messages.success(request, f"Sent: the new signatory's link was e-mailed to them only ({to}).")
+    else:
+        messages.info(request, "The new signatory is named; Microsoft's link is being prepared.")
     return redirect("bss:account-detail", pk=account.pk)
 
 

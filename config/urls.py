@@ -4,22 +4,29 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from config import views
+from config.mfa_views import mfa
 from mca import views as mca_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/", mfa, name="mfa"),
     path("admin/", admin.site.urls),
     path("mca/agreements/<str:template_id>/document/", mca_views.agreement_document, name="agreement-document"),
+    path(".well-known/mca-log/", mca_views.log_publication, name="mca-log"),
+    path(".well-known/mca-log/checkpoints/", mca_views.log_checkpoints, name="mca-log-checkpoints"),
+    path(".well-known/mca-log/checkpoints/<str:name>", mca_views.log_checkpoint, name="mca-log-checkpoint"),
+    path(".well-known/mca-log/links/", mca_views.log_links, name="mca-log-links"),
     path("store/", include("storefront.urls")),
     path("bss/", include("bss.urls")),
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script from a URL of its own: no inline script for the CSP.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Our template: drf-spectacular's loads Google Fonts, and the docs must load nothing from a third party.
     path(
         "api/redoc/",

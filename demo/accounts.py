@@ -190,10 +190,12 @@ DEMO_ACCOUNTS = [
 ]
 
 # Placed orders waiting for BSS execution: (order number, account key, product sku, seats, placed by).
-# Litware (synced, nothing accepted) asks for the MCA form at execution; Tailspin Toys is a Fabrikam (white-label)
-# customer that wl-bss executes; it is not synced, so provisioning creates its Partner Center customer.
+# Litware (synced, nothing accepted) asks for the MCA form at execution; Wide World Importers (not synced, German)
+# is the README's BSS walk-through; Tailspin Toys is a Fabrikam (white-label) customer that wl-bss executes; both
+# are not synced, so provisioning creates their Partner Center customer.
 DEMO_ORDERS = [
     ("SO-DEMO-LITWARE", "litware", "MS-M365-BS", 10, "reseller"),
+    ("SO-DEMO-WIDEWORLD", "wide-world", "MS-M365-E3", 25, "reseller"),
     ("SO-DEMO-TAILSPIN", "tailspin", "MS-M365-E3", 5, "wl-customer"),
 ]
 

@@ -16,8 +16,9 @@ from bss.models import Account
 from demo.accounts import DEMO_ACCOUNTS
 from demo.simulator import MCA_TEMPLATE_ID
 from mca.attestation.legacy import confirm_acceptance
+from mca.choices import AttestationState
 from mca.context import ConfirmationContext
-from mca.models import AcceptanceRecord
+from mca.models import AcceptanceRecord, Attestation
 
 DOCUMENT_LINK = "https://www.microsoft.com/licensing/docs/customeragreement"
 
@@ -84,3 +85,66 @@ def seed_history(accounts: dict[str, Account]) -> list[AcceptanceRecord]:
             )
         )
     return records
+
+
+@dataclass(frozen=True)
+class OpenLink:
+    """A signatory's acceptance link out (enhanced flow), so the pages show a pending and an expired link."""
+
+    account_key: str
+    username: str
+    channel: Channel
+    expired: bool
+
+
+OPEN_LINKS = [
+    # Pending: Contoso named Alpine Ski House's signatory; Fabrikam's account of the same tenant shows it too (R2).
+    OpenLink("alpine-contoso", "reseller", Channel.RESELLER_STOREFRONT, expired=False),
+    # Expired: the CSP's link to Coho Winery's signatory lapsed; "Send again" issues a new one.
+    OpenLink("coho", "bss", Channel.BSS_EXECUTION, expired=True),
+]
+
+
+def seed_links(accounts: dict[str, Account]) -> list[Attestation]:
+    """Start the enhanced attestations of OPEN_LINKS through the real flow (Microsoft is the simulator, which must
+    be answering), and let the expired one lapse at the simulator. Idempotent: a second seed replays the first."""
+    from mca.attestation.enhanced import EnhancedFlow, check_open_attestations_now
+    from mca.knowledge import knowledge_key
+    from partner_center.simulator import services as simulator
+
+    User = get_user_model()
+    contacts = {demo.key: demo.contact for demo in DEMO_ACCOUNTS}
+    attestations = []
+    for link in OPEN_LINKS:
+        account = accounts[link.account_key]
+        first, last, email, _phone = contacts[link.account_key]
+        outcome = EnhancedFlow().start(
+            actor=User.objects.get(username=link.username),
+            account=account,
+            data={
+                "signatory_first_name": first,
+                "signatory_last_name": last,
+                "signatory_email": email,
+                "signatory_phone": "",
+                "company_name": account.name,
+                "authority_confirmed": "on",
+            },
+            context=ConfirmationContext(
+                channel=link.channel,
+                host="127.0.0.1:8000",
+                ip_address="127.0.0.1",
+                user_agent="seed_demo",
+                operation=Operation.NEW_PURCHASE,
+                idempotency_key=f"seed-demo-link:{link.account_key}",
+            ),
+        )
+        attestation = outcome.attestation
+        if attestation is None:
+            continue
+        attestation.refresh_from_db()
+        if link.expired and attestation.attestation_id and attestation.state == AttestationState.PENDING:
+            simulator.expire_attestation(attestation_id=attestation.attestation_id)
+            check_open_attestations_now(knowledge_key(account))
+            attestation.refresh_from_db()
+        attestations.append(attestation)
+    return attestations

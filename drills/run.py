@@ -19,7 +19,7 @@ from drills.stack import LOG_DIR, RUN_ID, Stack, wait_until
 
 # The drills, in the order they run; each flow's drills run on a stack started with that flow. A new drill: add its
 # name to its flow's tuple and its function to `_drills()`.
-LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning")
+LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning", "insider")
 ENHANCED = ("enhanced_down", "bad_input_enhanced")
 ORDER = (*LEGACY, *ENHANCED)
 REFUSED = 2  # exit status when another run holds the lock
@@ -47,6 +47,7 @@ def _drills() -> dict:
         "append_only": cases.log_is_append_only,
         "bad_input": bad_input,
         "provisioning": provisioning_fails_midway,
+        "insider": lambda stack: __import__("drills.insider", fromlist=["insider_attacks"]).insider_attacks(stack),
         "enhanced_down": cases.enhanced_down,
         "bad_input_enhanced": lambda stack: bad_input(stack, flow="enhanced"),
     }
@@ -208,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for stale in stop_stale():
             print(stale.line(), flush=True)
-        stack = Stack()
+        # The cache in Redis, as in docker-compose: Partner Center's shared health is then one for every process.
+        stack = Stack(cache_in_redis=True)
         print(f"Drill stack: run {RUN_ID}, database {stack.db_name}, {stack.base_url}, logs in {LOG_DIR}", flush=True)
         started = time.monotonic()
         outcomes: list[Outcome] = []

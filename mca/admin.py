@@ -27,12 +27,13 @@ from django.views.decorators.http import require_POST
 from bss.models import Account
 from mca import gate
 from mca.admin_filters import DateRangeFilter, ResellerFilter
-from mca.chain import verify_chain
-from mca.choices import DeliveryState, EvidenceClass, RecordEvent
+from mca.choices import AttestationState, DeliveryState, EvidenceClass, RecordEvent
 from mca.delivery import retry_now
 from mca.export import check_record, csv_lines, csv_rows
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
 from mca.paginator import EstimatedCountPaginator
+from mca.state import link_is_expired
+from mca.verify import verify_chain
 
 EXPORT_PERMISSION = "mca.export_acceptancerecord"
 VERIFY_PERMISSION = "mca.verify_acceptance_log"
@@ -327,11 +328,13 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="log alone is proof")
     def log_alone_is_proof(self, record: AcceptanceRecord) -> str:
-        return yes_no(
-            record.log_sufficient_as_proof,
-            "yes (the customer's own user accepted)",
-            "no: Partner Center's record of the acceptance backs it (see the delivery below)",
-        )
+        if record.evidence_class == EvidenceClass.SIGNATORY_AT_MICROSOFT:
+            return "yes: Microsoft reported the signatory's acceptance"
+        if record.log_sufficient_as_proof:
+            return "yes: the customer's own user accepted"
+        if record.evidence_class == EvidenceClass.FIRST_PARTY:
+            return "not this step: the signatory's acceptance at Microsoft (a later record) proves it"
+        return "not alone: Partner Center's record of the acceptance backs it (see the delivery below)"
 
     @admin.display(description="Microsoft's answer")
     def microsoft_answer_pretty(self, record: AcceptanceRecord) -> str:
@@ -341,6 +344,8 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="form data (exactly as entered)")
     def form_as_entered(self, record: AcceptanceRecord) -> str:
+        if record.form_data in ("", "{}"):
+            return "— (this step has no form)"
         return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', _pretty_json(record.form_data))
 
     @admin.display(description="attempts")
@@ -587,7 +592,7 @@ class AttestationAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
     """Acceptance links out with customers' signatories (enhanced attestation): pending ones with their expiry,
     and a "Check now" action that asks Microsoft at once."""
 
-    list_display = ("customer", "signatory", "state", "expires", "created", "last_error_short")
+    list_display = ("customer", "signatory", "state_now", "expires", "created", "last_error_short")
     list_select_related = ("account",)
     list_filter = ("state",)
     search_fields = ("account__name", "signatory_name", "signatory_email")
@@ -628,6 +633,13 @@ class AttestationAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="signatory")
     def signatory(self, attestation: Attestation) -> str:
         return format_html("{}<br><small>{}</small>", attestation.signatory_name, attestation.signatory_email)
+
+    @admin.display(description="state", ordering="state")
+    def state_now(self, attestation: Attestation) -> str:
+        """The stored state, but a pending link past Microsoft's expiresAt is expired at once (before any poll)."""
+        if link_is_expired(attestation.state, attestation.expires_at):
+            return AttestationState.EXPIRED.label
+        return attestation.get_state_display()
 
     @admin.display(description="link expires")
     def expires(self, attestation: Attestation) -> str:

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class McaConfig(AppConfig):
     name = "mca"
     verbose_name = "MCA acceptance"
+
+    def ready(self) -> None:
+        from mca import outbox
+        from mca.tasks import deliver_acceptance_task
+
+        # The outbox hands rows to the sender through the Celery task (in-process when no broker is set).
+        outbox.send_rows_with(lambda delivery_id: deliver_acceptance_task.delay(delivery_id))

@@ -25,10 +25,10 @@ collide: a content form's first field is "<n>:" or "~", never 128 hex digits.
 The first record's prev_hash is 64 zeros. Length-prefixing makes the encoding unambiguous without escaping, and it
 is cheap to build from a `values_list` row, so verification streams a million rows without model instances.
 
-Verification (`verify_chain`) checks every record (sequence continuity, link, content, MAC, no version going
-back), then the end of the log against the chain head and against the signed checkpoints kept outside the
-database (`mca.checkpoints`): records missing up to a checkpoint, a chain recomputed since one, an extra record
-past the head are each named.
+Verification of the records themselves (`verify_hashed_rows`: sequence continuity, link, content, MAC, no version
+going back) is here; `mca.verify.verify_chain`, a module above this one and `mca.checkpoints`, adds the end of the
+log against the chain head and against the signed checkpoints kept outside the database: records missing up to a
+checkpoint, a chain recomputed since one, an extra record past the head are each named.
 """
 
 from __future__ import annotations
@@ -38,15 +38,12 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
-from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
-
-if TYPE_CHECKING:
-    from mca.checkpoints import Checkpoint
+from mca.models import GENESIS_HASH, AcceptanceRecord
 
 HASHED_FIELDS_V1: tuple[str, ...] = (
     "sequence",
@@ -252,6 +249,8 @@ class BreakKind:
     CHECKPOINT = "checkpoint"  # the record at a checkpoint's sequence is not the one the checkpoint signed
     CHECKPOINT_SIGNATURE = "checkpoint_signature"  # a checkpoint file that does not verify
     CHECKPOINT_STORAGE = "checkpoint_storage"  # the checkpoints could not be read at all
+    UNCOVERED = "uncovered"  # records no checkpoint covers, long after they were written: absence is not trust
+    KNOWLEDGE = "knowledge"  # a CustomerKnowledge row whose seal does not verify (forged or edited "accepted")
     HEAD = "head"  # the chain head names a different hash for the last record
 
 
@@ -263,6 +262,8 @@ class ChainBreak:
     kind: str = BreakKind.CONTENT
 
     def __str__(self) -> str:
+        if self.kind == BreakKind.KNOWLEDGE:
+            return self.problem
         if self.record_id is None:
             return f"at #{self.sequence}: {self.problem}"
         return f"record #{self.sequence} (id {self.record_id}): {self.problem}"
@@ -438,13 +439,22 @@ def verify_hashed_rows(
             )
         if version not in HASHED_FIELDS_BY_VERSION:
             return broken(sequence, record_id, BreakKind.VERSION, f"unknown hash version {version}")
-        if version < highest or (keyed_after is not None and sequence > keyed_after and version < KEYED_VERSION):
+        if version < highest:
             return broken(
                 sequence,
                 record_id,
                 BreakKind.DOWNGRADE,
-                f"hash version {version} after version-{max(highest, KEYED_VERSION)} records: an unkeyed record "
-                "where only sealed ones are written (forged or rewritten without the key)",
+                f"hash version {version} after version-{highest} records: an unkeyed record where only sealed ones "
+                "are written (forged or rewritten without the key)",
+            )
+        if keyed_after is not None and sequence > keyed_after and version < KEYED_VERSION:
+            return broken(
+                sequence,
+                record_id,
+                BreakKind.DOWNGRADE,
+                f"hash version {version} at or after the keyed-since floor (#{keyed_after + 1}, from which every "
+                "record is sealed): an unkeyed record where only sealed ones are written (forged or rewritten "
+                "without the key)",
             )
         if prev_hash != expected_prev:
             return broken(
@@ -475,198 +485,9 @@ def verify_hashed_rows(
     return VerifyResult(checked, expected_sequence - 1, None, (), expected_prev, last_id, started_after=after)
 
 
-def _record_at(sequence: int) -> tuple[int, str, int, str, str, list[Any]] | None:
+def record_at(sequence: int) -> tuple[int, str, int, str, str, list[Any]] | None:
     """(id, entry_hash, hash_version, key_id, mac, values) of the record at `sequence`, or None."""
     row = AcceptanceRecord.objects.filter(sequence=sequence).values_list(*VERIFY_COLUMNS).first()
     if row is None:
         return None
     return row[-1], row[_STORED], row[_VERSION], row[_KEY_ID], row[_MAC], list(row[:_FIELD_COUNT])
-
-
-def _start_at(checkpoint: Checkpoint) -> ChainBreak | None:
-    """An incremental run starts at a checkpoint: the record there must exist, be intact and be the one signed."""
-    found = _record_at(checkpoint.sequence)
-    if found is None:
-        return ChainBreak(
-            checkpoint.sequence,
-            None,
-            f"record #{checkpoint.sequence}, where incremental verification starts ({checkpoint.describe()}), is "
-            "missing: the log was restored from an earlier backup or its tail deleted",
-            BreakKind.MISSING,
-        )
-    record_id, stored, version, key_id, mac, values = found
-    try:
-        recomputed = entry_hash(values, version)
-    except ValueError:
-        recomputed = ""
-    if recomputed != stored:
-        return ChainBreak(
-            checkpoint.sequence, record_id, "content does not match its hash: a field was changed", BreakKind.CONTENT
-        )
-    if stored != checkpoint.head_hash:
-        return ChainBreak(checkpoint.sequence, record_id, checkpoint_mismatch(checkpoint, stored), BreakKind.CHECKPOINT)
-    if version >= KEYED_VERSION:
-        problem = mac_problem(stored, key_id, mac)
-        if problem:
-            return ChainBreak(checkpoint.sequence, record_id, problem, BreakKind.MAC)
-    return None
-
-
-def checkpoint_mismatch(checkpoint: Checkpoint, stored: str) -> str:
-    return (
-        f"it is not the record {checkpoint.describe()} signed (hash {stored[:12]}…, signed "
-        f"{checkpoint.head_hash[:12]}…): the log was rewritten and its chain recomputed, or restored from an "
-        "earlier backup and written to again"
-    )
-
-
-def checkpoint_breaks(checkpoints: Sequence[Checkpoint], last_sequence: int, last_id: int | None) -> list[ChainBreak]:
-    """Each checkpoint against the stored log: its record must exist with exactly the signed hash.
-
-    One indexed query per thousand checkpoints; together with the chain's own check (every stored hash matches its
-    record) this proves the log still holds what each checkpoint signed."""
-    found: list[ChainBreak] = []
-    by_sequence: dict[int, tuple[int, str]] = {}
-    sequences = sorted({checkpoint.sequence for checkpoint in checkpoints})
-    for start in range(0, len(sequences), 1000):
-        rows = AcceptanceRecord.objects.filter(sequence__in=sequences[start : start + 1000]).values_list(
-            "sequence", "id", "entry_hash"
-        )
-        by_sequence.update({sequence: (record_id, stored) for sequence, record_id, stored in rows})
-    for checkpoint in sorted(checkpoints, key=lambda c: c.sequence):
-        if checkpoint.sequence == 0:
-            continue
-        if checkpoint.sequence not in by_sequence:
-            missing = (
-                f"#{last_sequence + 1}"
-                if checkpoint.sequence == last_sequence + 1
-                else f"#{last_sequence + 1}–#{checkpoint.sequence}"
-            )
-            where = f"the log ends at #{last_sequence}" + (f" (id {last_id})" if last_id is not None else "")
-            found.append(
-                ChainBreak(
-                    checkpoint.sequence,
-                    None,
-                    f"record(s) {missing} are missing: {checkpoint.describe()} signed record #{checkpoint.sequence} "
-                    f"(hash {checkpoint.head_hash[:12]}…), but {where}: the database was restored from an earlier "
-                    "backup, or its tail was deleted",
-                    BreakKind.MISSING,
-                )
-            )
-            continue
-        record_id, stored = by_sequence[checkpoint.sequence]
-        if stored != checkpoint.head_hash:
-            found.append(
-                ChainBreak(
-                    checkpoint.sequence, record_id, checkpoint_mismatch(checkpoint, stored), BreakKind.CHECKPOINT
-                )
-            )
-    return found
-
-
-def _head() -> tuple[int, str]:
-    return ChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash").first() or (0, GENESIS_HASH)
-
-
-def head_breaks(result: VerifyResult, head_before: tuple[int, str]) -> list[ChainBreak]:
-    """The verified end of the log against the chain head, which every append moves in its own transaction.
-
-    The head is read before the records and again after them, so appends committed while verifying are not taken
-    for extra records: records are missing when the log ends short of the head as it was before; extra when it
-    goes past the head as it is after."""
-    last = result.last_sequence
-    head_sequence, head_hash = head_before
-    if last < head_sequence:
-        where = f"the last record is #{last} (id {result.last_id})" if last else "the log holds no record"
-        return [
-            ChainBreak(
-                last,
-                result.last_id,
-                f"the chain head says the log ends at #{head_sequence}, but {where}: records "
-                f"#{last + 1}–#{head_sequence} are missing from the end",
-                BreakKind.MISSING,
-            )
-        ]
-    if last > head_sequence:
-        head_sequence, head_hash = _head()
-    if last > head_sequence:
-        extra_id = AcceptanceRecord.objects.filter(sequence=head_sequence + 1).values_list("id", flat=True).first()
-        count = last - head_sequence
-        return [
-            ChainBreak(
-                head_sequence + 1,
-                extra_id,
-                f"extra record: it lies past the chain head (#{head_sequence}); {count} record(s) "
-                f"#{head_sequence + 1}–#{last} were added without the log's append, or the head was moved back",
-                BreakKind.EXTRA,
-            )
-        ]
-    if last == head_sequence and last and head_hash != result.last_hash:
-        return [
-            ChainBreak(
-                last,
-                result.last_id,
-                f"the chain head names hash {head_hash[:12]}… for the last record, which hashes to "
-                f"{result.last_hash[:12]}…: the head was moved",
-                BreakKind.HEAD,
-            )
-        ]
-    return []
-
-
-def verify_chain(
-    *,
-    chunk_size: int = 10_000,
-    progress: Callable[[int], None] | None = None,
-    checkpoints: Sequence[Checkpoint] | None = None,
-    start: Checkpoint | None = None,
-) -> VerifyResult:
-    """Verify the log: every record from the first (or, incrementally, from checkpoint `start`), then its end
-    against the chain head and against every signed checkpoint (read from the checkpoint storage unless given).
-
-    Records removed from the end would leave an intact but shorter chain: the head and the checkpoints name them.
-    """
-    problems: list[ChainBreak] = []
-    if checkpoints is None:
-        from mca.checkpoints import load_checkpoints
-
-        loaded = load_checkpoints(after=start.sequence if start is not None else 0)
-        checkpoints, problems = loaded.checkpoints, list(loaded.problems)
-    head_before = _head()
-    keyed = [c.sequence for c in checkpoints if c.hash_version >= KEYED_VERSION]
-    keyed_after = min(keyed) if keyed else None
-    if start is not None:
-        first = _start_at(start)
-        if first is not None:
-            breaks = (first, *problems)
-            return VerifyResult(0, start.sequence, first, breaks, started_after=start.sequence)
-        version = _record_at(start.sequence)[2]
-        result = verify_hashed_rows(
-            hashed_rows(chunk_size, after=start.sequence),
-            progress,
-            after=start.sequence,
-            after_hash=start.head_hash,
-            after_version=version,
-            keyed_after=keyed_after,
-        )
-    else:
-        result = verify_hashed_rows(hashed_rows(chunk_size), progress, keyed_after=keyed_after)
-    breaks = list(result.breaks)
-    if result.first_break is None:
-        breaks += checkpoint_breaks(checkpoints, result.last_sequence, result.last_id)
-        breaks += head_breaks(result, head_before)
-    else:
-        # The chain stopped early; the checkpoints are still compared with what is stored.
-        breaks += [b for b in checkpoint_breaks(checkpoints, result.last_sequence, result.last_id) if b.record_id]
-    breaks += problems
-    breaks.sort(key=lambda b: b.sequence)
-    return VerifyResult(
-        result.checked,
-        result.last_sequence,
-        breaks[0] if breaks else None,
-        tuple(breaks),
-        result.last_hash,
-        result.last_id,
-        started_after=result.started_after,
-        checkpoints_checked=len(checkpoints),
-    )

@@ -33,11 +33,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils import timezone
 
-from mca.chain import CURRENT_VERSION, BreakKind, ChainBreak, VerifyResult, verify_chain
+from mca.chain import CURRENT_VERSION, BreakKind, ChainBreak, VerifyResult
 
 logger = logging.getLogger(__name__)
 
@@ -117,12 +118,15 @@ class Checkpoint:
     time: str
     key_id: str
     hash_version: int
+    # The first sequence from which every record is sealed (MCA_LOG_KEYED_SINCE when signed); None in
+    # checkpoints written before it was carried.
+    keyed_since: int | None = None
     name: str = ""
     signature: str = ""
     public_key: str = ""
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "log_id": self.log_id,
             "sequence": self.sequence,
             "head_hash": self.head_hash,
@@ -130,6 +134,9 @@ class Checkpoint:
             "key_id": self.key_id,
             "hash_version": self.hash_version,
         }
+        if self.keyed_since is not None:
+            body["keyed_since"] = self.keyed_since
+        return body
 
     def signed_bytes(self) -> bytes:
         return CHECKPOINT_DOMAIN + canonical_json(self.body())
@@ -202,6 +209,7 @@ def parse_checkpoint(data: dict[str, Any], name: str = "") -> Checkpoint:
             time=str(body["time"]),
             key_id=str(body["key_id"]),
             hash_version=int(body["hash_version"]),
+            keyed_since=int(body["keyed_since"]) if "keyed_since" in body else None,
             name=name,
             signature=str(data.get("signature", "")),
             public_key=str(data.get("public_key", "")),
@@ -285,40 +293,48 @@ def sign_checkpoint(*, sequence: int, head_hash: str, moment: datetime | None = 
         time=_utc(moment or timezone.now()),
         key_id=key_id_for(public),
         hash_version=CURRENT_VERSION,
+        keyed_since=settings.MCA_LOG_KEYED_SINCE,
     )
     signature = private.sign(unsigned.signed_bytes())
     return replace(unsigned, signature=_b64(signature), public_key=_b64(public))
 
 
-@dataclass(frozen=True)
-class Written:
-    checkpoint: Checkpoint | None
-    previous: Checkpoint | None
-    verified: int  # records verified from the previous checkpoint to the new head
-
-    @property
-    def unchanged(self) -> bool:
-        return self.checkpoint is None
-
-
-def write_checkpoint(*, force: bool = False) -> Written:
-    """Sign and store a checkpoint of the current head, after verifying the chain from the previous checkpoint
-    (the whole log the first time) to it. Nothing is written when the head has not moved since the previous
-    checkpoint (unless `force`). Raises CheckpointRefused when the chain does not verify."""
-    previous = latest_checkpoint()
-    result = verify_chain(start=previous) if previous is not None else verify_chain()
-    if not result.ok:
-        raise CheckpointRefused(result)
-    if result.last_sequence == 0:
-        return Written(None, previous, 0)
-    if previous is not None and previous.sequence == result.last_sequence and not force:
-        return Written(None, previous, result.checked)
-    moment = timezone.now()
-    checkpoint = sign_checkpoint(sequence=result.last_sequence, head_hash=result.last_hash, moment=moment)
+def store_checkpoint(checkpoint: Checkpoint, moment: datetime) -> Checkpoint:
+    """Keep a signed checkpoint in the write-once storage; returns it with its name."""
     name = _save("checkpoints", checkpoint.sequence, moment, checkpoint.file_json())
-    checkpoint = replace(checkpoint, name=name)
     logger.info("Acceptance log checkpoint at #%s written to %s", checkpoint.sequence, name)
-    return Written(checkpoint, previous, result.checked)
+    return replace(checkpoint, name=name)
+
+
+# --- cadence: a checkpoint within MCA_CHECKPOINT_MAX_LAG_SECONDS of every new record ---
+
+_SCHEDULED = "mca:checkpoint-scheduled"  # cache key: a checkpoint task is on its way
+
+
+def schedule_checkpoint() -> None:
+    """After a record commits: make sure a checkpoint follows within MCA_CHECKPOINT_MAX_LAG_SECONDS. The first
+    record after a checkpoint sends one delayed task; the records after it find the cache key and add nothing, so a
+    burst of confirmations costs one cache round trip each and shares one checkpoint (Trillian's batched
+    integration, in small). The task clears the key before it reads the head, so a record committed after that
+    read schedules the next one. A lost task only delays: the key expires and beat signs every
+    MCA_CHECKPOINT_SECONDS anyway."""
+    if not settings.MCA_CHECKPOINT_AFTER_COMMIT:
+        return
+    lag = settings.MCA_CHECKPOINT_MAX_LAG_SECONDS
+    if not cache.add(_SCHEDULED, 1, timeout=lag + 60):
+        return
+    from mca.tasks import write_checkpoint_task
+
+    try:
+        write_checkpoint_task.apply_async(countdown=lag)
+    except Exception:  # a broker outage must not fail a committed confirmation; beat is the net
+        cache.delete(_SCHEDULED)
+        logger.exception("Could not schedule the acceptance log's next checkpoint; beat will sign it")
+
+
+def scheduled_checkpoint_due() -> None:
+    """The scheduled task starts: records committed from here on schedule the next checkpoint."""
+    cache.delete(_SCHEDULED)
 
 
 # --- "verified up to" markers for incremental verification ---

@@ -60,6 +60,9 @@ class RecordEvent(models.TextChoices):
     AGREEMENT_CREATED = "agreement_created", "Agreement created at Microsoft"
     LINK_EXPIRED = "link_expired", "Acceptance link expired"
     LINK_REISSUED = "link_reissued", "Acceptance link re-issued"
+    LINK_SUPERSEDED = "link_superseded", "Acceptance link withdrawn: another signatory named"
+    LINK_CANCELLED = "link_cancelled", "Acceptance link cancelled"
+    LINK_SENT = "link_sent", "Acceptance link sent to the signatory"
 
 
 class AttestationState(models.TextChoices):

@@ -1,4 +1,5 @@
-"""Telling Partner Center (R10): an outbox of delivery rows, sent after commit, retried, never sent twice.
+"""Telling Partner Center (R10), the sending side of the outbox: delivery rows (written by `mca.outbox` in the
+record's transaction) sent after commit, retried, never sent twice.
 
 - `deliver(delivery_id)` sends one row; a Celery task wraps it (acks_late: it is idempotent).
 - `sweep_due_deliveries()` re-enqueues rows whose next try has passed and rows stuck in "sending" (a lost
@@ -9,14 +10,14 @@
   confirmation exists") counts as delivered only when that existing confirmation still counts (R4a): a stale one
   from the same contact means Microsoft keeps refusing orders, so the delivery is refused and the acceptance is
   no longer taken as known.
-- What is sent is the record's attestation flow's business (`mca.attestation`); the outbox is the same for all.
+- What is sent, whether a record already reached Partner Center, and what a duplicate answer means are the record's
+  attestation flow's business (`mca.attestation`, found by the record's event); this module is the same for all.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -24,15 +25,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from bss.models import Account
+from mca.attestation import flow_for_record
 from mca.attestation.base import SendOutcome
 from mca.choices import DeliveryState
 from mca.knowledge import forget_acceptance_from, link_account_to_tenant
 from mca.messages import error_text
-from mca.models import AcceptanceDelivery, AcceptanceRecord
-from mca.rules import attestation_counts
+from mca.models import AcceptanceDelivery
+from mca.outbox import send_later
 from partner_center.client import get_client
-from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
-from partner_center.types import MCA, CustomerAgreement
+from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
+from partner_center.types import CustomerAgreement
 
 logger = logging.getLogger(__name__)
 
@@ -52,48 +54,6 @@ def sending_lease() -> timedelta:
 
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 6 * 3600
-
-
-def _matches(agreement: CustomerAgreement, record: AcceptanceRecord) -> bool:
-    contact = agreement.primary_contact
-    return (
-        contact is not None
-        and contact.email.lower() == record.email.lower()
-        and contact.first_name == record.first_name
-        and contact.last_name == record.last_name
-    )
-
-
-def matching_confirmation(record: AcceptanceRecord, tenant_id: str) -> CustomerAgreement | None:
-    """The customer's confirmation at Partner Center by this record's contact, if any (asked fresh)."""
-    agreements = get_client().get_customer_agreements(tenant_id, record.agreement_type or MCA, use_cache=False)
-    same_contact = [agreement for agreement in agreements if _matches(agreement, record)]
-    return max(same_contact, key=lambda agreement: agreement.date_agreed, default=None)
-
-
-def already_at_partner_center(record: AcceptanceRecord, tenant_id: str) -> CustomerAgreement | None:
-    """Is this record's confirmation already listed for the customer? (Asked fresh, never from the cache.)"""
-    found = matching_confirmation(record, tenant_id)
-    if found is None or (record.template_id and found.template_id != record.template_id):
-        return None
-    return found
-
-
-def enqueue_delivery(record: AcceptanceRecord, account: Account) -> AcceptanceDelivery:
-    """The outbox row for telling Partner Center about `record`, written in the caller's transaction and sent
-    after commit; it waits when the account has no Partner Center customer yet (provisioning releases it)."""
-    delivery = AcceptanceDelivery.objects.create(
-        record=record,
-        account=account,
-        request_id=uuid.uuid4(),
-        state=DeliveryState.PENDING if account.is_synced else DeliveryState.WAITING_FOR_CUSTOMER,
-        next_attempt_at=timezone.now() if account.is_synced else None,
-    )
-    if account.is_synced:
-        from mca.tasks import deliver_acceptance_task
-
-        transaction.on_commit(lambda: deliver_acceptance_task.delay(delivery.pk))
-    return delivery
 
 
 def backoff(attempts: int) -> timedelta:
@@ -135,8 +95,6 @@ def _claim(delivery_id: int) -> tuple[AcceptanceDelivery, bool] | None:
 
 
 def _mark_sent(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
-    from mca.attestation import flow_for_record
-
     with transaction.atomic():
         _save_sent(delivery, outcome)
         flow_for_record(delivery.record).after_sent(delivery.record, outcome)
@@ -156,7 +114,11 @@ def _save_sent(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
 
 def _mark_failing(delivery: AcceptanceDelivery, error: PartnerCenterError) -> None:
     wait = backoff(delivery.attempts)
-    if isinstance(error, PartnerCenterThrottled) and error.retry_after:
+    if isinstance(error, PartnerCenterUnavailable) and error.held_back and error.retry_after is not None:
+        # Not sent: Partner Center's shared health held it back (circuit open, or Retry-After pausing these calls).
+        # Every delivery held back waits for the same moment, when calls may go again, and they drain in order.
+        wait = timedelta(seconds=error.retry_after)
+    elif isinstance(error, PartnerCenterThrottled) and error.retry_after:
         wait = max(wait, timedelta(seconds=error.retry_after))
     delivery.state = DeliveryState.FAILING
     delivery.next_attempt_at = timezone.now() + wait
@@ -184,9 +146,9 @@ def _mark_refused(delivery: AcceptanceDelivery, outcome: SendOutcome, existing: 
 
 def _settle(delivery: AcceptanceDelivery, outcome: SendOutcome) -> None:
     if outcome.already_confirmed:
-        existing = matching_confirmation(delivery.record, delivery.tenant_id)
-        if existing is not None and not attestation_counts(existing.date_agreed):
-            _mark_refused(delivery, outcome, existing)
+        stale = flow_for_record(delivery.record).stale_duplicate(delivery.record, tenant_id=delivery.tenant_id)
+        if stale is not None:
+            _mark_refused(delivery, outcome, stale)
             return
     _mark_sent(delivery, outcome)
 
@@ -198,18 +160,15 @@ def deliver(delivery_id: int) -> str | None:
         return None
     delivery, recovering = claimed
     record = delivery.record
+    flow = flow_for_record(record)
     try:
         if recovering:
-            found = already_at_partner_center(record, delivery.tenant_id)
+            found = flow.already_delivered(record, tenant_id=delivery.tenant_id)
             if found is not None:
                 logger.info("Delivery %s was sent before a crash; Partner Center has it", delivery.pk)
-                _mark_sent(delivery, SendOutcome(200, False, dict(found.raw or {}), found.template_id))
+                _mark_sent(delivery, found)
                 return delivery.state
-        from mca.attestation import flow_for_record
-
-        outcome = flow_for_record(record).send(
-            record, tenant_id=delivery.tenant_id, request_id=str(delivery.request_id)
-        )
+        outcome = flow.send(record, tenant_id=delivery.tenant_id, request_id=str(delivery.request_id))
         _settle(delivery, outcome)
     except PartnerCenterError as error:
         logger.warning("Delivery %s of record #%s failed: %s", delivery.pk, record.sequence, error)
@@ -220,20 +179,25 @@ def deliver(delivery_id: int) -> str | None:
 
 
 def _due_ids(now: datetime, limit: int) -> list[int]:
+    # Every due row in the order they were written: after an outage (whose held-back rows all became due at the
+    # same moment, give or take the microseconds of their failing) they drain in the order of the confirmations.
     due = AcceptanceDelivery.objects.filter(
         state__in=[DeliveryState.PENDING, DeliveryState.FAILING], next_attempt_at__lte=now
-    ).order_by("next_attempt_at")
+    ).order_by("pk")
     stuck = AcceptanceDelivery.objects.filter(state=DeliveryState.SENDING, updated_at__lte=now - sending_lease())
     return [*due.values_list("pk", flat=True)[:limit], *stuck.values_list("pk", flat=True)[:limit]]
 
 
 def sweep_due_deliveries() -> int:
-    """Enqueue every delivery that is due or stuck; returns how many were enqueued."""
-    from mca.tasks import deliver_acceptance_task
+    """Enqueue every delivery that is due or stuck; returns how many were enqueued.
 
+    While Partner Center's shared circuit is open (or waits for its trial), only the oldest due delivery is sent:
+    it is the trial, and the others would only be held back; once it succeeds the next sweep sends the rest."""
     ids = _due_ids(timezone.now(), 500)
+    if ids and get_client().health.circuit_open():
+        ids = ids[:1]
     for delivery_id in ids:
-        deliver_acceptance_task.delay(delivery_id)
+        send_later(delivery_id)
     return len(ids)
 
 
@@ -249,23 +213,6 @@ def deliver_pending_for(account: Account) -> bool:
     for delivery_id in undelivered.exclude(state=DeliveryState.REFUSED).values_list("pk", flat=True):
         deliver(delivery_id)
     return not AcceptanceDelivery.objects.filter(account=account).exclude(state=DeliveryState.SENT).exists()
-
-
-def release_waiting_deliveries(account: Account) -> int:
-    """The account has a Partner Center customer now: its waiting deliveries are due (sent after commit)."""
-    from mca.tasks import deliver_acceptance_task
-
-    waiting = list(
-        AcceptanceDelivery.objects.filter(account=account, state=DeliveryState.WAITING_FOR_CUSTOMER).values_list(
-            "pk", flat=True
-        )
-    )
-    AcceptanceDelivery.objects.filter(pk__in=waiting).update(
-        state=DeliveryState.PENDING, next_attempt_at=timezone.now()
-    )
-    for delivery_id in waiting:
-        transaction.on_commit(lambda delivery_id=delivery_id: deliver_acceptance_task.delay(delivery_id))
-    return len(waiting)
 
 
 # Rows an operator may send again at once: failing (waiting for their backoff) and pending (not sent yet, e.g. the

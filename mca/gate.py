@@ -36,20 +36,41 @@ from mca.attestation import (
     OutcomeKind,
     current_flow,
 )
-from mca.attestation import reissue_link as _reissue_link
-from mca.attestation.enhanced import check_open_attestations_now
+from mca.attestation import cancel_link as _cancel_link
+from mca.attestation import check_now as _check_flows_now
+from mca.attestation import record_link_sent as _record_link_sent
 from mca.choices import AttestationState, ReasonCode
 from mca.context import ConfirmationContext
-from mca.delivery import deliver_pending_for, release_waiting_deliveries
+from mca.delivery import deliver_pending_for
+from mca.forms import look_alike_problem
 from mca.knowledge import knowledge_key, link_account_to_tenant
 from mca.knowledge import with_known_acceptance as _with_known_acceptance
 from mca.log import is_first_party
 from mca.models import Attestation
+from mca.outbox import release_waiting_deliveries
 from mca.permissions import can_confirm_for, ensure_can_confirm
 from mca.rules import requires_acceptance
+from mca.state import (
+    CustomerMcaState,
+    McaState,
+    expired_sentence,
+    is_signatory,
+    mask_email,
+    state_from_decision,
+)
+from mca.state import states_for as _states_for
 from mca.status import AcceptanceStatus, acceptance_status
 
 ACCEPTANCE_REQUIRED_CODE = "mca_acceptance_required"
+# The reasons that mean "Partner Center could not be asked", not "the customer has not accepted".
+_PARTNER_CENTER_COULD_NOT_SAY = frozenset(
+    {
+        ReasonCode.PARTNER_CENTER_UNAVAILABLE,
+        ReasonCode.PARTNER_CENTER_THROTTLED,
+        ReasonCode.PARTNER_CENTER_SLOW,
+        ReasonCode.PARTNER_CENTER_BAD_RESPONSE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,23 @@ class Decision:
         return self.needed and not self.waiting
 
     @property
+    def blocks_order(self) -> bool:
+        """An order for these operations may not be placed or executed now: acceptance is needed and no link is
+        out with the signatory (a waiting order is held instead, and released when Microsoft reports it)."""
+        return self.needed and not self.waiting
+
+    @property
+    def undetermined(self) -> bool:
+        """Partner Center could not say (unreachable, throttling, too slow, unreadable) and nothing is pending:
+        the question is about Microsoft, not the customer, so an automatic step retries rather than holds."""
+        return self.needed and self.pending is None and self.reason_code in _PARTNER_CENTER_COULD_NOT_SAY
+
+    @property
+    def hold_reason(self) -> str:
+        """What a held order says about why it waits ("" when nothing is needed)."""
+        return self.reason[:500] if self.needed else ""
+
+    @property
     def template_id(self) -> str:
         template = self.status.template if self.status else None
         return template.template_id if template else ""
@@ -147,9 +185,11 @@ class Decision:
             document_link=self.document_link,
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        """The decision as the API and the pages' scripts show it."""
+    def as_dict(self, viewer: AbstractBaseUser | AnonymousUser | None = None) -> dict[str, Any]:
+        """The decision as the API and the pages' scripts show it. Microsoft's link reaches the signatory only:
+        it is in the answer when `viewer` is the signatory, else null, and the address is masked."""
         pending = self.pending
+        own = pending is not None and is_signatory(viewer, pending.signatory_email)
         return {
             "needed": self.needed,
             "reason_code": self.reason_code,
@@ -165,8 +205,8 @@ class Decision:
             else {
                 "state": pending.state.value if hasattr(pending.state, "value") else pending.state,
                 "signatory_name": pending.signatory_name,
-                "signatory_email": pending.signatory_email,
-                "link": pending.link or None,
+                "signatory_email": pending.signatory_email if own else mask_email(pending.signatory_email),
+                "link": (pending.link or None) if own else None,
                 "expires_at": pending.expires_at.isoformat() if pending.expires_at else None,
                 "last_error": pending.last_error or None,
             },
@@ -174,13 +214,15 @@ class Decision:
 
 
 class AcceptanceRequired(Exception):
-    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision."""
+    """A Microsoft operation needs the customer's MCA acceptance first (R11). Carries the decision, and the
+    outcome of an acceptance submitted in the same call that did not settle it yet."""
 
     code = ACCEPTANCE_REQUIRED_CODE
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, outcome: Outcome | None = None) -> None:
         super().__init__(decision.reason)
         self.decision = decision
+        self.outcome = outcome
 
 
 def _normalised(operations: Iterable[GatedOperation | Operation | str]) -> list[GatedOperation]:
@@ -192,20 +234,13 @@ def _when(moment: datetime) -> str:
 
 
 def _pending_for(account: Account) -> PendingAttestation | None:
-    latest = (
-        Attestation.objects.filter(key=knowledge_key(account))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .order_by("-created_at")
-        .only("state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error")
-        .first()
-    )
+    latest = Attestation.objects.only(
+        "state", "signatory_name", "signatory_email", "acceptance_url", "expires_at", "created_at", "last_error"
+    ).current_for(knowledge_key(account))
     if latest is None:
         return None
-    state = AttestationState(latest.state)
-    if state == AttestationState.PENDING and latest.expires_at is not None and latest.expires_at <= timezone.now():
-        state = AttestationState.EXPIRED  # Microsoft will say so at the next poll; the link is dead already
     return PendingAttestation(
-        state=state,
+        state=latest.effective_state,
         signatory_name=latest.signatory_name,
         signatory_email=latest.signatory_email,
         link=latest.acceptance_url,
@@ -217,10 +252,9 @@ def _pending_for(account: Account) -> PendingAttestation | None:
 
 def _pending_reason(pending: PendingAttestation) -> tuple[str, str]:
     if pending.expired:
-        when = f" on {_when(pending.expires_at)}" if pending.expires_at else ""
         return (
             ReasonCode.LINK_EXPIRED,
-            f"The acceptance link sent to {pending.signatory_name} expired{when}: send a new one",
+            f"{expired_sentence(pending.signatory_name, pending.expires_at)}: send a new one",
         )
     if pending.state == AttestationState.CREATING:
         return (
@@ -320,14 +354,46 @@ def submit_acceptance(*, actor: AbstractBaseUser, account: Account, data: Any, c
 def resend_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
     """A new acceptance link for the signatory (the old one expired or was lost); the old stays in the log."""
     ensure_can_confirm(actor, account)
-    return _reissue_link(actor=actor, account=account, context=context)
+    return current_flow().reissue(actor=actor, account=account, context=context)
+
+
+def cancel_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> None:
+    """Cancel the link out with the customer's signatory (mistyped or the wrong person), recorded in the log and
+    withdrawn at Microsoft; the customer is asked again. To name another signatory instead, submit the form again
+    (`submit_acceptance`): the new link supersedes the old one the same way. Raises PermissionDenied (R6) or
+    AcceptanceInvalid (no link out)."""
+    _cancel_link(actor=actor, account=account, context=context)
+
+
+def record_link_sent(
+    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext | None, how: str
+) -> None:
+    """The log records how the customer's acceptance link reached the signatory (a channel calls it after sending:
+    "e-mailed to the signatory only (n****@contoso.com)")."""
+    _record_link_sent(actor=actor, account=account, context=context, how=how)
 
 
 def check_now(account: Account) -> Decision:
     """ "Check now": ask Microsoft again at once — open attestations, and (for a synced account) the customer's
     confirmations and direct acceptance — then decide for a new purchase."""
-    check_open_attestations_now(knowledge_key(account))
+    _check_flows_now(knowledge_key(account))
+    # What Microsoft reported may have released and provisioned the customer's orders in this same call, giving
+    # the account its tenant (and its knowledge a new key): decide on the account as it is now.
+    account.refresh_from_db(fields=["partner_center_tenant_id"])
     return check(account, [Operation.NEW_PURCHASE], ask_again=True)
+
+
+def state_for(account: Account, *, viewer: AbstractBaseUser | AnonymousUser | None) -> CustomerMcaState:
+    """The customer's MCA state for one page (badge, sentence, next action for `viewer`'s role): the full decision
+    for a new purchase, so it may ask Partner Center within its budget like any check."""
+    return state_from_decision(check(account, [Operation.NEW_PURCHASE]), viewer=viewer)
+
+
+def states_for(
+    accounts: Iterable[Account], *, viewer: AbstractBaseUser | AnonymousUser | None
+) -> dict[int, CustomerMcaState]:
+    """Per account id, the MCA state for a list: a fixed number of queries, never a Partner Center call."""
+    return _states_for(accounts, viewer=viewer)
 
 
 def set_tenant(account: Account, tenant_id: Any) -> Account:
@@ -354,20 +420,32 @@ __all__ = [
     "AcceptanceInvalid",
     "AcceptanceRequired",
     "ConfirmationContext",
+    "CustomerMcaState",
     "Decision",
     "GatedOperation",
     "IdempotencyConflict",
+    "McaState",
     "Outcome",
     "OutcomeKind",
     "PendingAttestation",
+    "cancel_link",
     "check",
     "check_now",
     "ensure_accepted",
     "form_for",
+    "is_signatory",
+    # The form's check for names that could pass for another (mixed look-alike scripts, styled letters), for the
+    # channels' own name fields (a new customer's company name in the store's checkout).
+    "look_alike_problem",
+    "mask_email",
     "may_confirm",
     "prepare_for_orders",
+    "record_link_sent",
     "resend_link",
     "set_tenant",
+    "state_for",
+    "state_from_decision",
+    "states_for",
     "submit_acceptance",
     "with_known_acceptance",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,9 @@ from bss.models import Account
 from mca.choices import AcceptanceKind
 from mca.models import AcceptanceRecord, CustomerKnowledge
 from mca.rules import attestation_counts
+from mca.seal import knowledge_seal_problem, knowledge_sealed
+
+logger = logging.getLogger(__name__)
 
 # Stronger evidence is never replaced by weaker: a direct acceptance at Microsoft stays what we know.
 _STRENGTH = {
@@ -42,7 +46,16 @@ def known_acceptance(account: Account) -> CustomerKnowledge | None:
     carried = _carried_knowledge(account)
     if carried is not None:
         return carried
-    return CustomerKnowledge.objects.filter(key=knowledge_key(account)).first()
+    knowledge = CustomerKnowledge.objects.filter(key=knowledge_key(account)).first()
+    if knowledge is not None and not knowledge_sealed(knowledge):
+        # Forged or edited without the key: unknown, so the gate asks again; `mca_verify_log` names the row.
+        logger.warning(
+            "Customer knowledge %s does not verify (%s): treated as unknown",
+            knowledge.key,
+            knowledge_seal_problem(knowledge),
+        )
+        return None
+    return knowledge
 
 
 def lock_customer(key: str) -> None:
@@ -176,8 +189,8 @@ def _moment(value: Any) -> datetime | None:
 
 def still_counts(knowledge: CustomerKnowledge | None) -> bool:
     """R4a: the customer's own acceptance at Microsoft (directly, or as the signatory of an enhanced attestation)
-    always counts; a partner attestation only if recent enough."""
-    if knowledge is None:
+    always counts; a partner attestation only if recent enough. A row whose seal does not verify never counts."""
+    if knowledge is None or not knowledge_sealed(knowledge):
         return False
     return knowledge.kind in ACCEPTED_AT_MICROSOFT or attestation_counts(knowledge.accepted_at)
 
@@ -222,7 +235,8 @@ def remember_acceptance(
                 current = CustomerKnowledge.objects.select_for_update().get(key=key)
         if not still_counts(current):
             _announce(key)  # it did not count before (stale): now it may
-        if _is_newer_or_stronger(current, kind, accepted_at):
+        if not knowledge_sealed(current) or _is_newer_or_stronger(current, kind, accepted_at):
+            # A row that does not verify is replaced whole, never re-sealed with its forged content.
             for field, value in values.items():
                 setattr(current, field, value)
         elif verified and current.kind == kind:
@@ -260,7 +274,7 @@ def link_account_to_tenant(account: Account) -> None:
 
     Attestation.objects.filter(key=f"account:{account.pk}").update(key=knowledge_key(account))
     old = CustomerKnowledge.objects.filter(key=f"account:{account.pk}").first()
-    if old is None:
+    if old is None or not knowledge_sealed(old):  # a forged row is not carried over (verify names it)
         return
     with transaction.atomic():
         remember_acceptance(
@@ -273,3 +287,13 @@ def link_account_to_tenant(account: Account) -> None:
             record=old.record,
         )
         old.delete()
+
+
+def knowledge_seal_breaks() -> list[tuple[int, str, str]]:
+    """(id, key, why) of every knowledge row whose seal does not verify."""
+    found = []
+    for knowledge in CustomerKnowledge.objects.order_by("pk").iterator(chunk_size=2000):
+        problem = knowledge_seal_problem(knowledge)
+        if problem:
+            found.append((knowledge.pk, knowledge.key, problem))
+    return found

@@ -18,7 +18,9 @@ from django.utils import timezone
 from bss.choices import Role
 from bss.models import Account, Membership
 from mca.chain import CURRENT_VERSION, entry_hash, record_values, seal
+from mca.checkpoints import schedule_checkpoint
 from mca.context import ConfirmationContext
+from mca.db_roles import ADVANCE_FUNCTION, LOCK_FUNCTION
 from mca.models import AcceptanceRecord, ChainHead
 from partner_center.types import MCA
 
@@ -111,9 +113,18 @@ def follow_up_values(story: AcceptanceRecord) -> dict[str, Any]:
 
 
 def lock_head() -> ChainHead:
-    """Lock the chain head for the rest of the caller's transaction: appends are serialised by this lock."""
-    if not transaction.get_connection().in_atomic_block:
+    """Lock the chain head for the rest of the caller's transaction: appends are serialised by this lock.
+
+    On PostgreSQL through `mca_lock_chain_head()` (SECURITY DEFINER, migration 0008): the runtime role has no
+    UPDATE right on the head, which SELECT ... FOR UPDATE needs (mca.db_roles)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("the chain head is locked inside transaction.atomic(): the record commits with its story")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_HEAD_SQL)
+            last_sequence, last_hash = cursor.fetchone()
+        return ChainHead(pk=1, last_sequence=last_sequence, last_hash=last_hash)
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:  # a database emptied by a test flush; migration 0002 writes it otherwise
         ChainHead.objects.get_or_create(pk=1)
@@ -130,13 +141,16 @@ def append(record: AcceptanceRecord, *, then: Callable[[AcceptanceRecord], objec
     many confirmations a second the log takes. On PostgreSQL the record's id is drawn from its sequence first and
     `then` runs before the lock (foreign keys are checked at commit: Django declares them DEFERRABLE INITIALLY
     DEFERRED), so the lock covers only the seal: lock the head, one statement that inserts the record and moves
-    the head, commit. SQLite serialises writers anyway: there the record is saved first and `then` runs after.
+    the head (through `mca_advance_chain_head`, which moves it only to the record after it), commit. SQLite
+    serialises writers anyway: there the record is saved first and `then` runs after.
     A repeated idempotency key raises IntegrityError (the column is unique) and the transaction writes nothing.
     """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("append runs inside transaction.atomic(): the record commits with its story")
     _stamp_content(record)
+    # A checkpoint follows within MCA_CHECKPOINT_MAX_LAG_SECONDS (batched; nothing when the transaction rolls back).
+    transaction.on_commit(schedule_checkpoint)
     if connection.vendor != "postgresql":
         head = lock_head()
         _seal(record, head.last_sequence, head.last_hash)
@@ -183,11 +197,12 @@ _RECORD_FIELDS = AcceptanceRecord._meta.concrete_fields
 _NEXT_ID_SQL = (
     f"SELECT nextval(pg_get_serial_sequence('{AcceptanceRecord._meta.db_table}', '{AcceptanceRecord._meta.pk.column}'))"
 )
-# Table and column names come from the models, values are parameters.
+# Table and column names come from the models, values are parameters. The head moves through the owner's
+# SECURITY DEFINER function (the runtime role may not UPDATE it), still in the one statement that inserts.
 _INSERT_AND_MOVE_HEAD_SQL = (
     f"WITH inserted AS (INSERT INTO {AcceptanceRecord._meta.db_table} "  # noqa: S608
     f"({', '.join(field.column for field in _RECORD_FIELDS)}) VALUES ({', '.join(['%s'] * len(_RECORD_FIELDS))}) "
-    f"RETURNING sequence, entry_hash) "
-    f"UPDATE {ChainHead._meta.db_table} SET last_sequence = inserted.sequence, last_hash = inserted.entry_hash "
-    f"FROM inserted WHERE {ChainHead._meta.db_table}.id = 1"
+    f"RETURNING sequence, prev_hash, entry_hash) "
+    f"SELECT {ADVANCE_FUNCTION}(inserted.sequence, inserted.prev_hash, inserted.entry_hash) FROM inserted"
 )
+_LOCK_HEAD_SQL = f"SELECT head_sequence, head_hash FROM {LOCK_FUNCTION}()"  # noqa: S608

@@ -39,6 +39,10 @@ class CustomerKnowledge(models.Model):
         null=True, blank=True, help_text="When Partner Center last confirmed this (empty: known only here)."
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # The seal (mca.seal): an HMAC over the row with a key outside the database; a row that does not verify
+    # counts as unknown.
+    mac_key_id = models.CharField(max_length=32, blank=True)
+    mac = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = "customer acceptance knowledge"
@@ -46,6 +50,14 @@ class CustomerKnowledge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.get_kind_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from mca.seal import seal_knowledge
+
+        seal_knowledge(self)  # every write through the application seals the row it writes
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "mac_key_id", "mac"}
+        super().save(*args, **kwargs)
 
 
 class AcceptanceRecordQuerySet(models.QuerySet["AcceptanceRecord"]):
@@ -182,7 +194,9 @@ class AcceptanceRecord(models.Model):
 
     @property
     def confirmer(self) -> str:
-        return f"{self.actor_display_name} ({self.get_actor_role_display()})"
+        """Who, with the role in brackets when there is one (a system step such as "Partner Center" has none)."""
+        role = self.get_actor_role_display()
+        return f"{self.actor_display_name} ({role})" if role else self.actor_display_name
 
 
 class ChainHead(models.Model):
@@ -230,6 +244,27 @@ class AcceptanceDelivery(models.Model):
         return f"delivery of #{self.record_id}: {self.get_state_display()}"
 
 
+class AttestationQuerySet(models.QuerySet):
+    """The one definition of which attestations are "the customer's current one" (gate, selectors, lists)."""
+
+    def open(self) -> AttestationQuerySet:
+        """Links still out with a signatory (being created, or waiting), whatever their expiry."""
+        return self.filter(state__in=[AttestationState.CREATING, AttestationState.PENDING])
+
+    def unsettled(self) -> AttestationQuerySet:
+        """Neither replaced by a newer link nor accepted: open, or expired and not re-issued yet."""
+        return self.exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
+
+    def current_for(self, key: str) -> Attestation | None:
+        """The customer's current attestation (knowledge key `key`, R2): its newest one, unless that one was
+        replaced, withdrawn (signatory changed, link cancelled) or accepted — then None: an older link never comes
+        back as the customer's current one."""
+        latest = self.filter(key=key).order_by("-created_at", "-pk").first()
+        if latest is None or latest.state in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED):
+            return None
+        return latest
+
+
 class Attestation(models.Model):
     """One enhanced attestation's progress (mutable state, outside the log): the link Microsoft issued for the
     customer's signatory, until the signatory accepts or the link expires. Each step also writes a log record."""
@@ -254,6 +289,8 @@ class Attestation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = AttestationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "next_check_at"], name="mca_attestation_due")]
@@ -264,6 +301,20 @@ class Attestation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in (AttestationState.CREATING, AttestationState.PENDING)
+
+    @property
+    def effective_state(self) -> AttestationState:
+        """The state as of now: a pending link past its expiry is expired already (Microsoft says so at the next
+        poll). The one place link expiry is judged."""
+        state = AttestationState(self.state)
+        if state == AttestationState.PENDING and self.expires_at is not None and self.expires_at <= timezone.now():
+            return AttestationState.EXPIRED
+        return state
+
+    @property
+    def is_waiting(self) -> bool:
+        """Out with the signatory and still usable: orders wait for it."""
+        return self.effective_state in (AttestationState.CREATING, AttestationState.PENDING)
 
 
 class KnownTemplate(models.Model):

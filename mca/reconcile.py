@@ -98,10 +98,7 @@ def _label(code: str) -> str:
 
 def unknown_synced_accounts() -> list[Account]:
     """One account per tenant whose acceptance is not known (or known only by a stale attestation)."""
-    known = {
-        knowledge.key: knowledge
-        for knowledge in CustomerKnowledge.objects.filter(key__startswith="tenant:").only("key", "kind", "accepted_at")
-    }
+    known = {knowledge.key: knowledge for knowledge in CustomerKnowledge.objects.filter(key__startswith="tenant:")}
     chosen: dict[str, Account] = {}
     for account in Account.objects.filter(partner_center_tenant_id__isnull=False).order_by("pk").iterator():
         key = f"tenant:{account.partner_center_tenant_id}"

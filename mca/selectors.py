@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
-from django.utils import timezone
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from bss.models import Account
 from mca.choices import AttestationState, DeliveryState
-from mca.knowledge import knowledge_key, still_counts
+from mca.knowledge import ACCEPTED_AT_MICROSOFT, knowledge_key, still_counts
 from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
-from mca.rules import cloud_agreement_counts
+from mca.rules import attestation_min_date, cloud_agreement_counts
 
 
 def records_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[AcceptanceRecord]:
@@ -35,12 +34,25 @@ def records_for_account(account: Account) -> QuerySet[AcceptanceRecord]:
 def open_attestations_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attestation]:
     """Acceptance links out with signatories (or expired and not replaced), for the accounts `user` may see."""
     visible = Account.objects.visible_to(user)
+    settled = CustomerKnowledge.objects.filter(key=OuterRef("key")).filter(_knowledge_that_counts())
+    newer = Attestation.objects.filter(key=OuterRef("key"), created_at__gt=OuterRef("created_at"))
     return (
-        Attestation.objects.filter(account__in=visible)
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
+        Attestation.objects.unsettled()
+        .filter(account__in=visible)
+        # Only the customer's newest link, and none once its acceptance is known (however it became known).
+        .exclude(Exists(newer))
+        .exclude(Exists(settled))
         .select_related("account")
         .order_by("-created_at")
     )
+
+
+def _knowledge_that_counts() -> Q:
+    """`still_counts` (R4a) as a filter on CustomerKnowledge rows."""
+    minimum = attestation_min_date()
+    if minimum is None:
+        return Q()
+    return Q(kind__in=list(ACCEPTED_AT_MICROSOFT)) | Q(accepted_at__gte=datetime.combine(minimum, time.min, tzinfo=UTC))
 
 
 # --- The setup area's cheap local summary (no Partner Center call): what is known here, per account ---
@@ -60,7 +72,7 @@ class LocalStatus:
     confirmed_by: str = ""
     counts: bool = False  # the known acceptance still counts (R4a)
     cloud_agreement: bool = False  # a Cloud Agreement from before the cut-over counts (R4)
-    attestation_state: str = ""  # the newest open (or expired, not replaced) attestation's state
+    attestation_state: str = ""  # the current attestation's effective state (Attestation.effective_state)
     attestation_state_label: str = ""
     signatory_name: str = ""
     link_expires_at: datetime | None = None
@@ -69,15 +81,11 @@ class LocalStatus:
 
     @property
     def link_expired(self) -> bool:
-        return self.attestation_state == AttestationState.EXPIRED or (
-            self.attestation_state == AttestationState.PENDING
-            and self.link_expires_at is not None
-            and self.link_expires_at <= timezone.now()
-        )
+        return self.attestation_state == AttestationState.EXPIRED
 
     @property
     def waiting(self) -> bool:
-        return self.attestation_state in (AttestationState.CREATING, AttestationState.PENDING) and not self.link_expired
+        return self.attestation_state in (AttestationState.CREATING, AttestationState.PENDING)
 
 
 def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
@@ -93,11 +101,15 @@ def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
     attestations: dict[str, Attestation] = {}
     for attestation in (
         Attestation.objects.filter(key__in=set(keys.values()))
-        .exclude(state__in=[AttestationState.SUPERSEDED, AttestationState.ACCEPTED])
-        .order_by("created_at")
+        .order_by("created_at", "pk")
         .only("key", "state", "signatory_name", "expires_at", "created_at")
     ):
-        attestations[attestation.key] = attestation  # the newest wins
+        attestations[attestation.key] = attestation  # the newest wins: an older link was replaced by it
+    attestations = {
+        key: attestation
+        for key, attestation in attestations.items()
+        if attestation.state not in (AttestationState.SUPERSEDED, AttestationState.ACCEPTED)
+    }
     records = dict(
         AcceptanceRecord.objects.filter(account_id__in=ids)
         .order_by()
@@ -137,8 +149,8 @@ def local_status_for(accounts: Iterable[Account]) -> dict[int, LocalStatus]:
             confirmed_by=known.confirmed_by if known else "",
             counts=counts,
             cloud_agreement=cloud,
-            attestation_state=attestation.state if attestation else "",
-            attestation_state_label=attestation.get_state_display() if attestation else "",
+            attestation_state=attestation.effective_state if attestation else "",
+            attestation_state_label=attestation.effective_state.label if attestation else "",
             signatory_name=attestation.signatory_name if attestation else "",
             link_expires_at=attestation.expires_at if attestation else None,
             records=records.get(account.pk, 0),

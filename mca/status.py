@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from bss.choices import Role
 from bss.models import Account
 from mca.choices import AcceptanceKind, ReasonCode
 from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
@@ -86,6 +88,20 @@ def _day(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d}"
 
 
+# The reason sentence is shown on every account of the Microsoft customer, and a tenant can be managed by several
+# partners (one account each): a partner's user who confirmed is named by role only, their name being that
+# partner's business (issue 17). The customer's own user and the signatory are the customer's people: named.
+_PARTNER_ROLE_SUFFIXES = {f" ({role.label})": role.label for role in Role if role != Role.CUSTOMER}
+
+
+def confirmed_by_for_everyone(confirmed_by: str) -> str:
+    """ " by Nancy Davolio (Customer user)", or " on the customer's behalf by a partner (Reseller user)"."""
+    for suffix, label in _PARTNER_ROLE_SUFFIXES.items():
+        if confirmed_by.endswith(suffix):
+            return f" on the customer's behalf by a partner ({label})"
+    return f" by {confirmed_by}" if confirmed_by else ""
+
+
 def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
     if knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT:
         reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, "Accepted directly at Microsoft")
@@ -100,7 +116,7 @@ def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
             f"Partner Center reports acceptance (partner confirmation of {_day(knowledge.accepted_at)})",
         )
     else:
-        by = f" by {knowledge.confirmed_by}" if knowledge.confirmed_by else ""
+        by = confirmed_by_for_everyone(knowledge.confirmed_by)
         reason = Reason(ReasonCode.CONFIRMED_HERE, f"Accepted on {_day(knowledge.accepted_at)}{by}")
     return AcceptanceStatus(
         needed=False,
@@ -122,8 +138,9 @@ def _stale_reason(accepted_at: datetime, contact: AgreementContact | None = None
     )
     return Reason(
         ReasonCode.STALE_ATTESTATION,
-        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh of "
-        f"{minimum:%Y-%m-%d}: Microsoft requires the customer to accept the current agreement{other}",
+        f"The only partner confirmation is from {_day(accepted_at)}{by}, before the MCA refresh"
+        f"{f' of {minimum:%Y-%m-%d}' if minimum else ''}: Microsoft requires the customer to accept the current "
+        f"agreement{other}",
     )
 
 
@@ -264,7 +281,43 @@ def _remembered_not_accepted(
         return None
     if ask_again and (timezone.now() - answered_at).total_seconds() >= settings.MCA_ATTESTATION_MIN_CHECK_SECONDS:
         return None
+    if stale_date is not None and attestation_counts(stale_date):
+        # The confirmation Partner Center showed counts under today's R4a (MCA_ATTESTATION_MIN_DATE was moved or
+        # emptied since): the remembered "not accepted" is obsolete, so Partner Center is asked again.
+        return None
     return answered_at, stale_date, contact
+
+
+@dataclass(frozen=True)
+class RememberedAnswer:
+    """Partner Center's recent "not accepted" for one customer, as remembered in the cache."""
+
+    answered_at: datetime
+    stale_date: datetime | None
+
+
+def remembered_answers(accounts: Iterable[Account]) -> dict[int, RememberedAnswer]:
+    """Per account id, Partner Center's remembered "not accepted" (one cache read for all; no Partner Center
+    call, no query): for lists, which show "required" or "stale" from it instead of asking per row."""
+    by_key = {_not_accepted_key(account): account.pk for account in accounts}
+    if not by_key:
+        return {}
+    try:
+        found = cache.get_many(list(by_key))
+    except Exception:
+        logger.warning("Could not read Partner Center's remembered answers", exc_info=True)
+        return {}
+    answers = {}
+    for key, answer in found.items():
+        try:
+            stale = answer.get("stale_date")
+            answers[by_key[key]] = RememberedAnswer(
+                answered_at=datetime.fromisoformat(answer["answered_at"]),
+                stale_date=datetime.fromisoformat(stale) if stale else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return answers
 
 
 def acceptance_status(
@@ -314,7 +367,7 @@ def acceptance_status(
         if seen_date is not None and (stale_date is None or seen_date > stale_date):
             stale_date, stale_contact = seen_date, seen_contact
 
-    if stale_date is not None:
+    if stale_date is not None and not attestation_counts(stale_date):
         reason = _stale_reason(stale_date, stale_contact)
     elif account.cloud_agreement_accepted_at is not None:
         reason = Reason(

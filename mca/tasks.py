@@ -20,32 +20,35 @@ def sweep_deliveries_task() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def advance_attestation_task(attestation_id: int) -> str | None:
+def advance_attestation_task(attestation_id: int, flow: str = "enhanced") -> str | None:
     # Idempotent: a claim with a short lease decides who talks to Microsoft; creating reuses the MS-RequestId.
-    from mca.attestation.enhanced import advance_attestation
+    # `flow` defaults to the only flow that polls, for messages queued before it was passed.
+    from mca.attestation import advance
 
-    return advance_attestation(attestation_id)
+    return advance(flow, attestation_id)
 
 
 @shared_task(ignore_result=True)
 def poll_attestations_task() -> int:
-    """Beat: enqueue every attestation due for a look (its link to create, or the signatory's answer)."""
-    from mca.attestation.enhanced import due_attestation_ids
+    """Beat: enqueue what every attestation flow has due at Microsoft (links to create, answers to poll)."""
+    from mca.attestation import advance_due
 
-    ids = due_attestation_ids()
-    for attestation_id in ids:
-        advance_attestation_task.delay(attestation_id)
-    return len(ids)
+    due = advance_due()
+    for flow, attestation_id in due:
+        advance_attestation_task.delay(attestation_id, flow)
+    return len(due)
 
 
 @shared_task(ignore_result=True)
 def write_checkpoint_task() -> int | None:
-    """Beat: sign a checkpoint of the log's head (none when it has not moved); a log that does not verify is
-    logged as an error and nothing is signed."""
+    """Scheduled after a record commits, and by beat: sign a checkpoint of the log's head (none when it has not
+    moved); a log that does not verify is logged as an error and nothing is signed."""
     import logging
 
-    from mca.checkpoints import CheckpointRefused, write_checkpoint
+    from mca.checkpoints import CheckpointRefused, scheduled_checkpoint_due
+    from mca.verify import write_checkpoint
 
+    scheduled_checkpoint_due()
     try:
         written = write_checkpoint()
     except CheckpointRefused as refused:

@@ -7,6 +7,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from bss.models import Account
 from mca.models import KnownTemplate
 from partner_center.client import get_client
@@ -67,14 +69,29 @@ def last_known_template(country: str, language: str) -> ShownTemplate:
     return ShownTemplate(known.template_id, known.version_rank, known.document_link, country, language, fresh=False)
 
 
+# What this process last found stored per (country, language). Every confirmation shows a template, and the
+# client's cache answers for it: with this memo the usual one costs no query at all (it was a read each time).
+_stored: dict[tuple[str, str], tuple[str, int | None, str]] = {}
+
+
+def forget_stored_templates() -> None:
+    """Drop the memo (tests whose database is emptied between them)."""
+    _stored.clear()
+
+
 def _remember(shown: ShownTemplate) -> None:
-    # Written only when it changed: the client caches the answers, so this is one read on the usual path.
+    place = (shown.country, shown.language)
+    value = (shown.template_id, shown.version_rank, shown.document_link)
+    if _stored.get(place) == value:
+        return
+    # Written only when it changed.
     current = (
         KnownTemplate.objects.filter(agreement_type=MCA, country=shown.country, language=shown.language)
         .values_list("template_id", "version_rank", "document_link")
         .first()
     )
-    if current == (shown.template_id, shown.version_rank, shown.document_link):
+    if current == value:
+        _stored[place] = value
         return
     KnownTemplate.objects.update_or_create(
         agreement_type=MCA,
@@ -86,3 +103,5 @@ def _remember(shown: ShownTemplate) -> None:
             "document_link": shown.document_link,
         },
     )
+    # After commit only: a rolled-back write must be tried again.
+    transaction.on_commit(lambda: _stored.__setitem__(place, value))

@@ -1,6 +1,7 @@
 """What can go wrong when talking to Partner Center, as a small hierarchy callers can catch by meaning.
 
-- `PartnerCenterUnavailable`: no usable answer (connection error, timeout, 5xx after retries). Try later.
+- `PartnerCenterUnavailable`: no usable answer (connection error, timeout, 5xx after retries, or not called at all
+  while the shared circuit is open). Try later.
   - `PartnerCenterThrottled`: 429; `retry_after` says how many seconds Microsoft asked us to wait.
 - `PartnerCenterRejected`: Microsoft answered and said no (4xx with its error body): `code`, `description`.
   - `PartnerCenterNotFound`: 404 (e.g. unknown customer tenant, code 60003).
@@ -36,17 +37,28 @@ class PartnerCenterUnavailable(PartnerCenterError):
     """Partner Center could not be reached or kept failing within the retry budget.
 
     `timed_out` tells "no answer in time" (slow) from "answered that it is down" or "refused the connection".
+    `held_back`: no call was made, Partner Center's shared health said no (`partner_center.health`: the circuit is
+    open, or Microsoft's Retry-After pauses these calls); `retry_after` then says in how many seconds calls go again.
     """
 
-    def __init__(self, message: str, *, timed_out: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        timed_out: bool = False,
+        held_back: bool = False,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.timed_out = timed_out
+        self.held_back = held_back
+        self.retry_after = retry_after
 
 
 class PartnerCenterThrottled(PartnerCenterUnavailable):
     def __init__(self, message: str, *, retry_after: float | None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after, **kwargs)
 
 
 class PartnerCenterRejected(PartnerCenterError):

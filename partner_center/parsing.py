@@ -256,6 +256,7 @@ _ATTESTATION_STATUSES = {
     assumed.STATUS_PENDING: AttestationStatus.PENDING,
     assumed.STATUS_ACCEPTED: AttestationStatus.ACCEPTED,
     assumed.STATUS_EXPIRED: AttestationStatus.EXPIRED,
+    assumed.STATUS_CANCELLED: AttestationStatus.CANCELLED,
 }
 
 

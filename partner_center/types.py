@@ -158,6 +158,7 @@ class AttestationStatus(StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # withdrawn by the partner: the signatory was changed or the link cancelled
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,9 @@ CREATED_AT = "createdAt"
 STATUS_PENDING = "pending"
 STATUS_ACCEPTED = "accepted"
 STATUS_EXPIRED = "expired"
+# Assumed: a partner withdraws a pending attestation (the signatory was mistyped or replaced) with DELETE on the
+# attestation; the answer is the attestation with this status, and Microsoft's page no longer accepts the link.
+STATUS_CANCELLED = "cancelled"
 
 # --- creating the agreement from an accepted attestation ---------------------------------------------------------
 

@@ -30,7 +30,15 @@ class CartLine:
 
     @property
     def total(self) -> Decimal:
-        return self.product.price * self.quantity
+        """What this line costs: a seat change is priced as the seats it adds (5 -> 7: two seats), a decrease
+        adds nothing to pay."""
+        return self.product.price * self.charged_seats
+
+    @property
+    def charged_seats(self) -> int:
+        if self.subscription is not None and self.operation in (Operation.SEAT_INCREASE, Operation.SEAT_DECREASE):
+            return max(self.quantity - self.subscription.seats, 0)
+        return self.quantity
 
     def as_request(self) -> LineRequest:
         """For a seat change the line's quantity is the subscription's new seat count."""

@@ -1,5 +1,5 @@
 """Checkout logic in plain functions: the gate's decision for a cart, the step guards' conditions, placing the
-order, creating a reseller's new customer and e-mailing Microsoft's acceptance link to a signatory.
+order, creating a reseller's new customer.
 
 The MCA question is always the gate's (`mca.gate`); nothing here combines acceptance rules or branches on the
 attestation flow.
@@ -11,13 +11,10 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
-from django.db import transaction
-from django.utils import timezone
-from django.utils.formats import date_format
 
 from bss.choices import Role
 from bss.models import Account, Membership, Order
+from bss.services import accounts, notify
 from bss.services.orders import LineRequest, gated_operations, place_order
 from mca import gate
 from storefront.cart import Cart
@@ -44,14 +41,19 @@ def decision_for(account: Account, lines: Sequence[LineRequest]) -> gate.Decisio
 
 def may_place(decision: gate.Decision) -> bool:
     """The order may be placed: nothing needed, or a link is out with the signatory (the order is then held)."""
-    return not decision.needed or decision.waiting
+    return not decision.blocks_order
 
 
-def existing_order(user: AbstractBaseUser, idempotency_key: str) -> Order | None:
-    """The order a previous submit with this key placed, if the user may see it (a resubmit shows it again)."""
-    if not idempotency_key:
+def existing_order(user: AbstractBaseUser, idempotency_keys: Sequence[str]) -> Order | None:
+    """The order a previous submit with one of these keys placed, if the user may see it (a resubmit shows it)."""
+    keys = [key for key in idempotency_keys if key]
+    if not keys:
         return None
-    return Order.objects.filter(idempotency_key=idempotency_key, account__in=Account.objects.visible_to(user)).first()
+    return (
+        Order.objects.filter(idempotency_key__in=keys, account__in=Account.objects.visible_to(user))
+        .order_by("-pk")
+        .first()
+    )
 
 
 def place_cart_order(
@@ -59,15 +61,15 @@ def place_cart_order(
 ) -> Order:
     """Place the cart's order through `bss.services.orders.place_order` (which asks the gate) and empty the cart.
     Raises gate.AcceptanceRequired, PermissionDenied or OrderInvalid, and then keeps the cart."""
-    order = place_order(
+    result = place_order(
         actor=actor,
         account=account,
         lines=line_requests(cart),
-        channel=store.channel_for(actor),
+        context=gate.ConfirmationContext(channel=store.channel_for(actor)),
         idempotency_key=idempotency_key or None,
     )
     cart.clear()
-    return order
+    return result.order
 
 
 def may_create_customers(user: AbstractBaseUser, store: Store) -> bool:
@@ -81,40 +83,20 @@ def may_create_customers(user: AbstractBaseUser, store: Store) -> bool:
     return membership.role in (Role.CSP_BSS, Role.ADMIN) and not store.is_white_label
 
 
+def may_choose_customer(user: AbstractBaseUser, store: Store) -> bool:
+    """Whether the customer step offers a choice (several customers, or a new one): only then is there anything
+    to change the order's customer to."""
+    return may_create_customers(user, store) or store.accounts_for(user)[:2].count() > 1
+
+
 def create_customer(*, actor: AbstractBaseUser, store: Store, name: str, country: str, language: str) -> Account:
-    """A new customer account of the actor's organisation (a reseller's customer, or a CSP direct customer).
-    Not synced with Partner Center until its first Microsoft order is provisioned."""
+    """A new customer account of the actor's organisation, created here only when this store is the actor's (see
+    `may_create_customers`); the account itself is `bss.services.accounts.create_customer`'s."""
     if not may_create_customers(actor, store):
         raise PermissionDenied("You may not create customers here.")
-    membership = Membership.of(actor)
-    reseller = membership.reseller if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS) else None
-    with transaction.atomic():
-        return Account.objects.create(name=name, reseller=reseller, country=country, language=language)
+    return accounts.create_customer(actor=actor, name=name, country=country, language=language)
 
 
 def signatory_is(user: AbstractBaseUser, email: str) -> bool:
     """Is `user` the signatory named with `email` (then Microsoft's page is shown to them, not e-mailed)?"""
-    own = (getattr(user, "email", "") or "").strip().lower()
-    return bool(own) and own == (email or "").strip().lower()
-
-
-def send_acceptance_link(
-    *, store: Store, account: Account, signatory_name: str, signatory_email: str, link: str, expires_at=None
-) -> bool:
-    """E-mail Microsoft's acceptance link to the customer's signatory, in the store's name. False without a link
-    (Partner Center had not issued it yet)."""
-    if not link:
-        return False
-    until = f"\nThe link expires {date_format(timezone.localtime(expires_at), 'Y-m-d H:i T')}." if expires_at else ""
-    send_mail(
-        subject=f"{store.name}: please accept the Microsoft Customer Agreement for {account.name}",
-        message=(
-            f"Hello {signatory_name},\n\n"
-            f"{store.name} has named you as the person who accepts the Microsoft Customer Agreement for "
-            f"{account.name}. Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n\n"
-            "If you are not the right person, reply to this e-mail.\n"
-        ),
-        from_email=None,
-        recipient_list=[signatory_email],
-    )
-    return True
+    return notify.signatory_is(user, email)

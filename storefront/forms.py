@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
 from bss.models import Product, Subscription
 from bss.services.orders import MAX_SEATS
+from mca import gate
 
 LANGUAGES = [
     ("en-US", "English (United States)"),
@@ -43,7 +45,7 @@ class CartLineForm(forms.Form):
 
 
 class ChooseAccountForm(forms.Form):
-    account = forms.ModelChoiceField(queryset=None, label="Customer", empty_label=None, widget=forms.RadioSelect)
+    account = forms.ModelChoiceField(queryset=None, label=_("Customer"), empty_label=None, widget=forms.RadioSelect)
 
     def __init__(self, *args: Any, accounts: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,21 +53,24 @@ class ChooseAccountForm(forms.Form):
 
 
 class NewCustomerForm(forms.Form):
-    name = forms.CharField(label="Company name", max_length=200)
-    country = LazyTypedChoiceField(label="Country", choices=countries, initial="US")
-    language = forms.ChoiceField(label="Language", choices=LANGUAGES, initial="en-US")
+    name = forms.CharField(label=_("Company name"), max_length=200)
+    country = LazyTypedChoiceField(label=_("Country"), choices=countries, initial="US")
+    language = forms.ChoiceField(label=_("Language"), choices=LANGUAGES, initial="en-US")
     idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
 
     def clean_name(self) -> str:
         value = self.cleaned_data["name"].strip()
         if not value:
             raise forms.ValidationError("Enter the company's name.", code="required")
+        problem = gate.look_alike_problem(value)
+        if problem:
+            raise forms.ValidationError(problem, code="look_alike")
         return value
 
 
 class SeatChangeForm(forms.Form):
     subscription = forms.IntegerField(widget=forms.HiddenInput)
-    seats = SeatsField(label="New seat count")
+    seats = SeatsField(label=_("New seat count"))
 
     def __init__(self, *args: Any, subscription: Subscription | None = None, **kwargs: Any) -> None:
         if subscription is not None:

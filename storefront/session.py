@@ -3,6 +3,7 @@ lines and the checkout's chosen account, per store, so views never touch `reques
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.http import HttpRequest
@@ -37,6 +38,24 @@ class CheckoutSession:
 
     def set_lines(self, lines: list[dict[str, Any]]) -> None:
         self._set("lines", lines or None)
+        # Another cart is another order: placing it gets a key of its own.
+        self._set("order_key", str(uuid.uuid4()) if lines else None)
+
+    # --- placing the order once ------------------------------------------------------------------------
+    def order_key(self) -> str:
+        """The idempotency key of this checkout's order: every place-order submit of one cart (a double-click,
+        five tabs, a crafted POST without the form's key) places at most one order."""
+        key = self._data().get("order_key")
+        if not isinstance(key, str) or not key:
+            key = str(uuid.uuid4())  # a cart from before keys were kept: one from now on
+            self._set("order_key", key)
+            self._session.save()  # before placing, so a concurrent submit reads it
+        return key
+
+    def placed_order_keys(self) -> list[str]:
+        """The keys of the orders this session placed last (a resubmit after the cart was emptied shows them)."""
+        keys = self._data().get("placed_order_keys")
+        return [key for key in keys if isinstance(key, str)] if isinstance(keys, list) else []
 
     # --- checkout --------------------------------------------------------------------------------------
     def account_id(self) -> int | None:
@@ -58,6 +77,10 @@ class CheckoutSession:
         self._set("created_accounts", dict(list(created.items())[-20:]))
 
     def flush(self) -> None:
-        """Forget the cart and the checkout (after the order is placed)."""
+        """Forget the cart and the checkout (after the order is placed); its order's key is kept a while."""
+        key = self._data().get("order_key")
+        if isinstance(key, str) and key:
+            self._set("placed_order_keys", [*self.placed_order_keys(), key][-5:])
         self._set("lines", None)
+        self._set("order_key", None)
         self._set("account_id", None)

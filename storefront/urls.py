@@ -15,9 +15,13 @@ store_patterns = [
     path("checkout/mca-status.json", views.McaStatusView.as_view(), name="checkout-mca-status"),
     path("checkout/review/", views.ReviewView.as_view(), name="checkout-review"),
     path("checkout/place-order/", views.PlaceOrderView.as_view(), name="checkout-place-order"),
+    path("orders/", views.OrdersView.as_view(), name="orders"),
     path("orders/<str:number>/", views.OrderView.as_view(), name="order"),
+    path("orders/<str:number>/status.json", views.OrderStatusView.as_view(), name="order-status"),
     path("subscriptions/", views.SubscriptionsView.as_view(), name="subscriptions"),
     path("agreements/", views.AgreementsView.as_view(), name="agreements"),
+    path("agreements/status.json", views.AgreementsStatusView.as_view(), name="agreements-status"),
+    path("agreements/<int:account_id>/signatory/", views.AgreementSignatoryView.as_view(), name="agreement-signatory"),
 ]
 
 app_name = "storefront"

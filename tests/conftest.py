@@ -29,6 +29,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache: Partner Center's shared health (a circuit opened by one test's
+    unreachable Partner Center, a Retry-After pause) and its cached answers must not meet another test."""
+    from django.core.cache import cache
+
+    from mca.templates import forget_stored_templates
+
+    cache.clear()
+    forget_stored_templates()  # the process's memo of what the (now emptied) database holds
+
+
+@pytest.fixture(autouse=True)
 def checkpoint_dir(tmp_path_factory, settings):
     """Each test gets its own folder for the acceptance log's checkpoints: a checkpoint written by one test (an
     evidence export signs one) must not meet another test's database."""

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 
 from benchmarks import admin_pages, api_pages, data, indexes
-from mca.chain import verify_chain
 from mca.models import AcceptanceDelivery, AcceptanceRecord, ChainHead
+from mca.verify import verify_chain
 
 
 def _schema() -> set[tuple[str, ...]]:

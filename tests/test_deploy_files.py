@@ -1,8 +1,8 @@
 """The production files, checked by reading them: Docker is not available on the development machines or CI.
 
-docker-compose.yml is parsed as YAML and held to the shape the README promises; the Dockerfile, .env.example
-and the README are checked against the environment variables config/settings/*.py actually read, so none of them
-drifts from the settings.
+docker-compose.yml is parsed as YAML and held to the shape docs/operations.md promises; the Dockerfile,
+.env.example and docs/settings.md are checked against the environment variables config/settings/*.py actually
+read, so none of them drifts from the settings.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ COMPOSE_ONLY_VARIABLES = {
 SECRET_NAMES = ("SECRET", "PASSWORD", "TOKEN")
 # The one variable compose decides for the app from its own: the database's address, with its password.
 COMPOSE_ENVIRONMENT = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}
+# ... and for `migrate`, which connects as the owner: the runtime role it grants its rights to.
+MIGRATE_ENVIRONMENT = {"MCA_RUNTIME_DB_ROLE"}
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 REQUIRED = re.compile(r"^\$\{([A-Z0-9_]+):\?[^}]+\}$")
@@ -43,9 +45,9 @@ def settings_variables() -> set[str]:
     return names
 
 
-def readme_table_variables() -> set[str]:
-    """The variables in the README's settings table (rows that start with a `NAME` cell)."""
-    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", (ROOT / "README.md").read_text(), re.MULTILINE))
+def documented_variables() -> set[str]:
+    """The variables in docs/settings.md's table (rows that start with a `NAME` cell)."""
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", (ROOT / "docs" / "settings.md").read_text(), re.MULTILINE))
 
 
 def env_example_variables() -> set[str]:
@@ -74,7 +76,7 @@ def test_settings_variables_are_found():
         "MCA_ATTESTATION_FLOW",
     }
     assert expected <= settings_variables()
-    assert expected <= readme_table_variables()
+    assert expected <= documented_variables()
 
 
 def test_compose_has_one_service_per_process(compose):
@@ -99,7 +101,11 @@ def test_processes_run_the_documented_commands(compose):
     assert "command" not in services["web"]  # the image's CMD: gunicorn config.wsgi
     assert services["worker"]["command"][:5] == ["celery", "-A", "config", "worker", "-l"]
     assert services["beat"]["command"][:5] == ["celery", "-A", "config", "beat", "-l"]
-    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--no-input"]
+    assert services["migrate"]["command"] == [
+        "sh",
+        "-c",
+        "python manage.py migrate --no-input && python manage.py mca_db_roles --create",
+    ]
     assert services["migrate"]["restart"] == "no"
 
 
@@ -126,7 +132,9 @@ def test_app_services_take_their_settings_from_the_env_file(compose):
         assert service["env_file"] == ".env", name
         env = service_env(compose, name)
         # Only what compose knows better than .env: the addresses of its own db and redis services.
-        assert set(env) - {"WEB_CONCURRENCY"} == COMPOSE_ENVIRONMENT, name
+        assert set(env) - {"WEB_CONCURRENCY"} - (MIGRATE_ENVIRONMENT if name == "migrate" else set()) == (
+            COMPOSE_ENVIRONMENT
+        ), name
         assert env["DATABASE_URL"].startswith("postgres://") and "@db:5432/" in env["DATABASE_URL"], name
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379/"), name
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
@@ -134,7 +142,7 @@ def test_app_services_take_their_settings_from_the_env_file(compose):
 
 def test_env_example_documents_every_setting_the_readme_documents():
     documented = env_example_variables()
-    missing = sorted((readme_table_variables() | settings_variables()) - documented)
+    missing = sorted((documented_variables() | settings_variables()) - documented)
     assert not missing, f".env.example lacks {missing}"
     unknown = documented - settings_variables() - set(COMPOSE_ONLY_VARIABLES)
     assert not unknown, f".env.example sets {sorted(unknown)}, which no setting reads"
@@ -173,9 +181,19 @@ def test_no_secret_is_written_into_the_compose_file(compose):
             if value is None or not any(word in key for word in SECRET_NAMES):
                 continue
             assert REQUIRED.match(value), f"{name}: {key} must come from the environment, not the file"
-    database_url = service_env(compose, "web")["DATABASE_URL"]
-    password = database_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
-    assert REQUIRED.match(password), "the database password in DATABASE_URL must come from the environment"
+    for name in ("web", "migrate"):
+        database_url = service_env(compose, name)["DATABASE_URL"]
+        password = database_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert REQUIRED.match(password), "the database password in DATABASE_URL must come from the environment"
+
+
+def test_the_application_connects_as_the_runtime_role_and_migrate_as_the_owner(compose):
+    """Least privilege: the owner of the log's tables is not the role that serves requests (mca.db_roles)."""
+    runtime = service_env(compose, "migrate")["MCA_RUNTIME_DB_ROLE"]
+    for name in ("web", "worker", "beat"):
+        assert service_env(compose, name)["DATABASE_URL"].startswith(f"postgres://{runtime}:"), name
+    owner = service_env(compose, "migrate")["DATABASE_URL"].split("://", 1)[1].split(":", 1)[0]
+    assert owner == compose["services"]["db"]["environment"]["POSTGRES_USER"] != runtime
 
 
 def test_every_variable_the_app_sees_is_a_setting(compose):
@@ -231,13 +249,13 @@ def test_dockerignore_keeps_local_state_and_evidence_out_of_the_image():
     assert {".git", ".venv", ".env", "db.sqlite3", "evidence", "staticfiles"} <= ignored
 
 
-def test_readme_documents_every_setting():
-    missing = sorted(settings_variables() - readme_table_variables())
-    assert not missing, f"README.md's settings table lacks {missing}"
+def test_docs_document_every_setting():
+    missing = sorted(settings_variables() - documented_variables())
+    assert not missing, f"docs/settings.md's table lacks {missing}"
 
 
-def test_readme_says_how_to_log_in_to_partner_center_for_live_mode():
-    readme = (ROOT / "README.md").read_text()
+def test_operations_docs_say_how_to_log_in_to_partner_center_for_live_mode():
+    readme = (ROOT / "docs" / "operations.md").read_text()
     assert "manage.py partner_center_login" in readme
     assert "PARTNER_CENTER_REFRESH_TOKEN" in readme
 

@@ -80,6 +80,10 @@ def test_seed_demo_has_placed_orders_for_bss_execution(demo):
     assert (litware.account.name, litware.status) == ("Litware", OrderStatus.PLACED)
     assert (tailspin.account.reseller.slug, tailspin.status) == ("fabrikam", OrderStatus.PLACED)
     assert litware.lines.get().product.is_microsoft and tailspin.lines.get().product.is_microsoft
+    # The README's BSS walk-through: a placed order of Wide World Importers (not synced, German) to execute.
+    wide_world = Order.objects.get(number="SO-DEMO-WIDEWORLD")
+    assert (wide_world.account.name, wide_world.status) == ("Wide World Importers", OrderStatus.PLACED)
+    assert wide_world.lines.get().product.is_microsoft
 
 
 def test_seeding_again_keeps_an_executed_demo_order_as_it_is(demo):
@@ -91,4 +95,28 @@ def test_seeding_again_keeps_an_executed_demo_order_as_it_is(demo):
     order.move_to(OrderStatus.CANCELLED)
     seed_demo_data()
     assert Order.objects.get(number="SO-DEMO-LITWARE").status == OrderStatus.CANCELLED
-    assert Order.objects.filter(number__startswith="SO-DEMO").count() == 2
+    assert Order.objects.filter(number__startswith="SO-DEMO").count() == 3
+
+
+def test_seed_links_puts_a_pending_and_an_expired_link_out_once(pc_simulator, demo):
+    """With Microsoft (the simulator) answering, the demo has a link waiting for Alpine Ski House's signatory (seen
+    from both resellers' accounts of the tenant) and one that expired for Coho Winery; a second seed adds nothing."""
+    from demo.history import seed_links
+    from mca import gate
+    from mca.choices import AttestationState
+    from mca.models import AcceptanceRecord, Attestation
+
+    first = seed_links(demo)
+    assert [(a.account.name, a.state) for a in first] == [
+        ("Alpine Ski House", AttestationState.PENDING),
+        ("Coho Winery", AttestationState.EXPIRED),
+    ]
+    records = AcceptanceRecord.objects.count()
+    assert [a.pk for a in seed_links(demo)] == [a.pk for a in first]
+    assert AcceptanceRecord.objects.count() == records and Attestation.objects.count() == 2
+
+    for key in ("alpine-contoso", "alpine-fabrikam"):
+        decision = gate.check(demo[key], ["new_purchase"])
+        assert decision.pending is not None and decision.pending.signatory_email == "anna@alpineskihouse.example"
+    coho = gate.check(demo["coho"], ["new_purchase"])
+    assert coho.needed and coho.pending is not None and coho.pending.expired

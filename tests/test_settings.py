@@ -27,6 +27,9 @@ PRODUCTION_ENV = {
     "MCA_LOG_HMAC_KEYS": "k2026=" + "a2V5LWZvci10aGUtcHJvZHVjdGlvbi1zZXR0aW5ncy10ZXN0cw==",
     "MCA_LOG_HMAC_KEY_ID": "k2026",
     "MCA_CHECKPOINT_SIGNING_KEY": "c2VlZC1mb3ItdGhlLXByb2R1Y3Rpb24tc2V0dGluZ3M=",
+    # Checkpoints: an S3 bucket with object lock is the default; this environment chooses the folder explicitly
+    # (django-storages is an optional extra). tests/evidence/test_checkpoint_s3.py covers the bucket.
+    "MCA_CHECKPOINT_STORAGE": "folder",
 }
 SETUP = "import django; django.setup()"
 
@@ -267,8 +270,9 @@ def test_local_defaults_are_the_demo():
 
 
 def readme_manage_commands() -> list[str]:
-    """The management commands the README tells people to run with `manage.py`."""
-    names = re.findall(r"manage\.py ([a-z_]+)", (ROOT / "README.md").read_text())
+    """The management commands the README and docs/ tell people to run with `manage.py`."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    names = re.findall(r"manage\.py ([a-z_]+)", "\n".join(page.read_text() for page in pages))
     assert names, "the README names no manage.py command"
     return sorted(set(names))
 

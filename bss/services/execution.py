@@ -1,8 +1,7 @@
 """Executing orders in the BSS (SPEC flow 4), releasing orders held for acceptance, and operators' actions on
 provisioning. The MCA question is the gate's: this module asks it and acts on the decision.
 
-    execute_order(actor=..., order=...)                       # executes, holds, or raises AcceptanceRequired
-    execute_with_acceptance(actor=..., order=..., data=..., context=...)   # the form, then the same
+    execute_order(actor=..., order=..., acceptance=None, context=None)  # executes, holds, or AcceptanceRequired
     release_held_orders(accounts=...)                         # acceptance known: held orders go on
     retry_provisioning(actor=..., order=...), hold_order(actor=..., order=...)
 """
@@ -10,8 +9,7 @@ provisioning. The MCA question is the gate's: this module asks it and acts on th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -22,8 +20,10 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from bss.choices import Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
-from bss.models import Account, Membership, Order
+from bss.choices import Channel, Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
+from bss.models import Account, Membership, Order, OrderLine
+from bss.services.acceptance import OperationResult, settle
+from bss.services.notify import notify_signatory, resend_pending_link
 from bss.services.orders import gated_operations
 from bss.services.provisioning import record_event
 from mca import gate
@@ -40,18 +40,8 @@ class OrderNotExecutable(Exception):
     """The order is not in a state that can be executed (cancelled, already provisioned, ...)."""
 
 
-@dataclass(frozen=True)
-class ExecutionResult:
-    """What executing did. `executed`: the order is executed and provisioning started (or had already been).
-    `held`: it waits in "awaiting acceptance" for the customer's signatory (`decision`/`outcome` say who and
-    until when). `outcome` is the acceptance form's outcome when a form was submitted."""
-
-    order: Order
-    executed: bool
-    held: bool
-    decision: gate.Decision | None = None
-    outcome: gate.Outcome | None = None
-    emailed_to: str = ""
+# What executing did (the result every operation returns).
+ExecutionResult = OperationResult
 
 
 def is_bss_user(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -71,12 +61,22 @@ def _ensure_may_execute(actor: AbstractBaseUser, order: Order) -> None:
         raise PermissionDenied("You may not execute orders for this customer.")
 
 
+# How an executed order's provisioning is queued: the Celery task, registered when the app is ready
+# (BssConfig.ready), so this service does not import the tasks that import it (tasks > services).
+_queue_provisioning: Callable[[int], object] | None = None
+
+
+def queue_provisioning_with(queue: Callable[[int], object]) -> None:
+    global _queue_provisioning
+    _queue_provisioning = queue
+
+
 def start_provisioning(order: Order) -> None:
     """Queue provisioning of an executed order once the current transaction commits."""
-    from bss.tasks import provision_order_task
-
-    order_id = order.pk
-    transaction.on_commit(lambda: provision_order_task.delay(order_id))
+    if _queue_provisioning is None:
+        raise RuntimeError("bss.services.execution: no provisioning queue registered (BssConfig.ready does it)")
+    queue, order_id = _queue_provisioning, order.pk
+    transaction.on_commit(lambda: queue(order_id))
 
 
 def _move_to_executed(order: Order, *, by: AbstractBaseUser | None, note: str) -> bool:
@@ -107,120 +107,89 @@ def _hold_for_signatory(order: Order, *, by: AbstractBaseUser, decision: gate.De
     order.refresh_from_db()
 
 
-def execute_order(*, actor: AbstractBaseUser, order: Order) -> ExecutionResult:
-    """Execute a placed order (SPEC flow 4, R11).
+def execute_order(
+    *,
+    actor: AbstractBaseUser,
+    order: Order,
+    acceptance: Any = None,
+    context: gate.ConfirmationContext | None = None,
+) -> OperationResult:
+    """Execute a placed order (SPEC flow 4, R11), with the MCA confirmation form's data in `acceptance` when the
+    gate asked for it (channel "BSS execution" unless `context` says otherwise; the order number in the record):
 
-    - no acceptance needed: the order moves to "executed" and provisioning starts after commit;
-    - a link is out with the customer's signatory: the order waits in "awaiting acceptance" and is released
+    - no acceptance needed (or known now, legacy flow): the order moves to "executed" and provisioning starts
+      after commit;
+    - a link is out with the customer's signatory (or the form just went in, enhanced flow): the order waits in
+      "awaiting acceptance", Microsoft's link is e-mailed to the signatory, and the order is released
       automatically when Microsoft reports the acceptance;
-    - acceptance needed and nothing pending: raises `gate.AcceptanceRequired` (show `gate.form_for`).
+    - acceptance needed, nothing pending, no form: raises `gate.AcceptanceRequired` (show `gate.form_for`).
 
     Executing an order that is already executed or further is a no-op (a double click executes once).
-    Raises PermissionDenied (needs `bss.execute_order` and the customer in the actor's organisation) and
-    OrderNotExecutable (cancelled or draft orders).
+    Raises PermissionDenied (needs `bss.execute_order` and the customer in the actor's organisation; with
+    `acceptance`, the right to confirm for it), OrderNotExecutable (cancelled or draft orders),
+    `gate.AcceptanceInvalid` (a message per field; nothing written), `gate.IdempotencyConflict`.
     """
     _ensure_may_execute(actor, order)
     order.refresh_from_db()
     if order.status in (OrderStatus.DRAFT, OrderStatus.CANCELLED):
         raise OrderNotExecutable(f"Order {order.number} is {order.get_status_display().lower()}.")
     if order.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE):
-        return ExecutionResult(order=order, executed=True, held=False)
-    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+        return OperationResult(order=order, executed=True, held=False)
+    lines = order_lines(order)
+    context = (context or gate.ConfirmationContext(channel=Channel.BSS_EXECUTION)).with_trigger(
+        order_number=order.number, operation=lines[0].operation if lines else Operation.NEW_PURCHASE
+    )
+    settled = settle(
+        actor=actor, account=order.account, operations=gated_operations(lines), acceptance=acceptance, context=context
+    )
+    decision, outcome = settled.decision, settled.outcome
     if not decision.needed:
         executed = _move_to_executed(order, by=actor, note="Executed in the BSS.")
-        return ExecutionResult(order=order, executed=executed, held=False, decision=decision)
-    if decision.waiting:
-        _hold_for_signatory(order, by=actor, decision=decision, note=decision.reason)
-        return ExecutionResult(order=order, executed=False, held=True, decision=decision)
-    raise gate.AcceptanceRequired(decision)
-
-
-def execute_with_acceptance(
-    *, actor: AbstractBaseUser, order: Order, data: Any, context: gate.ConfirmationContext
-) -> ExecutionResult:
-    """Submit the MCA confirmation form shown at execution (channel "BSS execution", the order number in the
-    record), then execute: at once when the acceptance is known now (legacy flow), else the order waits in
-    "awaiting acceptance" and Microsoft's acceptance link is e-mailed to the signatory (enhanced flow).
-
-    Raises PermissionDenied (needs `bss.execute_order` and `bss.confirm_mca_acceptance` for this customer),
-    `gate.AcceptanceInvalid` (a message per field; nothing written), `gate.IdempotencyConflict`,
-    OrderNotExecutable.
-    """
-    _ensure_may_execute(actor, order)
-    if not gate.may_confirm(actor, order.account):
-        raise PermissionDenied("You may execute orders but not confirm the customer's MCA acceptance.")
-    order.refresh_from_db()
-    if order.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE):
-        if order.status in (OrderStatus.DRAFT, OrderStatus.CANCELLED):
-            raise OrderNotExecutable(f"Order {order.number} is {order.get_status_display().lower()}.")
-        return ExecutionResult(order=order, executed=True, held=False)
-    decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
-    if not decision.show_form:  # accepted meanwhile, or a link is out already: nothing to confirm
-        return execute_order(actor=actor, order=order)
-    context = decision.context_for(context.with_trigger(order_number=order.number))
-    outcome = gate.submit_acceptance(actor=actor, account=order.account, data=data, context=context)
-    try:
-        result = execute_order(actor=actor, order=order)
-    except gate.AcceptanceRequired as required:
-        # The form went in but the gate still asks (e.g. its link could not be created yet): hold, visibly.
-        _hold_for_signatory(order, by=actor, decision=required.decision, note=required.decision.reason)
-        result = ExecutionResult(order=order, executed=False, held=True, decision=required.decision)
-    emailed_to = ""
-    if result.held and outcome.link:
-        emailed_to = send_signatory_link(order=order, outcome=outcome)
-    return ExecutionResult(
-        order=result.order,
-        executed=result.executed,
-        held=result.held,
-        decision=result.decision,
-        outcome=outcome,
-        emailed_to=emailed_to,
+        return OperationResult(order=order, executed=executed, held=False, decision=decision, outcome=outcome)
+    if decision.blocks_order and outcome is None:
+        raise gate.AcceptanceRequired(decision)
+    # A link is out, or the form went in and the gate still asks (its link not created yet): hold, visibly.
+    _hold_for_signatory(order, by=actor, decision=decision, note=decision.hold_reason)
+    emailed_to = notify_signatory(actor=actor, outcome=outcome, order=order)
+    return OperationResult(
+        order=order, executed=False, held=True, decision=decision, outcome=outcome, emailed_to=emailed_to
     )
 
 
-def send_signatory_link(*, order: Order | None = None, outcome: gate.Outcome) -> str:
-    """E-mail Microsoft's acceptance link of `outcome` to the signatory it names; returns the address (or "")."""
-    attestation = outcome.attestation
-    if attestation is None or not outcome.link:
-        return ""
-    return _mail_link(
-        to=attestation.signatory_email,
-        name=attestation.signatory_name,
-        account=attestation.account,
-        link=outcome.link,
-        expires_at=outcome.expires_at,
-        order=order,
-    )
+def order_lines(order: Order) -> list[OrderLine]:
+    """The order's lines as the gate is asked about them (each change line with its subscription's product)."""
+    return list(order.lines.select_related("product", "subscription__product").order_by("pk"))
 
 
-def resend_signatory_link(*, actor: AbstractBaseUser, account: Account) -> str:
+def cancel_signatory_link(*, actor: AbstractBaseUser, account: Account, context: gate.ConfirmationContext) -> None:
+    """Cancel the link out with the customer's signatory (recorded; withdrawn at Microsoft). Raises
+    PermissionDenied, or gate.AcceptanceInvalid when no link is out."""
+    if not is_bss_user(actor) or not gate.may_confirm(actor, account):
+        raise PermissionDenied("You may not cancel acceptance links for this customer.")
+    gate.cancel_link(actor=actor, account=account, context=context)
+
+
+def change_signatory(*, actor: AbstractBaseUser, account: Account, data: Any, context: gate.ConfirmationContext) -> str:
+    """Name another signatory while a link is out (or after it expired): the gate's form; the old link is
+    superseded (recorded; withdrawn at Microsoft) and the new one e-mailed to the new signatory only. Returns the
+    masked address it went to ("" while Microsoft prepares it). Raises PermissionDenied, gate.AcceptanceInvalid,
+    gate.IdempotencyConflict."""
+    if not is_bss_user(actor):
+        raise PermissionDenied("You may not name signatories for this customer.")
+    outcome = gate.submit_acceptance(actor=actor, account=account, data=data, context=context)
+    return gate.mask_email(notify_signatory(actor=actor, outcome=outcome, context=context))
+
+
+def resend_signatory_link(
+    *, actor: AbstractBaseUser, account: Account, context: gate.ConfirmationContext | None = None
+) -> str:
     """E-mail the open acceptance link (the gate's pending attestation) to its signatory again; returns the
     address, or "" when there is no usable link. Needs the right to confirm for this customer."""
     if not is_bss_user(actor) or not gate.may_confirm(actor, account):
         raise PermissionDenied("You may not send acceptance links for this customer.")
-    pending = gate.check(account, [Operation.NEW_PURCHASE]).pending
-    if pending is None or not pending.waiting or not pending.link:
-        return ""
-    return _mail_link(
-        to=pending.signatory_email,
-        name=pending.signatory_name,
-        account=account,
-        link=pending.link,
-        expires_at=pending.expires_at,
+    return resend_pending_link(
+        account=account, pending=gate.check(account, [Operation.NEW_PURCHASE]).pending, actor=actor, context=context
     )
-
-
-def _mail_link(*, to: str, name: str, account: Account, link: str, expires_at: Any, order: Order | None = None) -> str:
-    until = f"\nThe link works until {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}.\n" if expires_at else "\n"
-    about = f" (order {order.number})" if order is not None else ""
-    body = (
-        f"Dear {name},\n\n"
-        f"{account.name}'s Microsoft products{about} need your acceptance of the Microsoft Customer Agreement.\n"
-        f"Please review and accept it on Microsoft's page:\n\n{link}\n{until}\n"
-        "Your order goes ahead as soon as Microsoft reports your acceptance.\n"
-    )
-    send_mail(f"Please accept the Microsoft Customer Agreement for {account.name}", body, None, [to])
-    return to
 
 
 def email_direct_acceptance_link(*, actor: AbstractBaseUser, account: Account, to: str) -> str:
@@ -260,12 +229,36 @@ def release_held_orders(*, accounts: QuerySet[Account] | Iterable[Account]) -> l
         "account"
     )
     for order in held:
-        decision = gate.check(order.account, gated_operations(list(order.lines.select_related("product"))))
+        decision = gate.check(order.account, gated_operations(order_lines(order)))
         if decision.needed:
             continue
-        if _move_to_executed(order, by=None, note="Released: the customer's MCA acceptance is known."):
+        if order.executed_at is None:
+            # Held when it was placed: it goes back to the queue it came from, where the BSS executes it.
+            if _move_back_to_placed(order):
+                released.append(order)
+            continue
+        executed_by = order.executed_by.get_username() if order.executed_by else "the BSS"
+        note = (
+            f"Released by the system: the customer's MCA acceptance is known; the order was executed by "
+            f"{executed_by} on {timezone.localtime(order.executed_at):%Y-%m-%d %H:%M} and held for it."
+        )
+        if _move_to_executed(order, by=None, note=note):
             released.append(order)
     return released
+
+
+def _move_back_to_placed(order: Order) -> bool:
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.AWAITING_ACCEPTANCE:
+            return False
+        locked.move_to(
+            OrderStatus.PLACED,
+            by=None,
+            note="Released by the system: the customer's MCA acceptance is known; back in the queue to execute.",
+        )
+    order.refresh_from_db()
+    return True
 
 
 def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs: Any) -> None:
@@ -280,7 +273,7 @@ def release_on_acceptance(sender: Any = None, *, accounts: Any = None, **kwargs:
 def release_due_held_orders(*, limit: int = 50) -> int:
     """Beat backstop for a lost signal: re-ask the gate for accounts with executed orders held for acceptance."""
     account_ids = (
-        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE, executed_at__isnull=False)
+        Order.objects.filter(status=OrderStatus.AWAITING_ACCEPTANCE)
         .values_list("account_id", flat=True)
         .distinct()[:limit]
     )

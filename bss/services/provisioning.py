@@ -36,9 +36,8 @@ from django.utils import timezone
 
 from bss.choices import Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName
 from bss.models import Account, Order, OrderLine, ProvisioningEvent, Subscription
-from bss.services.orders import gated_operations
+from bss.services.orders import changed_product, gated_operations
 from mca import gate
-from mca.choices import ReasonCode
 from mca.messages import problem_for
 from partner_center.errors import (
     MCA_ACCEPTANCE_REQUIRED_CODE,
@@ -59,15 +58,6 @@ LEASE = timedelta(minutes=5)
 # Backoff between automatic attempts: 30 s, 1, 2, 4 ... minutes, at most an hour; never below Retry-After.
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-# Partner Center could not be asked: the gate's "ask" is then about Microsoft, not the customer.
-_UNKNOWN_BECAUSE_PARTNER_CENTER = frozenset(
-    {
-        ReasonCode.PARTNER_CENTER_UNAVAILABLE,
-        ReasonCode.PARTNER_CENTER_THROTTLED,
-        ReasonCode.PARTNER_CENTER_SLOW,
-        ReasonCode.PARTNER_CENTER_BAD_RESPONSE,
-    }
-)
 RUNNABLE = (OrderStatus.EXECUTED, OrderStatus.PROVISIONING, OrderStatus.FAILED)
 
 
@@ -195,18 +185,18 @@ def _describe(error: PartnerCenterError) -> str:
 
 
 def _run_steps(order: Order) -> None:
-    lines = list(order.lines.select_related("product", "subscription"))
+    lines = list(order.lines.select_related("product", "subscription__product").order_by("pk"))
     account = order.account
     # What Partner Center is told about: Microsoft purchases and seat changes. (Renewals are Microsoft's own;
     # cancellations, upgrades and term changes have no call in our client yet and are recorded here only.)
-    microsoft = [line for line in lines if line.product.is_microsoft and (_is_purchase(line) or _is_seat_change(line))]
+    microsoft = [line for line in lines if _changes_at_microsoft(line)]
 
     _enter(order, ProvisioningStepName.GATE)
     decision = gate.check(account, gated_operations(lines))
+    if decision.undetermined:
+        raise _Retry(ProvisioningStepName.GATE, f"Cannot tell whether the customer accepted: {decision.reason}")
     if decision.needed:
-        if decision.reason_code in _UNKNOWN_BECAUSE_PARTNER_CENTER and not decision.pending:
-            raise _Retry(ProvisioningStepName.GATE, f"Cannot tell whether the customer accepted: {decision.reason}")
-        raise _Hold(ProvisioningStepName.GATE, decision.reason)
+        raise _Hold(ProvisioningStepName.GATE, decision.hold_reason)
     _step(order, ProvisioningStepName.GATE, ProvisioningOutcome.DONE, decision.reason)
 
     if microsoft:
@@ -234,6 +224,11 @@ def _run_steps(order: Order) -> None:
 
 def _step(order: Order, step: str, outcome: str, message: str = "") -> None:
     record_event(order=order, step=step, outcome=outcome, message=message)
+
+
+def _changes_at_microsoft(line: OrderLine) -> bool:
+    """A Microsoft purchase or seat change (judged on the product that really changes: a change's subscription's)."""
+    return changed_product(line).is_microsoft and (_is_purchase(line) or _is_seat_change(line))
 
 
 def _is_purchase(line: OrderLine) -> bool:
@@ -397,7 +392,7 @@ def _apply_locally(order: Order, lines: list[OrderLine]) -> None:
     """What needs no Partner Center call: non-Microsoft purchases and seat changes, renewals, cancellations."""
     with transaction.atomic():
         for line in lines:
-            if line.product.is_microsoft and (_is_purchase(line) or _is_seat_change(line)):
+            if _changes_at_microsoft(line):
                 continue
             if _is_purchase(line) and line.subscription_id is None:
                 subscription = Subscription.objects.create(

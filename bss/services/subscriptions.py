@@ -17,14 +17,9 @@ from django.core.exceptions import PermissionDenied
 
 from bss.choices import Channel, Operation
 from bss.models import Account, Product, Subscription
-from bss.services.execution import (
-    EXECUTE_PERMISSION,
-    ExecutionResult,
-    execute_order,
-    is_bss_user,
-    send_signatory_link,
-)
-from bss.services.orders import LineRequest, OrderInvalid, gated_operations, place_order
+from bss.services.acceptance import OperationResult
+from bss.services.execution import EXECUTE_PERMISSION, execute_order, is_bss_user
+from bss.services.orders import LineRequest, OrderInvalid, place_order
 from mca import gate
 
 
@@ -44,33 +39,29 @@ def _submit(
     context: gate.ConfirmationContext | None,
     idempotency_key: str | None,
     subscription_ref: str = "",
-) -> ExecutionResult:
+) -> OperationResult:
+    """The change as an order of its own, placed (the gate asked, the acceptance submitted) and executed at once."""
     _ensure_may_manage(actor, account)
-    decision = gate.check(account, gated_operations([line]))
-    outcome = None
-    if decision.show_form:
-        if acceptance is None:
-            raise gate.AcceptanceRequired(decision)
-        if not gate.may_confirm(actor, account):
-            raise PermissionDenied("You may manage subscriptions but not confirm the customer's MCA acceptance.")
-        context = (context or gate.ConfirmationContext(channel=Channel.BSS_SUBSCRIPTION)).with_trigger(
-            channel=Channel.BSS_SUBSCRIPTION, subscription_ref=subscription_ref, operation=line.operation
-        )
-        outcome = gate.submit_acceptance(
-            actor=actor, account=account, data=acceptance, context=decision.context_for(context)
-        )
-    order = place_order(
-        actor=actor, account=account, lines=[line], channel=Channel.BSS_SUBSCRIPTION, idempotency_key=idempotency_key
+    context = (context or gate.ConfirmationContext(channel=Channel.BSS_SUBSCRIPTION)).with_trigger(
+        subscription_ref=subscription_ref
     )
-    result = execute_order(actor=actor, order=order)
-    emailed_to = send_signatory_link(order=order, outcome=outcome) if outcome is not None and result.held else ""
-    return ExecutionResult(
+    placed = place_order(
+        actor=actor,
+        account=account,
+        lines=[line],
+        context=context,
+        acceptance=acceptance,
+        idempotency_key=idempotency_key,
+        channel=Channel.BSS_SUBSCRIPTION,  # the order is the BSS's, whichever channel asked for it
+    )
+    result = execute_order(actor=actor, order=placed.order)
+    return OperationResult(
         order=result.order,
         executed=result.executed,
         held=result.held,
-        decision=result.decision or decision,
-        outcome=outcome,
-        emailed_to=emailed_to,
+        decision=result.decision or placed.decision,
+        outcome=placed.outcome,
+        emailed_to=placed.emailed_to,
     )
 
 
@@ -83,7 +74,7 @@ def create_subscription(
     acceptance: Any = None,
     context: gate.ConfirmationContext | None = None,
     idempotency_key: str | None = None,
-) -> ExecutionResult:
+) -> OperationResult:
     """Create a subscription for `account` by hand: an order (channel "BSS subscription") executed at once;
     provisioning creates the `Subscription` row (with its Partner Center id for a Microsoft product).
 
@@ -111,7 +102,7 @@ def change_seats(
     acceptance: Any = None,
     context: gate.ConfirmationContext | None = None,
     idempotency_key: str | None = None,
-) -> ExecutionResult:
+) -> OperationResult:
     """Change a subscription's seat count to `seats` (the new total). An increase or a decrease of a Microsoft
     subscription is gated (R1: Microsoft refuses both without a current MCA). Same errors as
     `create_subscription`; OrderInvalid when the count does not change or the subscription is cancelled."""
@@ -134,7 +125,7 @@ def change_seats(
 
 def _whole_subscription(
     *, actor: AbstractBaseUser, subscription: Subscription, operation: Operation, idempotency_key: str | None
-) -> ExecutionResult:
+) -> OperationResult:
     """An operation on the whole subscription as it stands (its seat count unchanged), as its own order."""
     line = LineRequest(
         product=subscription.product, quantity=subscription.seats, operation=operation, subscription=subscription
@@ -151,7 +142,7 @@ def _whole_subscription(
 
 def renew_subscription(
     *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
-) -> ExecutionResult:
+) -> OperationResult:
     """Renew a subscription (never gated: R1)."""
     return _whole_subscription(
         actor=actor, subscription=subscription, operation=Operation.RENEWAL, idempotency_key=idempotency_key
@@ -160,7 +151,7 @@ def renew_subscription(
 
 def cancel_subscription(
     *, actor: AbstractBaseUser, subscription: Subscription, idempotency_key: str | None = None
-) -> ExecutionResult:
+) -> OperationResult:
     """Cancel a subscription (never gated: R1). Provisioning marks it inactive."""
     return _whole_subscription(
         actor=actor, subscription=subscription, operation=Operation.CANCELLATION, idempotency_key=idempotency_key

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -45,6 +46,10 @@ INSTALLED_APPS = [
     "django_countries",
     "phonenumber_field",
     "pgtrigger",
+    "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "mca",
     "bss",
     "storefront",
@@ -64,8 +69,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.AccountLanguageMiddleware",
+    # A second factor (config/mfa.py): django-otp marks the verified session, ours sends the unverified away.
+    "django_otp.middleware.OTPMiddleware",
+    "config.mfa.MfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page (docs/security.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -121,8 +133,35 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
+# --- Second factor (django-otp, TOTP; config/mfa.py, docs/security.md) ---
+# Required of admins, staff and everyone who may confirm on a customer's behalf. On by default; the local demo
+# (config/settings/local.py) turns it off unless MCA_REQUIRE_MFA=true is set.
+MCA_REQUIRE_MFA = env.bool("MCA_REQUIRE_MFA", default=True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="MCA acceptance")
+
+# --- Sign-in lockout (django-axes; docs/security.md) ---
+# Every path that checks a password goes through `authenticate(request=...)`: /accounts/login/, /admin/login/, the
+# store's sign-in and the API's basic auth for tokens (api.authentication). Axes' backend refuses a locked user name
+# before the password is even checked. Locked per user name (not per IP: behind a proxy every client shares one);
+# the lock lifts after AXES_COOLOFF_HOURS, or at once by staff (`manage.py axes_reset_username <name>`, or deleting
+# the attempt in the setup area's "Access attempts").
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# axes.W006 wants the IP in the lockout key against attackers rotating user agents or cookies; a key of the user name
+# alone does not change with either, and an IP key would lock every client out together behind the proxy.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
 # --- I18N ---
 LANGUAGE_CODE = "en-us"
+# The interface languages: a customer's pages, the MCA step and its e-mails follow the account's language
+# (config.middleware.AccountLanguageMiddleware); other users get their browser's choice among these.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+# Compiled catalogues are committed beside their .po files, so a fresh machine needs no gettext tools.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -140,6 +179,28 @@ STORAGES = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Content-Security-Policy (django-csp; docs/security.md) ---
+# Scripts only from this site, or inline with the request's nonce (`<script nonce="{{ request.csp_nonce }}">`;
+# tests/test_csp.py refuses an inline script without it). Styles may be inline: the templates and the admin use
+# style attributes, which a nonce cannot cover, and styles run no code. Frames: this site (the Partner Center
+# simulator's page) and the origins in CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds.
+# ReDoc builds its search worker from a blob: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF, *env.list("CSP_FRAME_SRC", default=[])],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
+
 # --- REST API (the api app; README "API") ---
 # Token first: an unauthenticated call answers 401 with `WWW-Authenticate: Token`. Session calls need CSRF.
 REST_FRAMEWORK = {
@@ -149,7 +210,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["api.renderers.HtmlSafeJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
     "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
@@ -175,7 +236,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
-    "ENUM_NAME_OVERRIDES": {},
+    # Two fields are called "code": a problem's and a customer's MCA state (`mca_state.code`).
+    "ENUM_NAME_OVERRIDES": {"CodeEnum": "api.schema.PROBLEM_CODES", "McaStateCodeEnum": "mca.state.McaState"},
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
@@ -220,6 +282,11 @@ PARTNER_CENTER_READ_TIMEOUT = env.float("PARTNER_CENTER_READ_TIMEOUT", default=1
 # Total time one logical call may spend on retries (connection errors, 5xx, 429 with Retry-After).
 PARTNER_CENTER_RETRY_BUDGET = env.float("PARTNER_CENTER_RETRY_BUDGET", default=20.0)
 PARTNER_CENTER_CACHE_TTL = env.int("PARTNER_CENTER_CACHE_TTL", default=3600)
+# Partner Center's shared health (docs/partner-center-health.md): after this many transport failures in a row the
+# circuit opens, and every process's calls fail at once for the open time, then one trial call decides (0 = off).
+# Shared across processes through the cache: set REDIS_URL wherever several processes run.
+PARTNER_CENTER_BREAKER_FAILURES = env.int("PARTNER_CENTER_BREAKER_FAILURES", default=5)
+PARTNER_CENTER_BREAKER_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_OPEN_SECONDS", default=30.0)
 
 # --- MCA rules ---
 # R4: a Microsoft Cloud Agreement accepted before this moment still counts; after it only the MCA does.
@@ -327,12 +394,31 @@ if not re.match(r"^[A-Za-z0-9._-]{1,64}$", MCA_LOG_ID):
 # Where checkpoints are written (write-once files): the `mca_checkpoints` storage below. Production should use an
 # S3-compatible bucket with object lock instead (MCA_CHECKPOINT_S3_BUCKET, see production.py and the README).
 MCA_CHECKPOINT_DIR = env.str("MCA_CHECKPOINT_DIR", default=str(BASE_DIR / "checkpoints"))
-# Beat: how often a checkpoint of the chain head is signed and written (none when the head has not moved).
-MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=3600.0)
+# A checkpoint follows every new record within this many seconds: the first record after a checkpoint schedules
+# the next one (on commit, debounced through the cache, so a burst of records shares one checkpoint).
+MCA_CHECKPOINT_MAX_LAG_SECONDS = env.float("MCA_CHECKPOINT_MAX_LAG_SECONDS", default=10.0)
+# Whether appends schedule that checkpoint (off only where something else signs, e.g. the test settings).
+MCA_CHECKPOINT_AFTER_COMMIT = env.bool("MCA_CHECKPOINT_AFTER_COMMIT", default=True)
+# Beat's safety net: a checkpoint this often too (none when the head has not moved), should a scheduled one be lost.
+MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=60.0)
+# Verification never trusts absence: a record that no checkpoint covers this long after it was written is a break
+# (checkpoints deleted, or checkpointing stopped). Well above MCA_CHECKPOINT_MAX_LAG_SECONDS: workers may queue.
+MCA_CHECKPOINT_OVERDUE_SECONDS = env.float("MCA_CHECKPOINT_OVERDUE_SECONDS", default=300.0)
+# The first sequence number from which every record is sealed (hash version 3). An installation that wrote
+# version-1/2 records before it was keyed sets this to its first version-3 record; an unkeyed record at or after
+# it is a break (a rewrite without the key). Every checkpoint carries it, and the lowest value seen wins.
+MCA_LOG_KEYED_SINCE = env.int("MCA_LOG_KEYED_SINCE", default=1)
+if MCA_LOG_KEYED_SINCE < 1:
+    raise ImproperlyConfigured("MCA_LOG_KEYED_SINCE must be a sequence number (1 or more).")
 STORAGES["mca_checkpoints"] = {
     "BACKEND": "mca.checkpoints.WriteOnceFileSystemStorage",
     "OPTIONS": {"location": MCA_CHECKPOINT_DIR, "file_permissions_mode": 0o444},
 }
+
+# Least privilege on PostgreSQL (mca.db_roles, `manage.py mca_db_roles`, run as the owner after migrate): the role
+# web, worker and beat connect as, and its password (used only by `mca_db_roles --create` to create it).
+MCA_RUNTIME_DB_ROLE = env.str("MCA_RUNTIME_DB_ROLE", default="")
+MCA_RUNTIME_DB_PASSWORD = env.str("MCA_RUNTIME_DB_PASSWORD", default="")
 
 # --- Logging ---
 LOGGING = {

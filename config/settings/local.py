@@ -26,6 +26,10 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS, *DEMO_APPS]
 PARTNER_CENTER_SIMULATOR_ENABLED = True
 
+# The demo signs in with a password only; MCA_REQUIRE_MFA=true asks staff and resellers for an authenticator code
+# as production does (docs/security.md, "Second factor").
+MCA_REQUIRE_MFA = env.bool("MCA_REQUIRE_MFA", default=False)
+
 # Signatories' acceptance links and the like are printed where `make run` runs, not sent.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 

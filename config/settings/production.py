@@ -98,23 +98,33 @@ if not MCA_CHECKPOINT_SIGNING_KEY:
 if checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY) == MCA_CHECKPOINT_SIGNING_KEY:
     raise ImproperlyConfigured("MCA_CHECKPOINT_SIGNING_KEY is the development key from the source: generate one.")
 
-# Checkpoints go where the database cannot rewrite them: an S3-compatible bucket (with object lock) when
-# MCA_CHECKPOINT_S3_BUCKET is set (django-storages, `pip install "mca-acceptance[s3]"`), else write-once files in
-# MCA_CHECKPOINT_DIR (a volume the database's host and users cannot write).
+# Checkpoints go where neither the database nor the application can rewrite them: an S3-compatible bucket with
+# Object Lock, each object locked in COMPLIANCE mode for MCA_CHECKPOINT_RETENTION_DAYS (django-storages,
+# `pip install "mca-acceptance[s3]"`). Write-once files in MCA_CHECKPOINT_DIR only when chosen explicitly
+# (MCA_CHECKPOINT_STORAGE=folder): the application's OS user can delete them.
+MCA_CHECKPOINT_STORAGE = env.str("MCA_CHECKPOINT_STORAGE", default="s3")
 MCA_CHECKPOINT_S3_BUCKET = env.str("MCA_CHECKPOINT_S3_BUCKET", default="")
 MCA_CHECKPOINT_S3_ENDPOINT_URL = env.str("MCA_CHECKPOINT_S3_ENDPOINT_URL", default="")
-if MCA_CHECKPOINT_S3_BUCKET:
+MCA_CHECKPOINT_RETENTION_DAYS = env.int("MCA_CHECKPOINT_RETENTION_DAYS", default=3650)
+if MCA_CHECKPOINT_STORAGE not in ("s3", "folder"):
+    raise ImproperlyConfigured(f"MCA_CHECKPOINT_STORAGE must be 's3' or 'folder', not {MCA_CHECKPOINT_STORAGE!r}.")
+if MCA_CHECKPOINT_STORAGE == "s3":
+    if not MCA_CHECKPOINT_S3_BUCKET:
+        raise ImproperlyConfigured(
+            "MCA_CHECKPOINT_S3_BUCKET must be set: checkpoints of the acceptance log go to an S3 bucket with Object "
+            "Lock (compliance mode), out of the application's reach. Set MCA_CHECKPOINT_STORAGE=folder to keep them "
+            "in MCA_CHECKPOINT_DIR instead (the application's own user can delete those)."
+        )
     if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
         raise ImproperlyConfigured(
             "MCA_CHECKPOINT_S3_BUCKET needs django-storages with boto3: pip install 'mca-acceptance[s3]'."
         )
     _CHECKPOINT_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "mca.checkpoint_s3.ObjectLockS3Storage",
         "OPTIONS": {
             "bucket_name": MCA_CHECKPOINT_S3_BUCKET,
             "endpoint_url": MCA_CHECKPOINT_S3_ENDPOINT_URL or None,
-            # Never replace an object: a name that exists gets a new one (and the bucket's object lock refuses it).
-            "file_overwrite": False,
+            "retention_days": MCA_CHECKPOINT_RETENTION_DAYS,
             "default_acl": None,
             "querystring_auth": True,
         },

@@ -21,6 +21,8 @@ from config.settings.base import (
 
 DEBUG = False
 SECRET_KEY = "django-insecure-test-only-key"
+# Tests sign users in with force_login; the second factor's own tests turn it on (tests/setup/test_mfa.py).
+MCA_REQUIRE_MFA = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [*INSTALLED_APPS, *SIMULATOR_APPS, *DEMO_APPS]
@@ -58,6 +60,8 @@ MCA_LOG_HMAC_KEY_ID = "dev"
 MCA_CHECKPOINT_SIGNING_KEY = checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY)
 MCA_CHECKPOINT_PUBLIC_KEYS = []
 MCA_LOG_ID = "mca-test-log"
+# Tests sign checkpoints themselves (or turn this on): an eager task after each confirmation would sign in every one.
+MCA_CHECKPOINT_AFTER_COMMIT = False
 MCA_CHECKPOINT_DIR = str(Path(tempfile.gettempdir()) / f"mca-test-checkpoints-{os.getpid()}")
 STORAGES = {
     **STORAGES,

@@ -2,8 +2,8 @@
 
 `current_flow()` is the one chosen by MCA_ATTESTATION_FLOW (`enhanced`, Microsoft's current attestation, by
 default; `legacy` for installations from before 2026-01-05). `flow_for_record()` is the flow a record was written
-by, so records keep being delivered the way they were made after the setting changes. Nothing outside this
-package branches on the flow.
+by, found in the registry by the record's event, so records keep being delivered the way they were made after the
+setting changes. Nothing outside this package branches on the flow, and nothing names one.
 """
 
 from __future__ import annotations
@@ -19,13 +19,32 @@ from mca.attestation.base import (
     OutcomeKind,
     SendOutcome,
 )
-from mca.attestation.enhanced import EnhancedFlow, reissue_link
+from mca.attestation.enhanced import EnhancedFlow, cancel_link, record_link_sent
 from mca.attestation.legacy import LegacyFlow
-from mca.choices import RecordEvent
 from mca.models import AcceptanceRecord
 
-FLOWS: dict[str, AttestationFlow] = {flow.name: flow for flow in (EnhancedFlow(), LegacyFlow())}
+# The registry: every flow by its name (the setting's value) and by the log events it writes.
+FLOWS: dict[str, AttestationFlow] = {}
+_BY_EVENT: dict[str, AttestationFlow] = {}
+
+
+def register(flow: AttestationFlow) -> AttestationFlow:
+    """Add a flow; each log event belongs to one flow only."""
+    claimed = sorted(event for event in flow.record_events if event in _BY_EVENT)
+    if flow.name in FLOWS or claimed:
+        raise ImproperlyConfigured(f"Attestation flow {flow.name!r} is registered twice or claims {claimed}")
+    FLOWS[flow.name] = flow
+    _BY_EVENT.update(dict.fromkeys(flow.record_events, flow))
+    return flow
+
+
+register(EnhancedFlow())
+register(LegacyFlow())
 DEFAULT_FLOW = EnhancedFlow.name
+
+
+def flows() -> tuple[AttestationFlow, ...]:
+    return tuple(FLOWS.values())
 
 
 def current_flow() -> AttestationFlow:
@@ -37,7 +56,27 @@ def current_flow() -> AttestationFlow:
 
 
 def flow_for_record(record: AcceptanceRecord) -> AttestationFlow:
-    return FLOWS[LegacyFlow.name if record.event == RecordEvent.LEGACY_CONFIRMATION else EnhancedFlow.name]
+    """The flow that wrote `record` (found by its event), so records keep being handled the way they were made
+    after the setting changes."""
+    try:
+        return _BY_EVENT[record.event]
+    except KeyError:
+        raise ValueError(f"No attestation flow writes {record.event!r} records") from None
+
+
+def advance_due() -> list[tuple[str, int]]:
+    """What every flow has due at Microsoft (its links to create, answers to poll), as (flow name, id) pairs."""
+    return [(flow.name, work_id) for flow in flows() for work_id in flow.due()]
+
+
+def advance(flow_name: str, work_id: int) -> str | None:
+    return FLOWS[flow_name].advance(work_id)
+
+
+def check_now(key: str) -> None:
+    """ "Check now": every flow asks Microsoft at once about the customer's open attestations."""
+    for flow in flows():
+        flow.check_now(key)
 
 
 __all__ = [
@@ -48,7 +87,13 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "SendOutcome",
+    "advance",
+    "advance_due",
+    "cancel_link",
+    "check_now",
     "current_flow",
     "flow_for_record",
-    "reissue_link",
+    "flows",
+    "record_link_sent",
+    "register",
 ]

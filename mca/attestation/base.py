@@ -22,12 +22,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from bss.choices import Channel, Operation
+from mca.rules import attestation_counts
 from mca.templates import shown_template
+from partner_center.client import get_client
+from partner_center.types import MCA
 
 if TYPE_CHECKING:
     from bss.models import Account
     from mca.context import ConfirmationContext
     from mca.models import AcceptanceRecord, Attestation
+    from partner_center.types import CustomerAgreement
 
 
 class AcceptanceInvalid(ValidationError):
@@ -75,10 +79,15 @@ class SendOutcome:
 
 
 class AttestationFlow(ABC):
-    """One way of attesting. `name` is the value of the MCA_ATTESTATION_FLOW setting."""
+    """One way of attesting. `name` is the value of the MCA_ATTESTATION_FLOW setting; `record_events` are the log
+    events this flow writes, so the registry finds the flow of any record (`mca.attestation.flow_for_record`).
+
+    The delivery outbox (`mca.delivery`) holds no flow-specific logic: it asks the record's flow whether the record
+    already reached Partner Center, to send it, what a duplicate answer means, and what to do once it is sent."""
 
     name: str
     label: str
+    record_events: frozenset[str]
 
     @abstractmethod
     def form(self, data: Any = None, *, actor: AbstractBaseUser, account: Account, first_party: bool) -> forms.Form:
@@ -95,9 +104,57 @@ class AttestationFlow(ABC):
     def after_sent(self, record: AcceptanceRecord, outcome: SendOutcome) -> None:  # noqa: B027 - optional hook
         """Called once a delivery of `record` succeeded (in its transaction)."""
 
-    def advance(self, attestation: Attestation) -> str | None:
-        """Move a pending attestation on (create its link, poll Microsoft). Returns its state afterwards."""
+    # --- asked by the outbox ------------------------------------------------------------------------------------
+
+    def already_delivered(self, record: AcceptanceRecord, *, tenant_id: str) -> SendOutcome | None:
+        """After a crash mid-send: is the record's acceptance already listed at Partner Center (asked fresh)?
+        Both flows' agreements carry the record's person as the contact, with the record's template."""
+        found = matching_agreement(record, tenant_id)
+        if found is None or (record.template_id and found.template_id != record.template_id):
+            return None
+        return SendOutcome(200, False, dict(found.raw or {}), found.template_id)
+
+    def stale_duplicate(self, record: AcceptanceRecord, *, tenant_id: str) -> CustomerAgreement | None:
+        """Partner Center answered 600061 (the same person's agreement exists): the existing agreement when it no
+        longer counts (R4a: Microsoft keeps refusing orders, so this is no success), else None."""
+        existing = matching_agreement(record, tenant_id)
+        if existing is not None and not attestation_counts(existing.date_agreed):
+            return existing
         return None
+
+    # --- what the flow has to do by itself (links to create, answers to poll) -----------------------------------
+
+    def due(self, *, limit: int = 200) -> list[int]:
+        """Ids of this flow's attestations due for a look at Microsoft (none for a flow that never waits)."""
+        return []
+
+    def advance(self, attestation_id: int) -> str | None:
+        """Move one of this flow's attestations on (create its link, poll Microsoft). Returns its state after."""
+        return None
+
+    def check_now(self, key: str) -> None:  # noqa: B027 - a flow with nothing open has nothing to ask
+        """ "Check now": ask Microsoft at once about the customer's open attestations of this flow."""
+
+    def reissue(self, *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
+        """A new acceptance link for the customer's signatory; a flow without links has none to send."""
+        raise AcceptanceInvalid({"__all__": [f"The {self.label} sends no acceptance link to send again."]})
+
+
+def _same_person(agreement: CustomerAgreement, record: AcceptanceRecord) -> bool:
+    contact = agreement.primary_contact
+    return (
+        contact is not None
+        and contact.email.lower() == record.email.lower()
+        and contact.first_name == record.first_name
+        and contact.last_name == record.last_name
+    )
+
+
+def matching_agreement(record: AcceptanceRecord, tenant_id: str) -> CustomerAgreement | None:
+    """The customer's newest agreement at Partner Center with this record's person as its contact (asked fresh)."""
+    agreements = get_client().get_customer_agreements(tenant_id, record.agreement_type or MCA, use_cache=False)
+    same_person = [agreement for agreement in agreements if _same_person(agreement, record)]
+    return max(same_person, key=lambda agreement: agreement.date_agreed, default=None)
 
 
 def validate_context(context: ConfirmationContext) -> None:

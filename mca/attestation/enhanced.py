@@ -26,8 +26,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from bss.models import Account
@@ -49,9 +51,10 @@ from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField,
 from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
+from mca.outbox import enqueue_delivery
 from mca.permissions import ensure_can_confirm
 from partner_center.client import get_client
-from partner_center.errors import PartnerCenterError, PartnerCenterThrottled
+from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
 from partner_center.types import MCA, AttestationStatus, EnhancedAttestation, Signatory
 
 logger = logging.getLogger(__name__)
@@ -62,14 +65,16 @@ MAX_POLL_INTERVAL = timedelta(hours=1)
 
 
 def _customer_label(company: str) -> str:
-    return f"I am authorised to accept the Microsoft Customer Agreement for {company or 'my company'}."
+    return gettext("I am authorised to accept the Microsoft Customer Agreement for %(company)s.") % {
+        "company": company or gettext("my company")
+    }
 
 
 def _attestation_label(company: str) -> str:
-    return (
+    return gettext(
         "I confirm that the person named above is authorised to accept the Microsoft Customer Agreement "
-        f"for {company or 'the customer'}."
-    )
+        "for %(company)s."
+    ) % {"company": company or gettext("the customer")}
 
 
 class SignatoryForm(EnteredFormMixin, forms.Form):
@@ -84,18 +89,18 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
         "authority_confirmed",
     )
 
-    signatory_first_name = NameField(label="Signatory's first name", max_length=100)
-    signatory_last_name = NameField(label="Signatory's last name", max_length=100)
+    signatory_first_name = NameField(label=_("Signatory's first name"), max_length=100)
+    signatory_last_name = NameField(label=_("Signatory's last name"), max_length=100)
     signatory_email = EmailAddressField(
-        label="Signatory's e-mail", max_length=254, help_text="Microsoft's acceptance link is sent here."
+        label=_("Signatory's e-mail"), max_length=254, help_text=_("Microsoft's acceptance link is sent here.")
     )
     signatory_phone = PhoneNumberField(
-        label="Signatory's phone number (optional)",
+        label=_("Signatory's phone number (optional)"),
         required=False,
-        help_text="With the country code, e.g. +1 206 555 0100.",
+        help_text=_("With the country code, e.g. +1 206 555 0100."),
         error_messages={"invalid": "Enter a valid phone number, with the country code (e.g. +1 206 555 0100)."},
     )
-    company_name = forms.CharField(label="Company name", max_length=200)
+    company_name = forms.CharField(label=_("Company name"), max_length=200)
     authority_confirmed = AcceptBox(label=_attestation_label(""))
 
     def __init__(self, *args: Any, first_party: bool = False, account: Account | None = None, **kwargs: Any) -> None:
@@ -106,9 +111,9 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
         box = self.fields["authority_confirmed"]
         box.label = _customer_label(company) if first_party else _attestation_label(company)
         box.error_messages["required"] = (
-            "Tick the box to declare that you are authorised to accept for your company."
+            gettext("Tick the box to declare that you are authorised to accept for your company.")
             if first_party
-            else "Tick the box to confirm that the signatory is authorised to accept for the customer."
+            else gettext("Tick the box to confirm that the signatory is authorised to accept for the customer.")
         )
         if account is not None:
             self.fields["signatory_phone"].region = account.country.code or None
@@ -173,6 +178,17 @@ def _follow_up(story: AcceptanceRecord, event: RecordEvent, **values: Any) -> Ac
 class EnhancedFlow(AttestationFlow):
     name = "enhanced"
     label = "Enhanced attestation (the signatory accepts at Microsoft)"
+    # Every step of the story; the outbox delivers SIGNATORY_ACCEPTED (the agreement is created from it).
+    record_events = frozenset(
+        {
+            RecordEvent.FORM_SUBMITTED,
+            RecordEvent.ATTESTATION_CREATED,
+            RecordEvent.SIGNATORY_ACCEPTED,
+            RecordEvent.AGREEMENT_CREATED,
+            RecordEvent.LINK_EXPIRED,
+            RecordEvent.LINK_REISSUED,
+        }
+    )
 
     def form(self, data: Any = None, *, actor: AbstractBaseUser, account: Account, first_party: bool) -> SignatoryForm:
         initial: dict[str, Any] = {}
@@ -214,11 +230,19 @@ class EnhancedFlow(AttestationFlow):
 
         def replace_open_link(record: AcceptanceRecord) -> None:
             key = knowledge_key(account)
-            # Submissions for one customer take turns, so the newest link supersedes every other one.
+            # Submissions for one customer take turns, so the newest link supersedes every other one: each old
+            # link's story gets a "withdrawn" record, and Microsoft is told so its page refuses the old link.
             lock_customer(key)
-            Attestation.objects.filter(key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]).update(
-                state=AttestationState.SUPERSEDED, next_check_at=None
-            )
+            if (
+                record.idempotency_key
+                and AcceptanceRecord.objects.filter(idempotency_key=record.idempotency_key)
+                .exclude(pk=record.pk)  # SQLite saved this record already
+                .exists()
+            ):
+                # A double-click's earlier submit committed while this one waited for its turn: replay it. Touching
+                # its attestation here would hold the row while its after-commit step claims it (and skips it).
+                raise IntegrityError("idempotency key already used")
+            withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_SUPERSEDED)
             attestations.append(_new_attestation(record, account))
 
         existing = append_once(record, then=replace_open_link)
@@ -252,8 +276,17 @@ class EnhancedFlow(AttestationFlow):
             microsoft_answer=_answer_text(outcome.answer),
         )
 
-    def advance(self, attestation: Attestation) -> str | None:
-        return advance_attestation(attestation.pk)
+    def due(self, *, limit: int = 200) -> list[int]:
+        return due_attestation_ids(limit)
+
+    def advance(self, attestation_id: int) -> str | None:
+        return advance_attestation(attestation_id)
+
+    def check_now(self, key: str) -> None:
+        check_open_attestations_now(key)
+
+    def reissue(self, *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
+        return reissue_link(actor=actor, account=account, context=context)
 
 
 def _new_attestation(form_record: AcceptanceRecord, account: Account) -> Attestation:
@@ -298,7 +331,10 @@ def _poll_interval(attempts: int) -> timedelta:
 
 def _failed(attestation: Attestation, error: PartnerCenterError) -> None:
     wait = _poll_interval(attestation.attempts)
-    if isinstance(error, PartnerCenterThrottled) and error.retry_after:
+    if isinstance(error, PartnerCenterUnavailable) and error.held_back and error.retry_after is not None:
+        # Not asked: Partner Center's shared health held it back; look again when calls may go.
+        wait = timedelta(seconds=error.retry_after)
+    elif isinstance(error, PartnerCenterThrottled) and error.retry_after:
         wait = max(wait, timedelta(seconds=error.retry_after))
     attestation.next_check_at = timezone.now() + wait
     attestation.last_error = error_text(error, retry_at=attestation.next_check_at)
@@ -316,15 +352,35 @@ def _signatory(record: AcceptanceRecord) -> Signatory:
 
 
 def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
+    """Store Microsoft's link. A newer submission for the customer may have superseded this attestation while
+    Microsoft was creating it: the link is kept (and logged) but the row stays superseded, so only the newest link
+    is open. Same lock order as a submission: the customer, then the row, then the chain."""
     with transaction.atomic():
-        attestation.state = AttestationState.PENDING
+        lock_customer(attestation.key)
+        state = Attestation.objects.select_for_update().filter(pk=attestation.pk).values_list("state", flat=True).get()
         attestation.attestation_id = answer.attestation_id
         attestation.acceptance_url = answer.acceptance_url
         attestation.expires_at = answer.expires_at
         attestation.attempts = 0
         attestation.last_error = ""
-        attestation.next_check_at = timezone.now() + _poll_interval(1)
-        attestation.save()
+        if state == AttestationState.CREATING:
+            attestation.state = AttestationState.PENDING
+            attestation.next_check_at = timezone.now() + _poll_interval(1)
+        else:
+            attestation.state = state
+            attestation.next_check_at = None
+        attestation.save(
+            update_fields=[
+                "state",
+                "attestation_id",
+                "acceptance_url",
+                "expires_at",
+                "attempts",
+                "last_error",
+                "next_check_at",
+                "updated_at",
+            ]
+        )
         _follow_up(
             attestation.form_record,
             RecordEvent.ATTESTATION_CREATED,
@@ -335,8 +391,6 @@ def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 
 def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
-    from mca.delivery import enqueue_delivery
-
     accepted_at = answer.accepted_at or timezone.now()
     with transaction.atomic():
         attestation.state = AttestationState.ACCEPTED
@@ -374,9 +428,14 @@ def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 def _expired(attestation: Attestation, answer: EnhancedAttestation | None) -> None:
     with transaction.atomic():
-        attestation.state = AttestationState.EXPIRED
-        attestation.next_check_at = None
-        attestation.save()
+        # Only an open link expires: a superseded one stays superseded (a whole-row save would resurrect it).
+        values = {"state": AttestationState.EXPIRED, "next_check_at": None, "updated_at": timezone.now()}
+        if answer is not None and answer.expires_at is not None:
+            values["expires_at"] = answer.expires_at  # Microsoft may end a link before the expiry it announced
+        Attestation.objects.filter(
+            pk=attestation.pk, state__in=[AttestationState.CREATING, AttestationState.PENDING]
+        ).update(**values)
+        attestation.refresh_from_db(fields=["state", "next_check_at", "updated_at", "expires_at"])
         _follow_up(
             attestation.form_record,
             RecordEvent.LINK_EXPIRED,
@@ -434,7 +493,9 @@ def advance_attestation(attestation_id: int) -> str | None:
             elif not _settled_directly(attestation):
                 attestation.next_check_at = timezone.now() + _poll_interval(attestation.attempts)
                 attestation.last_error = ""
-                attestation.save(update_fields=["next_check_at", "last_error", "updated_at"])
+                if answer.expires_at is not None:
+                    attestation.expires_at = answer.expires_at  # Microsoft's expiresAt, as it reads now
+                attestation.save(update_fields=["next_check_at", "last_error", "expires_at", "updated_at"])
     except PartnerCenterError as error:
         logger.warning("Attestation %s: Partner Center failed: %s", attestation.pk, error)
         _failed(attestation, error)
@@ -463,6 +524,113 @@ def check_open_attestations_now(key: str) -> list[str | None]:
     return [advance_attestation(pk) for pk in ids]
 
 
+def _where(context: ConfirmationContext | None) -> dict[str, Any]:
+    if context is None:
+        return {}
+    snapshot = log.context_snapshot(context)
+    return {key: snapshot[key] for key in ("host", "ip_address", "user_agent")}
+
+
+def withdraw_open_links(
+    key: str, *, actor: AbstractBaseUser, context: ConfirmationContext, event: RecordEvent
+) -> list[Attestation]:
+    """Withdraw the customer's open links (call with the customer locked, in the caller's transaction): each is
+    superseded here, its story gets an `event` record (who withdrew it, from where), and after commit Microsoft is
+    asked to cancel it, so the signatory's old link answers "superseded"."""
+    open_links = list(
+        Attestation.objects.select_related("form_record").filter(
+            key=key, state__in=[AttestationState.CREATING, AttestationState.PENDING]
+        )
+    )
+    if not open_links:
+        return []
+    Attestation.objects.filter(pk__in=[link.pk for link in open_links]).update(
+        state=AttestationState.SUPERSEDED, next_check_at=None, updated_at=timezone.now()
+    )
+    for link in open_links:
+        log.append(
+            AcceptanceRecord(
+                **{
+                    **log.follow_up_values(link.form_record),
+                    **log.actor_snapshot(actor),
+                    **_where(context),
+                    "event": event,
+                    "attestation_id": link.attestation_id,
+                    "link_expires_at": link.expires_at,
+                    "form_data": "{}",
+                }
+            )
+        )
+    at_microsoft = [link.attestation_id for link in open_links if link.attestation_id]
+    if at_microsoft:
+        transaction.on_commit(lambda: _cancel_at_microsoft(at_microsoft))
+    return open_links
+
+
+def _cancel_at_microsoft(attestation_ids: list[str]) -> None:
+    """Best effort: a link Microsoft could not be told about stays superseded here; should its signatory accept it
+    anyway, that is still the customer's acceptance, found by "Check now" or mca_reconcile."""
+    client = get_client()
+    for attestation_id in attestation_ids:
+        try:
+            client.cancel_enhanced_attestation(attestation_id)
+        except PartnerCenterError as error:
+            logger.warning("Could not withdraw attestation %s at Microsoft: %s", attestation_id, error)
+
+
+def cancel_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> list[Attestation]:
+    """Cancel the acceptance link out with the customer's signatory (mistyped, or the wrong person): the customer is
+    asked again (a new signatory can be named). Raises AcceptanceInvalid when no link is out."""
+    ensure_can_confirm(actor, account)
+    validate_context(context)
+    key = knowledge_key(account)
+    with transaction.atomic():
+        lock_customer(key)
+        withdrawn = withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_CANCELLED)
+    if not withdrawn:
+        raise AcceptanceInvalid({"__all__": ["There is no acceptance link out to cancel for this customer."]})
+    return withdrawn
+
+
+def record_link_sent(
+    *, actor: AbstractBaseUser, account: Account, context: ConfirmationContext | None, how: str
+) -> AcceptanceRecord | None:
+    """The log says how the customer's open link reached the signatory (e.g. e-mailed to the signatory only);
+    None when no link is out."""
+    attestation = (
+        Attestation.objects.select_related("form_record")
+        .filter(key=knowledge_key(account), state=AttestationState.PENDING)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if attestation is None:
+        return None
+    with transaction.atomic():
+        return _append_link_sent(actor, attestation, attestation.form_record, context, how)
+
+
+def _append_link_sent(
+    actor: AbstractBaseUser,
+    attestation: Attestation,
+    story: AcceptanceRecord,
+    context: ConfirmationContext,
+    how: str,
+) -> AcceptanceRecord:
+    return log.append(
+        AcceptanceRecord(
+            **{
+                **log.follow_up_values(story),
+                **log.actor_snapshot(actor),
+                **_where(context),
+                "event": RecordEvent.LINK_SENT,
+                "attestation_id": attestation.attestation_id,
+                "link_expires_at": attestation.expires_at,
+                "form_data": json.dumps({"delivered": how}, sort_keys=True, separators=(",", ":")),
+            }
+        )
+    )
+
+
 def reissue_link(*, actor: AbstractBaseUser, account: Account, context: ConfirmationContext) -> Outcome:
     """Issue a new acceptance link for the customer's latest submission (its link expired or was lost). The old
     link is superseded and stays in the log; the re-issue is a record of its own."""
@@ -477,9 +645,13 @@ def reissue_link(*, actor: AbstractBaseUser, account: Account, context: Confirma
         raise AcceptanceInvalid({"__all__": ["There is no acceptance link to send again for this customer."]})
     validate_context(context)
     with transaction.atomic():
+        lock_customer(knowledge_key(account))
         Attestation.objects.filter(
             key=knowledge_key(account), state__in=[AttestationState.CREATING, AttestationState.PENDING]
         ).update(state=AttestationState.SUPERSEDED, next_check_at=None)
+        replaced = [latest.attestation_id] if latest.is_open and latest.attestation_id else []
+        if replaced:  # the old link is withdrawn at Microsoft too: the re-issue record below says why
+            transaction.on_commit(lambda: _cancel_at_microsoft(replaced))
         story = latest.form_record
         log.append(
             AcceptanceRecord(

@@ -32,10 +32,10 @@ from mca.attestation.base import (
 )
 from mca.choices import AcceptanceKind, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
-from mca.delivery import enqueue_delivery
 from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, StrictDateField
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import AcceptanceRecord
+from mca.outbox import enqueue_delivery
 from mca.permissions import ensure_can_confirm
 from mca.rules import attestation_min_date
 from partner_center.client import get_client
@@ -172,6 +172,7 @@ def confirm_acceptance(
 class LegacyFlow(AttestationFlow):
     name = "legacy"
     label = "One-step partner confirmation (legacy, before 2026-01-05)"
+    record_events = frozenset({RecordEvent.LEGACY_CONFIRMATION})
 
     def form(
         self, data: Any = None, *, actor: AbstractBaseUser, account: Account, first_party: bool

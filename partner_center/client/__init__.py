@@ -63,6 +63,8 @@ class PartnerCenterClient(AgreementsMixin, CommerceMixin):
             read_timeout=settings.PARTNER_CENTER_READ_TIMEOUT,
             retry_budget=settings.PARTNER_CENTER_RETRY_BUDGET,
             cache_ttl=settings.PARTNER_CENTER_CACHE_TTL,
+            breaker_failures=settings.PARTNER_CENTER_BREAKER_FAILURES,
+            breaker_open_seconds=settings.PARTNER_CENTER_BREAKER_OPEN_SECONDS,
         )
 
 
@@ -89,6 +91,8 @@ def _settings_fingerprint() -> str:
             "PARTNER_CENTER_READ_TIMEOUT",
             "PARTNER_CENTER_RETRY_BUDGET",
             "PARTNER_CENTER_CACHE_TTL",
+            "PARTNER_CENTER_BREAKER_FAILURES",
+            "PARTNER_CENTER_BREAKER_OPEN_SECONDS",
         )
     ]
     return hashlib.sha256(repr(values).encode()).hexdigest()

@@ -35,6 +35,7 @@ _DIRECT_SIGNED = Endpoint("direct_signed_status", TokenKind.APP_USER, idempotent
 # of that API, so it takes the app-only token too, although the legacy confirmation on the same path took App+User.
 _CREATE_ATTESTATION = Endpoint("create_enhanced_attestation", TokenKind.APP_ONLY, idempotent=True)
 _GET_ATTESTATION = Endpoint("enhanced_attestation", TokenKind.APP_ONLY, idempotent=True)
+_CANCEL_ATTESTATION = Endpoint("cancel_enhanced_attestation", TokenKind.APP_ONLY, idempotent=True)
 _AGREEMENT_FROM_ATTESTATION = Endpoint("agreement_from_attestation", TokenKind.APP_ONLY, idempotent=True)
 
 
@@ -268,6 +269,20 @@ class AgreementsMixin(Transport):
             "GET",
             assumed.enhanced_attestation_path(segment(attestation_id)),
             _GET_ATTESTATION,
+            budget=budget,
+            correlation_id=correlation_id,
+        )
+        return self._parse(answer, parsing.parse_enhanced_attestation, answer.body)
+
+    def cancel_enhanced_attestation(
+        self, attestation_id: str, *, budget: float | None = None, correlation_id: str | None = None
+    ) -> EnhancedAttestation:
+        """Withdraw a pending attestation (its signatory was changed, or the link cancelled): Microsoft's page no
+        longer accepts the link. Idempotent; an attestation already accepted stays accepted (Microsoft refuses)."""
+        answer = self._call(
+            "DELETE",
+            assumed.enhanced_attestation_path(segment(attestation_id)),
+            _CANCEL_ATTESTATION,
             budget=budget,
             correlation_id=correlation_id,
         )

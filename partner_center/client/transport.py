@@ -42,6 +42,7 @@ from partner_center.errors import (
     PartnerCenterThrottled,
     PartnerCenterUnavailable,
 )
+from partner_center.health import Health
 from partner_center.types import TokenKind
 
 logger = logging.getLogger("partner_center")
@@ -159,6 +160,8 @@ class Transport:
         retry_budget: float,
         cache_ttl: int,
         session: requests.Session | None = None,
+        breaker_failures: int = 5,
+        breaker_open_seconds: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens: dict[TokenKind, TokenProvider] = {
@@ -172,6 +175,14 @@ class Transport:
         self.session = session or requests.Session()
         # Cache keys include the base URL, so simulator and live answers (or two test servers) never mix.
         self._cache_namespace = hashlib.sha256(self.base_url.encode()).hexdigest()[:16]
+        # Shared by every process talking to this Partner Center (partner_center.health). A trial call is out for
+        # at most one attempt's timeouts.
+        self.health = Health(
+            self._cache_namespace,
+            failures_to_open=breaker_failures,
+            open_seconds=breaker_open_seconds,
+            trial_seconds=connect_timeout + read_timeout,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -206,6 +217,8 @@ class Transport:
                     request_id=request_id,
                     timed_out=True,
                 )
+            # Paused by a 429 or the circuit open: raises at once, no HTTP (not retried: it is not transient here).
+            admission = self.health.admit(endpoint.name)
             token = provider.token()
             attempt_correlation_id = correlation_id or str(uuid.uuid4())
             headers = {
@@ -232,6 +245,8 @@ class Transport:
             except requests.RequestException as exc:
                 self._log_attempt(method, path, type(exc).__name__, started, request_id, attempt_correlation_id)
                 if isinstance(exc, requests.ConnectionError | requests.Timeout):
+                    if self._says_partner_center_failed(exc, remaining):
+                        self.health.failed(admission)
                     raise
                 raise PartnerCenterUnavailable(
                     f"Partner Center {endpoint.name}: {type(exc).__name__}",
@@ -240,6 +255,12 @@ class Transport:
                 ) from None
             status = response.status_code
             self._log_attempt(method, path, str(status), started, request_id, attempt_correlation_id)
+            if status == 429:
+                self.health.throttled(endpoint.name, _retry_after_seconds(response.headers.get("Retry-After")))
+            elif status >= 500:
+                self.health.failed(admission)
+            else:
+                self.health.succeeded(admission)
             if status in _RETRYABLE_STATUS or status >= 500:
                 raise _RetryableAnswer(
                     status,
@@ -285,6 +306,16 @@ class Transport:
             return retrying(attempt)
         except _TRANSIENT as exc:  # not retried (a non-idempotent endpoint)
             raise self._unavailable(endpoint, exc, deadline, request_id) from None
+
+    def _says_partner_center_failed(self, exc: requests.RequestException, remaining: float) -> bool:
+        """Whether a transport error counts towards opening the circuit: a refused or reset connection does; a
+        timeout only when it was the full configured one, not one that a caller's short budget cut down (the gate's
+        few seconds against a slow answer say nothing about Partner Center being down)."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return remaining >= self.connect_timeout
+        if isinstance(exc, requests.Timeout):
+            return remaining >= self.read_timeout
+        return True
 
     @staticmethod
     def _unavailable(

@@ -81,6 +81,7 @@ class AttestationStatus(models.TextChoices):
     PENDING = "pending"
     ACCEPTED = "accepted"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class SimAttestation(models.Model):

@@ -45,9 +45,8 @@ DATE_AGREED_CLOCK_SKEW = timedelta(minutes=5)
 # Assumed: Partner Center's per-offer maximum varies; one simulator-wide maximum exercises error 2002.
 MAX_QUANTITY = 10_000
 
-# Where Microsoft serves agreement documents is not documented; the simulator uses its own placeholder hosts.
-DOCUMENT_DISPLAY_BASE = "https://simulator.partnercenter.invalid/agreements"
-DOCUMENT_DOWNLOAD_BASE = "https://simulator-downloads.partnercenter.invalid/agreements"
+# Where Microsoft serves agreement documents is not documented; the simulator serves a stand-in document itself,
+# under its own root (`agreements/<template>/<country>/<language>`), so the links work offline.
 DOCUMENT_URI_LIFETIME = timedelta(minutes=5)
 
 # The languages Partner Center serves the MCA in, by country (docs/partner-center.md); en-US everywhere.
@@ -194,8 +193,11 @@ def get_subscription(*, tenant_id: str, subscription_id: str) -> SimSubscription
         raise SimulatorError(404, wire.INVALID_INPUT, f"Subscription {subscription_id} was not found.") from None
 
 
-def agreement_document(*, template_id: str, language: str | None, country: str | None) -> dict[str, str]:
-    """The document links for one template, country and language; the download link expires in 5 minutes."""
+def agreement_document(
+    *, template_id: str, language: str | None, country: str | None, documents_base: str
+) -> dict[str, str]:
+    """The document links for one template, country and language, under `documents_base` (the simulator's own
+    `agreements/` address); the download link expires in 5 minutes."""
     try:
         template = SimAgreementTemplate.objects.get(template_id=uuid.UUID(template_id))
     except (ValueError, SimAgreementTemplate.DoesNotExist):
@@ -210,8 +212,8 @@ def agreement_document(*, template_id: str, language: str | None, country: str |
     token = secrets.token_urlsafe(24)
     path = f"{template.template_id}/{country}/{language}"
     return {
-        "displayUri": f"{DOCUMENT_DISPLAY_BASE}/{path}",
-        "downloadUri": f"{DOCUMENT_DOWNLOAD_BASE}/{path}.pdf?se={wire.timestamp(expires)}&sig={token}",
+        "displayUri": f"{documents_base}/{path}",
+        "downloadUri": f"{documents_base}/{path}/download?se={wire.timestamp(expires)}&sig={token}",
         "language": language,
         "country": country,
     }
@@ -337,6 +339,28 @@ def get_attestation(attestation_id: str) -> SimAttestation:
         raise SimulatorError(404, wire.INVALID_INPUT, f"Attestation {attestation_id} was not found.") from None
 
 
+def document_template(template_id: str) -> SimAgreementTemplate:
+    """A template whose document is asked for by its page (an unknown one is a 404 there)."""
+    try:
+        return SimAgreementTemplate.objects.get(template_id=uuid.UUID(template_id))
+    except (ValueError, SimAgreementTemplate.DoesNotExist):
+        unknown = f"templateId {template_id} is not a known agreement template."
+        raise SimulatorError(404, wire.INVALID_INPUT, unknown) from None
+
+
+def document_link_expired(expires_at: str) -> bool:
+    """A download link past its `se` time (or without a readable one) no longer serves the document."""
+    try:
+        return datetime.fromisoformat(expires_at.replace("Z", "+00:00")) < timezone.now()
+    except ValueError:
+        return True
+
+
+def current_mca_template_id() -> str | None:
+    template = SimAgreementTemplate.objects.filter(agreement_type=MCA).order_by("-version_rank").first()
+    return str(template.template_id) if template else None
+
+
 def current_mca_link() -> str:
     """The MCA link the hosted page shows: the current template's, or Microsoft's short link."""
     template = SimAgreementTemplate.objects.filter(agreement_type=MCA).order_by("-version_rank").first()
@@ -358,6 +382,8 @@ def accept_attestation(*, attestation_id: str, ip: str | None = None, user_agent
         attestation = SimAttestation.objects.select_for_update().get(pk=found.pk)
         if attestation.status == AttestationStatus.ACCEPTED:
             return attestation
+        if attestation.status == AttestationStatus.CANCELLED:
+            raise SimulatorError(410, wire.INVALID_INPUT, f"Attestation {attestation_id} was withdrawn by the partner.")
         if effective_status(attestation) == AttestationStatus.EXPIRED:
             raise SimulatorError(410, wire.INVALID_INPUT, f"Attestation {attestation_id} has expired.")
         attestation.status = AttestationStatus.ACCEPTED
@@ -379,6 +405,20 @@ def expire_attestation(*, attestation_id: str) -> SimAttestation:
             attestation.status = AttestationStatus.EXPIRED
             attestation.expires_at = min(attestation.expires_at, timezone.now())
             attestation.save(update_fields=["status", "expires_at"])
+    return attestation
+
+
+def cancel_attestation(*, attestation_id: str) -> SimAttestation:
+    """The partner withdraws a link (the signatory was changed or the link cancelled): the hosted page then says it
+    was superseded. Idempotent; an accepted attestation cannot be withdrawn."""
+    with transaction.atomic():
+        found = get_attestation(attestation_id)
+        attestation = SimAttestation.objects.select_for_update().get(pk=found.pk)
+        if attestation.status == AttestationStatus.ACCEPTED:
+            raise SimulatorError(409, wire.INVALID_INPUT, f"Attestation {attestation_id} is already accepted.")
+        if attestation.status != AttestationStatus.CANCELLED:
+            attestation.status = AttestationStatus.CANCELLED
+            attestation.save(update_fields=["status"])
     return attestation
 
 
@@ -417,6 +457,8 @@ def create_agreement_from_attestation(*, tenant_id: str, data: Any) -> SimAgreem
         status = effective_status(attestation)
         if status == AttestationStatus.EXPIRED:
             raise invalid(f"attestationId {raw_attestation} has expired before the signatory accepted it.")
+        if status == AttestationStatus.CANCELLED:
+            raise invalid(f"attestationId {raw_attestation} was withdrawn by the partner.")
         if status != AttestationStatus.ACCEPTED:
             raise invalid(f"attestationId {raw_attestation} has not been accepted by the signatory yet.")
         used_for = attestation.agreement

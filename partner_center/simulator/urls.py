@@ -23,6 +23,18 @@ urlpatterns = [
         views.enhanced_attestation,
         name="enhanced-attestation",
     ),
+    # The agreement document itself (Microsoft's document host in real life): display and expiring download links.
+    path(
+        "agreements/<str:template_id>/<str:country>/<str:language>",
+        views.agreement_document_page,
+        name="agreement-document-page",
+    ),
+    path(
+        "agreements/<str:template_id>/<str:country>/<str:language>/download",
+        views.agreement_document_page,
+        {"download": True},
+        name="agreement-document-download",
+    ),
     # The hosted page a signatory opens (Microsoft's page in real life): no bearer token, no login.
     path("attestations/<str:attestation_id>/accept", views.attestation_accept_page, name="attestation-accept"),
     path("v1/customers", views.customers, name="customers"),

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -209,9 +210,36 @@ def agreements(request: HttpRequest) -> Answer:
 @endpoint({"GET": "agreement_document"})
 def agreement_document(request: HttpRequest, template_id: str) -> Answer:
     document = services.agreement_document(
-        template_id=template_id, language=request.GET.get("language"), country=request.GET.get("country")
+        template_id=template_id,
+        language=request.GET.get("language"),
+        country=request.GET.get("country"),
+        documents_base=documents_base(request),
     )
     return 200, document
+
+
+def documents_base(request: HttpRequest) -> str:
+    """Where this simulator serves agreement documents, as the caller reached it."""
+    return request.build_absolute_uri(reverse("pc_simulator:root")) + "agreements"
+
+
+@require_http_methods(["GET"])
+def agreement_document_page(
+    request: HttpRequest, template_id: str, country: str, language: str, download: bool = False
+) -> HttpResponse:
+    """The stand-in agreement document (Microsoft's page in real life): the display link, or the download link
+    while its `se` time has not passed (Microsoft's download links expire after 5 minutes)."""
+    try:
+        template = services.document_template(template_id)
+    except SimulatorError:
+        return render(request, "pc_simulator/document_missing.html", status=404)
+    if download and services.document_link_expired(request.GET.get("se", "")):
+        return render(request, "pc_simulator/document_missing.html", {"expired": True}, status=410)
+    context = {"template": template, "country": country, "language": language}
+    response = render(request, "pc_simulator/agreement_document.html", context)
+    if download:
+        response["Content-Disposition"] = f'inline; filename="microsoft-customer-agreement-{country}-{language}.html"'
+    return response
 
 
 @endpoint({"GET": "customer_agreements", "POST": "confirm_acceptance"})
@@ -280,8 +308,10 @@ def enhanced_attestations(request: HttpRequest) -> Answer:
     return 201, _attestation_answer(request, attestation)
 
 
-@endpoint({"GET": "enhanced_attestation"})
+@endpoint({"GET": "enhanced_attestation", "DELETE": "cancel_enhanced_attestation"})
 def enhanced_attestation(request: HttpRequest, attestation_id: str) -> Answer:
+    if request.method == "DELETE":
+        return 200, _attestation_answer(request, services.cancel_attestation(attestation_id=attestation_id))
     return 200, _attestation_answer(request, services.get_attestation(attestation_id))
 
 
@@ -315,17 +345,47 @@ def attestation_accept_page(request: HttpRequest, attestation_id: str) -> HttpRe
         except SimulatorError:
             attestation.refresh_from_db()
     status = services.effective_status(attestation)
+    # Microsoft's page speaks the signatory's language (the attestation's), not the browser's.
+    translation.activate(_page_language(attestation.language))
     context = {
         "attestation": attestation,
         "status": status,
         "just_accepted": just_accepted,
-        "agreement_link": services.current_mca_link(),
+        "agreement_link": _agreement_page_link(request, attestation),
     }
     if status == AttestationStatus.EXPIRED:
         return render(request, "pc_simulator/attestation_expired.html", context, status=410)
+    if status == AttestationStatus.CANCELLED:
+        return render(request, "pc_simulator/attestation_superseded.html", context, status=410)
     if status == AttestationStatus.ACCEPTED:
         return render(request, "pc_simulator/attestation_accepted.html", context)
     return render(request, "pc_simulator/attestation_accept.html", context)
+
+
+def _page_language(tag: str) -> str:
+    """The site's closest language to the signatory's BCP-47 tag (de-DE → de), English otherwise."""
+    try:
+        return translation.get_supported_language_variant((tag or "").lower())
+    except LookupError:
+        return "en"
+
+
+def _agreement_page_link(request: HttpRequest, attestation: SimAttestation) -> str:
+    """The current MCA's document in the signatory's country and language, served by this simulator (Microsoft's
+    short link when no template is published)."""
+    template_id = services.current_mca_template_id()
+    if template_id is None:
+        return services.current_mca_link()
+    try:
+        document = services.agreement_document(
+            template_id=template_id,
+            language=attestation.language,
+            country=attestation.country,
+            documents_base=documents_base(request),
+        )
+    except SimulatorError:
+        return services.current_mca_link()
+    return document["displayUri"]
 
 
 # --- Control API (no auth: the simulator never runs in production) --------------------------------------

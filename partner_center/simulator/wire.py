@@ -112,6 +112,7 @@ _ATTESTATION_STATUSES = {
     AttestationStatus.PENDING: assumed.STATUS_PENDING,
     AttestationStatus.ACCEPTED: assumed.STATUS_ACCEPTED,
     AttestationStatus.EXPIRED: assumed.STATUS_EXPIRED,
+    AttestationStatus.CANCELLED: assumed.STATUS_CANCELLED,
 }
 
 

@@ -9,6 +9,7 @@ from django import template
 from django.forms import BoundField
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import number_format
 
 from bss.choices import Role
 from bss.models import Membership, Reseller
@@ -21,6 +22,15 @@ register = template.Library()
 def store_url(context: template.Context, name: str, **kwargs: Any) -> str:
     store: Store = context.get("store") or Store()
     return store.url(name, **kwargs)
+
+
+@register.filter
+def amount(value: Any) -> str:
+    """A money amount in the active language's format: two decimals and digit grouping (1,234.50; 1.234,50;
+    1 234,50). Only amounts are grouped: ids, years and seat counts stay as they are."""
+    if value in (None, ""):
+        return ""
+    return number_format(value, decimal_pos=2, use_l10n=True, force_grouping=True)
 
 
 @register.filter

@@ -61,11 +61,14 @@ def test_enhanced_acceptance_is_202_with_the_pending_attestation(api, demo):
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["kind"] == "pending_signatory" and body["accepted"] is False
-    assert body["attestation"]["signatory_email"] == ENHANCED["signatory_email"]
+    # The link reaches the signatory only (issue 17, item 6): the caller, not the signatory, sees a masked address.
+    assert body["attestation"]["signatory_email"] == "j****@northwind.example"
+    assert body["attestation"]["link"] is None
     assert body["record"]["channel"] == "api" and body["record"]["evidence_class"] == "first_party"
     assert AcceptanceRecord.objects.filter(account=account).count() == 1
     status = api("customer").get(f"/api/v1/accounts/{account.pk}/mca/").json()
-    assert status["pending_attestation"]["signatory_email"] == ENHANCED["signatory_email"]
+    assert status["pending_attestation"]["signatory_email"] == "j****@northwind.example"
+    assert status["mca_state"]["code"] == "pending"
 
 
 def test_company_name_may_be_left_out_and_is_taken_from_the_form(api, demo):

@@ -112,3 +112,18 @@ def test_api_never_fails_and_keeps_to_its_schema(api_schema, fuzz_token):
             case.call_and_validate(headers={"Authorization": f"Token {fuzz_token}"}, checks=CHECKS)
 
         fuzz()
+
+
+def _component(schema: dict, ref: str) -> dict:
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_the_schema_does_not_require_what_the_server_fills_in(client, settings):
+    """The company name is the account's (the form prefills it; a request may leave it out): not required in the
+    schema. The signatory's own fields are."""
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    schema = client.get("/api/schema/?format=json").json()
+    body = schema["paths"]["/api/v1/accounts/{id}/mca/acceptances/"]["post"]["requestBody"]["content"]
+    form = _component(schema, body["application/json"]["schema"]["$ref"])
+    assert "company_name" in form["properties"] and "company_name" not in form["required"]
+    assert {"signatory_first_name", "signatory_email", "authority_confirmed"} <= set(form["required"])

@@ -61,6 +61,8 @@ def signatory_data(company: str = "Litware", **overrides) -> dict:
 def fast_pc(settings):
     """Partner Center failures give up quickly (the client's own retries stay short)."""
     settings.PARTNER_CENTER_RETRY_BUDGET = 1.0
+    # About each call's own retries: the shared circuit (tests/partner_center/test_health.py) is off here.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     settings.PARTNER_CENTER_READ_TIMEOUT = 0.5
 
 
@@ -68,4 +70,6 @@ def fast_pc(settings):
 def _short_partner_center_budget(settings):
     # Unreachable Partner Center (no simulator in most tests, or a "down" fault) gives up fast.
     settings.PARTNER_CENTER_RETRY_BUDGET = 0.5
+    # About each call's own retries: the shared circuit (tests/partner_center/test_health.py) is off here.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     settings.MCA_STATUS_TIME_BUDGET = 0.5

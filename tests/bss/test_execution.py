@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
@@ -155,3 +156,34 @@ def test_cancelled_orders_cannot_be_executed(demo, demo_user):
     order.move_to(OrderStatus.CANCELLED)
     with pytest.raises(execution.OrderNotExecutable):
         execution.execute_order(actor=demo_user("bss"), order=order)
+
+
+def test_the_readmes_bss_walk_through_with_wide_world_importers(client, demo, demo_user, enhanced, pc_simulator):
+    """README "Walk through it": `bss` executes SO-DEMO-WIDEWORLD, gets the confirmation form (R11), names the
+    signatory; the signatory accepts at Microsoft; Check now releases the order and provisioning creates the
+    customer at Partner Center."""
+    order = Order.objects.get(number="SO-DEMO-WIDEWORLD")
+    client.force_login(demo_user("bss"))
+    assert "SO-DEMO-WIDEWORLD" in client.get(reverse("bss:order-detail", args=[order.number])).content.decode()
+    assert 'name="signatory_email"' in execute(client, order).content.decode()
+    execute(
+        client,
+        order,
+        signatory_data(
+            "Wide World Importers",
+            signatory_first_name="Wolfgang",
+            signatory_last_name="Weber",
+            signatory_email="wolfgang@wideworld.example",
+            idempotency_key="readme-1",
+        ),
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_ACCEPTANCE
+    [message] = mail.outbox
+    link = next(word for word in message.body.split() if word.startswith("http") and word.endswith("/accept"))
+    assert requests.post(link, timeout=10).status_code == 200
+
+    client.post(reverse("bss:account-check-now", args=[order.account_id]))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PROVISIONED
+    assert order.account.partner_center_tenant_id is not None

@@ -9,6 +9,7 @@ from bss.choices import Channel
 from bss.models import Order, Product
 from bss.services import orders
 from bss.services.orders import LineRequest, place_order
+from mca.context import ConfirmationContext
 from tests.bss.conftest import make_order
 
 pytestmark = pytest.mark.django_db
@@ -26,9 +27,9 @@ def _place(demo, demo_user, key: str | None = None) -> Order:
         actor=demo_user("bss"),
         account=demo["northwind"],
         lines=[LineRequest(product, 2)],
-        channel=Channel.API,
+        context=ConfirmationContext(channel=Channel.API),
         idempotency_key=key,
-    )
+    ).order
 
 
 def test_a_number_already_taken_is_drawn_again(demo, demo_user, monkeypatch):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -53,8 +54,8 @@ def test_not_synced_customer_held_then_released_by_the_signatorys_acceptance_and
 ):
     northwind = live["northwind"]
     order = make_order(northwind, "MS-M365-E3", 4)
-    result = execution.execute_with_acceptance(
-        actor=demo_user("bss"), order=order, data=signatory_data("Northwind Traders"), context=ctx()
+    result = execution.execute_order(
+        actor=demo_user("bss"), order=order, acceptance=signatory_data("Northwind Traders"), context=ctx()
     )
     assert result.held and not result.executed
     order.refresh_from_db()
@@ -115,7 +116,7 @@ def test_partner_center_failing_during_provisioning_is_retried_and_completes_wit
     tenant = str(litware.partner_center_tenant_id)
     order = Order.objects.get(number="SO-DEMO-LITWARE")
     pc_simulator.set_fault(paths=f"v1/customers/{tenant}/orders", **fault)
-    result = execution.execute_with_acceptance(actor=demo_user("bss"), order=order, data=legacy_data(), context=ctx())
+    result = execution.execute_order(actor=demo_user("bss"), order=order, acceptance=legacy_data(), context=ctx())
     assert result.executed
     order.refresh_from_db()
     if fault["mode"] != "slow":  # a slow answer may still arrive within the budget
@@ -127,8 +128,11 @@ def test_partner_center_failing_during_provisioning_is_retried_and_completes_wit
 
     pc_simulator.clear_faults()
     if order.status == OrderStatus.FAILED:
-        _make_due(order)
-        retry_provisioning_task.delay()
+        # A 429's Retry-After pauses every order call from every process until it has passed (partner_center.health).
+        later = timedelta(seconds=3) if fault["mode"] == "throttle" else timedelta(0)
+        with time_machine.travel(timezone.now() + later, tick=True):
+            _make_due(order)
+            retry_provisioning_task.delay()
     order.refresh_from_db()
     assert order.status == OrderStatus.PROVISIONED, (order.last_error, _steps(order))
     assert SimOrder.objects.filter(customer__tenant_id=tenant).count() == 1
@@ -141,7 +145,7 @@ def test_retry_after_a_lost_answer_reuses_the_request_id_and_places_one_order(li
     tenant = str(litware.partner_center_tenant_id)
     order = Order.objects.get(number="SO-DEMO-LITWARE")
     pc_simulator.set_fault(mode="down", paths=f"v1/customers/{tenant}/orders")
-    execution.execute_with_acceptance(actor=demo_user("bss"), order=order, data=legacy_data(), context=ctx())
+    execution.execute_order(actor=demo_user("bss"), order=order, acceptance=legacy_data(), context=ctx())
     order.refresh_from_db()
     assert order.status == OrderStatus.FAILED and order.pc_order_request_id
     pc_simulator.clear_faults()
@@ -176,7 +180,7 @@ def test_seat_change_updates_the_partner_center_quantity(live, demo_user, pc_sim
 
     litware = live["litware"]
     order = Order.objects.get(number="SO-DEMO-LITWARE")
-    execution.execute_with_acceptance(actor=demo_user("bss"), order=order, data=legacy_data(), context=ctx())
+    execution.execute_order(actor=demo_user("bss"), order=order, acceptance=legacy_data(), context=ctx())
     subscription = Subscription.objects.get(account=litware)
     result = subscriptions.change_seats(actor=demo_user("bss"), subscription=subscription, seats=4)
     result.order.refresh_from_db()

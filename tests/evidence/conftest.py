@@ -7,11 +7,15 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from mca.attestation.legacy import confirm_acceptance
 from mca.chain import entry_hash, record_values
+from mca.choices import DeliveryState
 from mca.db import SQLITE_TRIGGERS, drop_sqlite_triggers_sql
-from mca.models import AcceptanceRecord
+from mca.export import export_evidence_pack
+from mca.models import AcceptanceDelivery, AcceptanceRecord
+from tests.evidence.packs import unpack
 from tests.mca.helpers import context, form_data
 
 
@@ -28,6 +32,28 @@ def confirm(demo, demo_user):
 @pytest.fixture
 def records(confirm):
     return [confirm("northwind", "customer"), confirm("litware", "reseller"), confirm("tailspin", "wl-bss")]
+
+
+@pytest.fixture
+def story(confirm):
+    """José Núñez's confirmation for Alpine Ski House, one unrelated record between, a second one later."""
+    first = confirm("alpine-contoso", "reseller", first_name="José", last_name="Núñez", email="jose@alpine.example")
+    other = confirm("northwind", "customer")
+    second = confirm("alpine-fabrikam", "wl-bss", first_name="Zoë", last_name="Łukasz", email="zoe@alpine.example")
+    AcceptanceDelivery.objects.filter(record=first).update(
+        state=DeliveryState.SENT,
+        attempts=1,
+        sent_at=timezone.now(),
+        last_status_code=201,
+        response={"id": "agreement-1", "agreementType": "MicrosoftCustomerAgreement"},
+    )
+    return first, other, second
+
+
+@pytest.fixture
+def pack(tmp_path, demo, story):
+    path = export_evidence_pack(demo["alpine-contoso"], tmp_path / "out")
+    return path, unpack(path, tmp_path / "unpacked")
 
 
 @contextmanager
@@ -65,7 +91,8 @@ def delete_record(record_id: int) -> None:
     """Remove a record and what points at it (its delivery, knowledge, attestations), triggers off."""
     with triggers_off() as cursor:
         cursor.execute("DELETE FROM mca_acceptancedelivery WHERE record_id = %s", [record_id])
-        cursor.execute("UPDATE mca_customerknowledge SET record_id = NULL WHERE record_id = %s", [record_id])
+        # Knowledge rows are sealed: unlinking one would be named; deleting it only makes the gate ask again.
+        cursor.execute("DELETE FROM mca_customerknowledge WHERE record_id = %s", [record_id])
         cursor.execute("DELETE FROM mca_acceptancerecord WHERE id = %s", [record_id])
 
 

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
-from mca.chain import BreakKind, verify_chain
+from mca.chain import BreakKind
 from mca.checkpoints import (
     CHECKPOINT_DOMAIN,
     canonical_json,
@@ -21,9 +21,9 @@ from mca.checkpoints import (
     load_checkpoints,
     raw_public_key,
     record_verified,
-    write_checkpoint,
 )
 from mca.tasks import write_checkpoint_task
+from mca.verify import verify_chain, write_checkpoint
 from tests.evidence.conftest import delete_record, forged_copy, insert, move_head
 
 pytestmark = pytest.mark.django_db
@@ -41,8 +41,8 @@ def test_a_checkpoint_is_a_signed_write_once_file_of_the_head(records, checkpoin
     data = json.loads(path.read_text())
     assert data["format"] == "mca-acceptance-log-checkpoint/v1" and data["algorithm"] == "Ed25519"
     body = data["checkpoint"]
-    assert set(body) == {"log_id", "sequence", "head_hash", "time", "key_id", "hash_version"}
-    assert (body["log_id"], body["sequence"], body["hash_version"]) == ("mca-test-log", 3, 3)
+    assert set(body) == {"log_id", "sequence", "head_hash", "time", "key_id", "hash_version", "keyed_since"}
+    assert (body["log_id"], body["sequence"], body["hash_version"], body["keyed_since"]) == ("mca-test-log", 3, 3, 1)
     assert body["time"].endswith("Z")
     public = base64.b64decode(data["public_key"])
     assert body["key_id"] == key_id_for(public) == key_id_for(raw_public_key())
@@ -202,7 +202,7 @@ def test_checkpoint_command_refuses_a_broken_log(records):
 
 def test_beat_writes_checkpoints_on_schedule(records, settings):
     schedule = settings.CELERY_BEAT_SCHEDULE["write-log-checkpoint"]
-    assert schedule == {"task": "mca.tasks.write_checkpoint_task", "schedule": 3600.0}
+    assert schedule == {"task": "mca.tasks.write_checkpoint_task", "schedule": 60.0}
     write_checkpoint_task.delay()  # eager in tests: runs now
     assert [c.sequence for c in load_checkpoints().checkpoints] == [3]
     assert write_checkpoint_task() is None  # unchanged head: nothing new

@@ -4,66 +4,19 @@ import base64
 import hashlib
 import io
 import json
-import subprocess
-import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
-from django.utils import timezone
 from pypdf import PdfReader
 
 from mca.checkpoints import raw_public_key
-from mca.choices import DeliveryState
 from mca.evidence_verify import ed25519_verify
 from mca.export import export_evidence_pack
-from mca.models import AcceptanceDelivery
 from tests.evidence.conftest import rewrite
+from tests.evidence.packs import published_key, rewrite_sums, run_verify, unpack
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def story(confirm):
-    """José Núñez's confirmation for Alpine Ski House, one unrelated record between, a second one later."""
-    first = confirm("alpine-contoso", "reseller", first_name="José", last_name="Núñez", email="jose@alpine.example")
-    other = confirm("northwind", "customer")
-    second = confirm("alpine-fabrikam", "wl-bss", first_name="Zoë", last_name="Łukasz", email="zoe@alpine.example")
-    AcceptanceDelivery.objects.filter(record=first).update(
-        state=DeliveryState.SENT,
-        attempts=1,
-        sent_at=timezone.now(),
-        last_status_code=201,
-        response={"id": "agreement-1", "agreementType": "MicrosoftCustomerAgreement"},
-    )
-    return first, other, second
-
-
-def unpack(zip_path: Path, into: Path) -> Path:
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(into)
-    [folder] = list(into.iterdir())
-    return folder
-
-
-def run_verify(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    """A third party's run: isolated mode (no site-packages, no PYTHONPATH, no project), standard library only."""
-    return subprocess.run(
-        [sys.executable, "-I", "verify.py", *args],
-        cwd=folder,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-@pytest.fixture
-def pack(tmp_path, demo, story):
-    path = export_evidence_pack(demo["alpine-contoso"], tmp_path / "out")
-    return path, unpack(path, tmp_path / "unpacked")
 
 
 def test_one_zip_per_customer_with_everything(pack, story):
@@ -134,20 +87,11 @@ def test_verify_py_passes_on_a_fresh_pack_with_the_standard_library_alone(pack):
 
 def test_verify_py_with_the_published_key_and_with_a_wrong_one(pack):
     _, folder = pack
-    published = base64.b64encode(raw_public_key()).decode()
-    assert run_verify(folder, "--public-key", published).returncode == 0
+    assert run_verify(folder).returncode == 0
     wrong = base64.b64encode(raw_public_key(Ed25519PrivateKey.generate())).decode()
-    result = run_verify(folder, "--public-key", wrong)
+    result = run_verify(folder, key=wrong)
     assert result.returncode == 1 and "is not among the public keys given" in result.stdout
-
-
-def _rewrite_sums(folder: Path) -> None:
-    """The forger also fixes SHA256SUMS, so only the cryptographic checks stand in the way."""
-    lines = []
-    for line in (folder / "SHA256SUMS").read_text().splitlines():
-        _, name = line.split("  ", 1)
-        lines.append(f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}")
-    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    assert "FAIL  manifest.json: Ed25519 signature" in result.stdout
 
 
 def test_verify_py_fails_on_an_edited_record(pack):
@@ -161,7 +105,7 @@ def test_verify_py_fails_on_an_edited_record(pack):
     result = run_verify(folder)
     assert result.returncode == 1
     assert "FAIL  file proof.json matches SHA256SUMS" in result.stdout
-    _rewrite_sums(folder)
+    rewrite_sums(folder)
     result = run_verify(folder)
     assert result.returncode == 1
     assert "FAIL  record #1: SHA-256 of its canonical bytes is its content digest" in result.stdout
@@ -172,7 +116,7 @@ def test_verify_py_fails_on_fields_that_are_not_the_hashed_bytes(pack):
     proof = json.loads((folder / "proof.json").read_text())
     proof["records"][0]["fields"]["email"] = "someone@else.example"
     (folder / "proof.json").write_text(json.dumps(proof))
-    _rewrite_sums(folder)
+    rewrite_sums(folder)
     result = run_verify(folder)
     assert result.returncode == 1 and "the fields in the pack differ from the hashed bytes" in result.stdout
 
@@ -183,7 +127,7 @@ def test_verify_py_fails_on_an_edited_checkpoint(pack):
     data = json.loads(path.read_text())
     data["checkpoint"]["time"] = "2020-01-01T00:00:00.000000Z"
     path.write_text(json.dumps(data))
-    _rewrite_sums(folder)
+    rewrite_sums(folder)
     result = run_verify(folder)
     assert result.returncode == 1
     assert "the signature does not verify: the checkpoint was edited or forged" in result.stdout
@@ -194,7 +138,7 @@ def test_verify_py_fails_on_a_broken_link(pack):
     proof = json.loads((folder / "proof.json").read_text())
     proof["segments"][0]["links"][1]["content_digest"] = "0" * 64
     (folder / "proof.json").write_text(json.dumps(proof))
-    _rewrite_sums(folder)
+    rewrite_sums(folder)
     result = run_verify(folder)
     assert result.returncode == 1
     assert "#2's entry hash is not SHA-256 of its prev_hash and content digest" in result.stdout
@@ -225,7 +169,8 @@ def test_the_pdf_summary_names_the_people_and_the_chain(pack, story):
     assert "MCA acceptance evidence: Alpine Ski House" in text
     for name in ("José Núñez", "Zoë Łukasz", "jose@alpine.example"):
         assert name in text
-    assert "Whole log: intact" in text and "python3 verify.py" in text
+    assert "Whole log: intact" in text and "python3 verify.py" in " ".join(text.split())
+    assert published_key() in text  # the full key, not only its 64-bit id
 
 
 def test_pure_python_ed25519_matches_rfc_8032_and_the_library():

@@ -11,7 +11,7 @@ from bss.choices import Channel
 from mca import gate
 from mca.choices import RecordEvent
 from mca.export import export_evidence_pack
-from tests.evidence.test_evidence_pack import run_verify
+from tests.evidence.packs import run_verify
 
 
 @pytest.fixture
@@ -60,3 +60,46 @@ def test_the_pack_of_a_signatory_story_verifies(demo_live, demo_user, tmp_path):
     result = run_verify(folder)
     assert result.returncode == 0, result.stdout
     assert result.stdout.count("PASS  chain from record") == 4
+
+
+def test_the_packs_words_count_each_evidence_class_and_leave_no_empty_brackets(
+    demo_live, demo_user, tmp_path, admin_client
+):
+    """A customer's own user starts the story (first-party), Microsoft reports the signatory's acceptance: the README
+    counts that as accepted at Microsoft (not as an attestation), never labels the customer's own record a bare
+    "no", and a system step is named without an empty role in brackets."""
+    northwind = demo_live["northwind"]
+    outcome = gate.submit_acceptance(
+        actor=demo_user("customer"),
+        account=northwind,
+        data={
+            "signatory_first_name": "Nancy",
+            "signatory_last_name": "Davolio",
+            "signatory_email": "nancy@northwind.example",
+            "signatory_phone": "",
+            "company_name": "Northwind Traders",
+            "authority_confirmed": "on",
+        },
+        context=gate.ConfirmationContext(channel=Channel.STOREFRONT),
+    )
+    assert requests.post(outcome.link, timeout=10).status_code == 200
+    assert gate.check_now(northwind).needed is False
+
+    path = export_evidence_pack(northwind, tmp_path / "out")
+    with zipfile.ZipFile(path) as archive:
+        readme = next(archive.read(name) for name in archive.namelist() if name.endswith("/README.md")).decode()
+    assert "2 first-party, 0 attestation(s) on the customer's behalf, 1 accepted at Microsoft by the signatory" in (
+        readme.replace("\n", " ")
+    )
+    assert "()" not in readme
+    assert "| Partner Center |" in readme
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "First-party" in line]
+    assert rows and all("| no |" not in row for row in rows)
+    assert all("the signatory's acceptance at Microsoft" in row for row in rows)
+
+    from mca.models import AcceptanceRecord
+
+    created = AcceptanceRecord.objects.get(account_id=northwind.pk, event=RecordEvent.ATTESTATION_CREATED)
+    page = admin_client.get(f"/admin/mca/acceptancerecord/{created.pk}/change/").content.decode()
+    assert "this step has no form" in page and "{}</pre>" not in page
+    assert "Partner Center ()" not in page

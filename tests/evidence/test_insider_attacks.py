@@ -7,9 +7,10 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from mca.chain import BreakKind, entry_hash, record_values, verify_chain
-from mca.checkpoints import CheckpointRefused, load_checkpoints, write_checkpoint
+from mca.chain import BreakKind, entry_hash, record_values
+from mca.checkpoints import CheckpointRefused, load_checkpoints
 from mca.models import AcceptanceRecord, ChainHead
+from mca.verify import verify_chain, write_checkpoint
 from tests.evidence.conftest import delete_record, forged_copy, insert, move_head, rewrite
 
 pytestmark = pytest.mark.django_db
@@ -151,9 +152,10 @@ def test_a_rewritten_and_rehashed_chain_fails_its_mac_and_its_checkpoint(records
     assert result.breaks[1].record_id == records[2].pk
 
 
-def test_a_chain_recomputed_as_unkeyed_version_2_is_caught_by_the_checkpoint(records):
+def test_a_chain_recomputed_as_unkeyed_version_2_is_caught_by_the_floor_and_the_checkpoint(records):
     """The subtle rewrite: every record re-written as version 2 (no MAC needed). No version goes back inside the
-    chain, so only the checkpoint (signed by a version-3 writer, over a version-3 hash) names it."""
+    chain; the keyed-since floor (MCA_LOG_KEYED_SINCE, 1 here) names it even without a checkpoint, and the
+    checkpoint (signed by a version-3 writer, over a version-3 hash) names it too."""
     write_checkpoint()
     prev = "0" * 64
     for record in AcceptanceRecord.objects.order_by("sequence"):
@@ -162,9 +164,11 @@ def test_a_chain_recomputed_as_unkeyed_version_2_is_caught_by_the_checkpoint(rec
         rewrite(record.pk, hash_version=2, prev_hash=prev, entry_hash=rehashed, key_id="", mac="")
         prev = rehashed
     move_head(3, prev)
-    assert verify_chain(checkpoints=[]).ok
+    without_checkpoints = verify_chain(checkpoints=[])
+    assert kinds(without_checkpoints) == [(1, BreakKind.DOWNGRADE)]
+    assert "at or after the keyed-since floor (#1" in without_checkpoints.first_break.problem
     result = verify_chain()
-    assert kinds(result) == [(3, BreakKind.CHECKPOINT)]
+    assert kinds(result) == [(1, BreakKind.DOWNGRADE), (3, BreakKind.CHECKPOINT)]
 
 
 def test_an_unkeyed_record_after_a_checkpoint_is_a_downgrade_even_at_the_start(records, confirm):

@@ -17,9 +17,9 @@ from mca.chain import (
     log_keys,
     mac_for,
     record_values,
-    verify_chain,
 )
 from mca.models import AcceptanceRecord
+from mca.verify import verify_chain
 from tests.mca.test_log_immutability import _pinned_values
 
 pytestmark = pytest.mark.django_db

@@ -61,7 +61,11 @@ def test_production_refuses_to_start_without_the_checkpoint_signing_key():
 
 def test_production_with_a_checkpoint_bucket_needs_django_storages():
     """django-storages and boto3 are the optional `s3` extra, not installed by default."""
-    result = run("import django; django.setup()", PRODUCTION, **production_without(MCA_CHECKPOINT_S3_BUCKET="b"))
+    result = run(
+        "import django; django.setup()",
+        PRODUCTION,
+        **production_without(MCA_CHECKPOINT_STORAGE="s3", MCA_CHECKPOINT_S3_BUCKET="b"),
+    )
     try:
         import boto3  # noqa: F401
         import storages  # noqa: F401
@@ -80,7 +84,7 @@ def test_local_has_fixed_development_keys_and_a_git_ignored_checkpoint_folder():
     storage = values["STORAGES"]["mca_checkpoints"]
     assert storage["BACKEND"] == "mca.checkpoints.WriteOnceFileSystemStorage"
     assert storage["OPTIONS"]["location"] == values["MCA_CHECKPOINT_DIR"]
-    assert values["CELERY_BEAT_SCHEDULE"]["write-log-checkpoint"]["schedule"] == 3600.0
+    assert values["CELERY_BEAT_SCHEDULE"]["write-log-checkpoint"]["schedule"] == 60.0
     from tests.test_deploy_files import ROOT
 
     assert "checkpoints/" in (ROOT / ".gitignore").read_text().split()
@@ -90,3 +94,11 @@ def test_production_keeps_checkpoints_in_write_once_files_by_default():
     storage = settings_of(PRODUCTION, "STORAGES", **PRODUCTION_ENV)["STORAGES"]["mca_checkpoints"]
     assert storage["BACKEND"] == "mca.checkpoints.WriteOnceFileSystemStorage"
     assert storage["OPTIONS"]["file_permissions_mode"] == 0o444
+
+
+def test_production_requires_an_object_lock_bucket_unless_the_folder_is_chosen_explicitly():
+    message = refusal(production_without("MCA_CHECKPOINT_STORAGE"))
+    assert "MCA_CHECKPOINT_S3_BUCKET must be set" in message and "MCA_CHECKPOINT_STORAGE=folder" in message
+    assert "must be 's3' or 'folder'" in refusal(production_without(MCA_CHECKPOINT_STORAGE="tape"))
+    values = settings_of(PRODUCTION, "STORAGES", **production_without(MCA_CHECKPOINT_STORAGE="folder"))
+    assert values["STORAGES"]["mca_checkpoints"]["BACKEND"] == "mca.checkpoints.WriteOnceFileSystemStorage"

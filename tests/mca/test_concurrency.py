@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from mca.attestation.legacy import confirm_acceptance
-from mca.chain import verify_chain
 from mca.choices import DeliveryState
 from mca.models import AcceptanceDelivery, AcceptanceRecord
+from mca.verify import verify_chain
 from partner_center.client import get_client
 from tests.mca.helpers import context, form_data
 
@@ -89,7 +89,8 @@ def test_chain_lock_covers_only_the_seal(transactional_db, demo, demo_user):
     with CaptureQueriesContext(connection) as queries:
         record = confirm_acceptance(actor=customer, account=northwind, data=form_data(), context=context())
     statements = [query["sql"] for query in queries.captured_queries]
-    locked_at = next(i for i, sql in enumerate(statements) if "mca_chainhead" in sql and "FOR UPDATE" in sql)
+    # The lock is taken by the owner's SECURITY DEFINER function (the runtime role may not SELECT ... FOR UPDATE).
+    locked_at = next(i for i, sql in enumerate(statements) if "mca_lock_chain_head()" in sql)
     after_lock = statements[locked_at + 1 : statements.index("COMMIT") + 1]
     assert len(after_lock) == 2, after_lock
     assert after_lock[0].startswith("WITH inserted AS (INSERT INTO mca_acceptancerecord")

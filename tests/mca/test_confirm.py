@@ -95,8 +95,12 @@ def test_delivery_is_scheduled_only_after_commit(demo, demo_user, django_capture
         record = confirm_acceptance(
             actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context()
         )
-    # Two things wait for the commit: the delivery task and the acceptance_known signal.
-    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "enqueue_delivery"]
+    # Three things wait for the commit: the delivery task, the acceptance_known signal and the next checkpoint.
+    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == [
+        "_announce",
+        "schedule_checkpoint",
+        "send_after_commit",
+    ]
     assert AcceptanceDelivery.objects.get(record=record).attempts == 0
 
 
@@ -107,7 +111,7 @@ def test_not_synced_account_waits_for_its_customer_id_and_schedules_nothing(
         record = confirm_acceptance(
             actor=demo_user("customer"), account=demo["northwind"], data=form_data(), context=context()
         )
-    assert [callback.__qualname__.split(".")[0] for callback in callbacks] == ["_announce"]
+    assert sorted(callback.__qualname__.split(".")[0] for callback in callbacks) == ["_announce", "schedule_checkpoint"]
     assert record.delivery.state == DeliveryState.WAITING_FOR_CUSTOMER
 
 
@@ -278,6 +282,30 @@ def test_same_key_for_a_different_confirmation_is_refused(demo, demo_user):
             context=context(idempotency_key="k1"),
         )
     assert AcceptanceRecord.objects.count() == 1
+
+
+def test_a_repeated_confirmation_reads_neither_the_stored_template_nor_the_csp_name(
+    pc_simulator, demo, demo_user, django_capture_on_commit_callbacks
+):
+    """CPU per confirmation (issue 20): what one confirmation learnt is not read again by the next one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mca.models import KnownTemplate
+
+    actor = demo_user("bss")
+    with django_capture_on_commit_callbacks(execute=False):
+        confirm_acceptance(
+            actor=actor, account=demo["fourth-coffee"], data=form_data(), context=context(template_id="")
+        )
+        assert KnownTemplate.objects.filter(country="US").exists()
+        with CaptureQueriesContext(connection) as queries:
+            record = confirm_acceptance(
+                actor=actor, account=demo["coho"], data=form_data(), context=context(template_id="")
+            )
+    statements = " ".join(query["sql"] for query in queries.captured_queries)
+    assert record.template_id == TEMPLATE_ID and record.actor_organisation
+    assert "mca_knowntemplate" not in statements and "bss_cloudserviceprovider" not in statements
 
 
 @pytest.mark.parametrize("value", ["no", "off", "0", "false", "", "yes", "1", 1, False, None])

@@ -1,6 +1,7 @@
 """The agreement's short-lived download link is fetched when someone clicks, never stored."""
 
 import pytest
+import requests
 from django.urls import reverse
 
 from demo.simulator import MCA_TEMPLATE_ID
@@ -16,8 +17,27 @@ def test_click_redirects_to_a_fresh_download_link_each_time(pc_simulator, demo, 
     first = client.get(url(country="DE", language="de-DE"))
     second = client.get(url(country="DE", language="de-DE"))
     assert first.status_code == second.status_code == 302
-    assert first["Location"].startswith("https://") and first["Location"] != second["Location"]
+    # The simulator serves the document itself (plain HTTP at its configured address), so the link works offline.
+    assert first["Location"].startswith(pc_simulator.base_url) and first["Location"] != second["Location"]
     assert pc_simulator.calls()["agreement_document"] == 2  # not cached
+    assert "Microsoft-Kundenvertrag" in requests.get(first["Location"], timeout=10).text
+
+
+@pytest.mark.parametrize(
+    ("link", "trusted"),
+    [
+        ("https://download.microsoft.example/mca.pdf", True),
+        ("http://elsewhere.example/simulator/partner-center/agreements/x", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_only_https_or_the_configured_partner_center_is_redirected_to(settings, link, trusted):
+    from mca.views import _trusted_document_link
+
+    settings.PARTNER_CENTER_BASE_URL = "http://127.0.0.1:8000/simulator/partner-center"
+    assert _trusted_document_link(link) is trusted
+    assert _trusted_document_link("http://127.0.0.1:8000/simulator/partner-center/agreements/x/US/en-US")
+    assert not _trusted_document_link("http://127.0.0.1:8000/simulator/partner-centerevil/x")
 
 
 def test_document_link_needs_a_login(client, db):

@@ -110,7 +110,7 @@ def test_readme_summarises_customer_knowledge_evidence_chain_and_delivery(tmp_pa
     assert "# MCA acceptance evidence: Alpine Ski House" in readme
     assert "Fabrikam Cloud" in readme  # the other account of the same tenant is named
     assert "Acceptance known now: Confirmed here" in readme
-    assert "2 acceptance log record(s); 0 first-party, 2 attestation(s)" in readme
+    assert "2 acceptance log record(s): 0 first-party, 2 attestation(s) on the customer's behalf, 0 accepted" in readme
     assert "No first-party record" in readme
     assert "Whole log: intact, 3 record(s) verified" in readme
     assert "- pending: 1" in readme and "- sent: 1" in readme

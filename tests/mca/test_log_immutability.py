@@ -10,9 +10,10 @@ from django.db import DatabaseError, connection, transaction
 
 from bss.choices import Channel, Role
 from mca.attestation.legacy import confirm_acceptance
-from mca.chain import HASHED_FIELDS, HASHED_FIELDS_V1, HASHED_FIELDS_V2, canonical_bytes, entry_hash, verify_chain
+from mca.chain import HASHED_FIELDS, HASHED_FIELDS_V1, HASHED_FIELDS_V2, canonical_bytes, entry_hash
 from mca.db import SQLITE_TRIGGERS, drop_sqlite_triggers_sql
 from mca.models import AcceptanceRecord, ImmutableRecordError
+from mca.verify import verify_chain
 from tests.mca.helpers import context, form_data
 
 pytestmark = pytest.mark.django_db
@@ -193,10 +194,15 @@ def test_canonical_form_version_2_is_pinned():
     assert entry_hash(ordered, 2) == "c8db533e7bc0648791cec57723967430abb83adeda18986fee77ae6c2b3c7277"
 
 
-def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user):
-    from mca.chain import record_values, verify_chain
+def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user, settings):
+    """An installation that wrote version-1 records before it was keyed: MCA_LOG_KEYED_SINCE names its first
+    sealed record, and its first checkpoint adopts the older records (written long ago, before checkpoints)."""
+    from mca.chain import BreakKind, record_values
+    from mca.checkpoints import CheckpointRefused
+    from mca.verify import write_checkpoint
     from mca.log import account_snapshot, actor_snapshot
     from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
+    from mca.verify import verify_chain
 
     old = AcceptanceRecord(
         sequence=1,
@@ -222,6 +228,14 @@ def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user
 
     new = confirm_acceptance(actor=demo_user("bss"), account=demo["litware"], data=form_data(), context=context())
     assert (new.sequence, new.hash_version, new.prev_hash) == (2, 3, old.entry_hash)
+    # Without the floor moved, an unkeyed record is a break wherever it is.
+    assert verify_chain().first_break.kind == BreakKind.DOWNGRADE
+    settings.MCA_LOG_KEYED_SINCE = 2
+    # No checkpoint covers #1, written in 2025: refused unless the operator adopts the log.
+    assert verify_chain().first_break.kind == BreakKind.UNCOVERED
+    with pytest.raises(CheckpointRefused, match="no checkpoint covers"):
+        write_checkpoint()
+    assert write_checkpoint(adopt=True).checkpoint.sequence == 2
     result = verify_chain()
     assert result.ok and result.checked == 2
 

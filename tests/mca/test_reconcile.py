@@ -127,7 +127,8 @@ def test_customers_known_here_are_not_asked(demo, demo_user, pc_simulator, asked
 
 def test_persistent_throttling_pauses_retries_then_reports_it(demo, pc_simulator, settings):
     """Partner Center throttles every question with a Retry-After longer than the gate's budget, so each answer
-    comes back at once as "throttled" (the client does not sleep past its budget)."""
+    comes back at once as "throttled" (the client does not sleep past its budget); after the first 429 the others
+    are not even sent: Retry-After pauses every process's look-ups (partner_center.health)."""
     settings.MCA_RECONCILE_THROTTLE_PAUSE = 0.001
     settings.MCA_RECONCILE_THROTTLE_MAX_PAUSE = 0.01
     pc_simulator.set_fault(mode="throttle", retry_after=120, paths="v1/customers")
@@ -136,7 +137,8 @@ def test_persistent_throttling_pauses_retries_then_reports_it(demo, pc_simulator
     assert summary.throttled_pauses == unknown * mca.reconcile.MAX_THROTTLE_RETRIES
     assert summary.asked == unknown * (mca.reconcile.MAX_THROTTLE_RETRIES + 1)
     assert dict(summary.still_needed) == {ReasonCode.PARTNER_CENTER_THROTTLED: unknown}
-    assert pc_simulator.calls()["customer_agreements"] == summary.asked
+    # Only the questions already in flight when the first 429 came back reached Partner Center.
+    assert 1 <= pc_simulator.calls()["customer_agreements"] <= 2
 
 
 def test_throttling_that_passes_lets_the_tenant_be_asked_again(demo, pc_simulator, settings):

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 
 from bss.choices import Operation
 from bss.models import Account
@@ -75,7 +76,7 @@ def test_synced_customer_without_acceptance_gets_the_form_with_template_and_docu
     assert status.needed
     assert status.reason.code == ReasonCode.NOT_ACCEPTED
     assert status.template is not None and status.template.template_id == TEMPLATE_ID
-    assert status.document_link.startswith("https://")
+    assert status.document_link.startswith(django_settings.PARTNER_CENTER_BASE_URL + "/agreements/")
     assert status.document_country == "GB"
     assert status.document_download_path == (f"/mca/agreements/{TEMPLATE_ID}/document/?country=GB&language=en-US")
     assert not CustomerKnowledge.objects.exists()  # a negative answer is not remembered as knowledge
@@ -150,6 +151,9 @@ def test_remembered_stale_answer_keeps_its_reason(sim, demo):
 
 def test_partner_center_trouble_is_not_remembered(sim, demo, settings):
     settings.MCA_STATUS_TIME_BUDGET = 1.0
+    # About the "not accepted" memo: the shared circuit, which a fast machine opens with the five 503s that fit in
+    # the budget (and which then holds calls back for 30 s), is off here; tests/partner_center/test_health.py has it.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     litware = demo["litware"]
     sim.set_fault(mode="down", paths="v1/customers")
     # Down, or (when a busy machine spends the 1-s budget on the retries) too slow: either way trouble, not an answer.
@@ -188,7 +192,8 @@ def test_acceptance_is_shared_by_two_resellers_accounts_of_one_tenant(sim, demo,
     confirm_acceptance(actor=demo_user("reseller"), account=contoso_alpine, data=form_data(), context=context())
     status = acceptance_status(fabrikam_alpine)
     assert not status.needed
-    assert "Rita Reseller (Reseller user)" in status.reason.message
+    # Fabrikam's side learns it is accepted, not the name of Contoso's user (issue 17).
+    assert "by a partner (Reseller user)" in status.reason.message and "Rita" not in status.reason.message
 
 
 def test_cloud_agreement_counts_before_the_cutover_only(sim, demo):

@@ -15,6 +15,7 @@ import responses
 from django.core.cache import cache
 
 from partner_center import client as client_module
+from partner_center import health
 from partner_center.auth import StaticTokenProvider
 from partner_center.client import PartnerCenterClient, call_counts, get_client, reset_call_counts, transport
 from partner_center.errors import (
@@ -162,6 +163,8 @@ def clock(monkeypatch):
     fake = FakeClock()
     monkeypatch.setattr(transport, "_sleep", fake.sleep)
     monkeypatch.setattr(transport, "_monotonic", fake.monotonic)
+    # Partner Center's shared health reads the wall clock: the same fake time, so a Retry-After slept is over.
+    monkeypatch.setattr(health, "_now", fake.monotonic)
     return fake
 
 

@@ -155,6 +155,8 @@ def test_deliver_with_nothing_failing_says_so(demo):
 @pytest.fixture
 def sim(pc_simulator, demo, settings):
     settings.PARTNER_CENTER_RETRY_BUDGET = 1.0
+    # About each call's own retries: the shared circuit (tests/partner_center/test_health.py) is off here.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     settings.PARTNER_CENTER_READ_TIMEOUT = 0.5
     return pc_simulator
 
@@ -208,6 +210,8 @@ def test_running_a_command_that_sends_a_task_logs_no_hostname_warning(demo, demo
     from config.celery import app
 
     settings.PARTNER_CENTER_RETRY_BUDGET = 0.2
+    # About each call's own retries: the shared circuit (tests/partner_center/test_health.py) is off here.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = 0
     confirm(demo, demo_user, "litware", "reseller")  # a pending delivery, due now (after-commit not run here)
     # A fresh process: no producer pool yet, so the first task opens the in-memory connection (where kombu warns).
     app.amqp._producer_pool = None

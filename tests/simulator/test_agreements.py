@@ -67,6 +67,27 @@ def test_document_display_uri_is_stable_and_download_uri_changes_and_expires(pc,
     assert timedelta(minutes=4) < lifetime <= timedelta(minutes=5)
 
 
+def test_the_simulator_serves_the_document_at_its_display_and_download_links(pc, seeded, client):
+    """Offline too: the links point at the simulator itself, never at a host that does not answer."""
+    path = f"v1/agreementtemplates/{MCA_TEMPLATE_ID}/document"
+    document = pc.get(path, language="de-DE", country="DE").json()
+    for link in (document["displayUri"], document["downloadUri"]):
+        assert link.startswith("http://testserver/simulator/partner-center/agreements/")
+        response = client.get(link)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "Microsoft-Kundenvertrag" in page and str(MCA_TEMPLATE_ID) in page
+
+
+def test_an_expired_download_link_or_an_unknown_template_serves_no_document(pc, seeded, client):
+    document = pc.get(f"v1/agreementtemplates/{MCA_TEMPLATE_ID}/document").json()
+    expired = document["downloadUri"].replace("se=", "se=2020-01-01T00:00:00Z&old=")
+    assert client.get(expired).status_code == 410
+    assert "expired" in client.get(expired).content.decode()
+    unknown = document["displayUri"].replace(str(MCA_TEMPLATE_ID), str(uuid.uuid4()))
+    assert client.get(unknown).status_code == 404
+
+
 def test_document_language_falls_back_to_en_us_when_unsupported_for_the_country(pc, seeded):
     path = f"v1/agreementtemplates/{MCA_TEMPLATE_ID}/document"
     assert pc.get(path, language="de-DE", country="FR").json()["language"] == "en-US"

@@ -3,6 +3,7 @@ control API, or by POSTing the hosted page as a signatory's browser would), read
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ import requests
 from demo.accounts import demo_tenant_id
 from demo.simulator import MCA_TEMPLATE_ID, seed_simulator
 from partner_center import client as client_module
+from partner_center import health
 from partner_center.client import transport
 from partner_center.errors import McaAcceptanceRequired, PartnerCenterRejected
 from partner_center.simulator.models import SimAttestation
@@ -24,7 +26,10 @@ SIGNATORY = Signatory("Lisa", "Andrews", "lisa@litware.example", "Litware Inc.",
 @pytest.fixture
 def pc(pc_simulator, monkeypatch):
     seed_simulator()
-    monkeypatch.setattr(transport, "_sleep", lambda seconds: None)
+    slept: list[float] = []
+    monkeypatch.setattr(transport, "_sleep", slept.append)
+    # Partner Center's shared health sees the waits as slept: a Retry-After waited out is over.
+    monkeypatch.setattr(health, "_now", lambda: time.time() + sum(slept))
     client = client_module.get_client()
     assert client.base_url == pc_simulator.base_url
     return client

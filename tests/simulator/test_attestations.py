@@ -3,6 +3,7 @@ from an accepted attestation, the control endpoints."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -173,7 +174,10 @@ def test_page_shows_the_signatory_and_an_accept_button(client, pc, seeded):
     assert "Partner Center simulator" in html and "It is not Microsoft" in html
     assert "Zoë Andrews" in html
     assert "Litware &lt;Inc.&gt;" in html  # escaped, never markup
-    assert 'href="https://aka.ms/customeragreement"' in html
+    # The agreement document in the signatory's country and language, served by the simulator itself (offline).
+    document_link = re.search(r'<a href="([^"]+)"[^>]*>Read the full Microsoft Customer Agreement', html).group(1)
+    assert document_link.startswith("http://testserver/simulator/partner-center/agreements/")
+    assert client.get(document_link).status_code == 200
     assert '<form method="post"' in html and '<button type="submit"' in html and ">Accept</button>" in html
 
 

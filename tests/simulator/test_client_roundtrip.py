@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import pytest
 from demo.accounts import demo_tenant_id
 from demo.simulator import MCA_TEMPLATE_ID, seed_simulator
 from partner_center import client as client_module
+from partner_center import health
 from partner_center.client import transport
 from partner_center.errors import (
     McaAcceptanceRequired,
@@ -31,6 +33,8 @@ def pc(pc_simulator, monkeypatch):
     seed_simulator()
     sleeps: list[float] = []
     monkeypatch.setattr(transport, "_sleep", sleeps.append)
+    # Partner Center's shared health sees the waits as slept: a Retry-After waited out is over.
+    monkeypatch.setattr(health, "_now", lambda: time.time() + sum(sleeps))
     client = client_module.get_client()
     assert client.base_url == pc_simulator.base_url
     client.sleeps = sleeps  # type: ignore[attr-defined]
@@ -164,7 +168,10 @@ def test_server_errors_are_retried(pc, pc_simulator):
     assert SimOrder.objects.count() == 1
 
 
-def test_down_until_cleared_is_unavailable(pc, pc_simulator):
+def test_down_until_cleared_is_unavailable(pc, pc_simulator, settings):
+    # Here the shared circuit (every endpoint's) opens only after more failures than one call's attempts.
+    settings.PARTNER_CENTER_BREAKER_FAILURES = client_module.MAX_ATTEMPTS + 1
+    pc = client_module.get_client()
     pc_simulator.set_fault(mode="down", paths="v1/customers")
     with pytest.raises(PartnerCenterUnavailable) as caught:
         pc.get_customer_agreements(tenant("litware"))

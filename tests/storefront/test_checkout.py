@@ -3,12 +3,14 @@ review → place order, in both attestation flows, and every refusal writing not
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client
 
 from bss.choices import Operation, OrderStatus
-from bss.models import Account, Order
+from bss.models import Account, Order, Product
 from mca import gate
 from mca.models import AcceptanceRecord, Attestation
 from tests.factories import SubscriptionFactory
@@ -464,3 +466,48 @@ def test_mca_status_json_is_the_gates_decision(client, demo_user, add_to_cart):
     assert data["needed"] is True and data["may_place"] is False and data["flow"] == "enhanced"
     decision = gate.check(Account.objects.get(name="Northwind Traders"), [Operation.NEW_PURCHASE])
     assert data["reason"] == decision.reason
+
+
+def test_a_resellers_user_in_another_resellers_store_is_told_at_the_catalog_and_nothing_enters_the_cart(
+    client, demo_user, add_to_cart
+):
+    """Contoso's user in Fabrikam's store: the catalog says so (and where to order), an add-to-cart is refused with
+    the same words, and the cart stays empty: not a 403 met only at checkout."""
+    client.force_login(demo_user("reseller"))
+    catalog = client.get("/store/fabrikam/").content.decode()
+    assert 'id="not-orderable-here"' in catalog
+    assert "None of your customers can be ordered for in Fabrikam Cloud Store" in catalog
+    assert 'href="/store/">Go to Cloud Provider storefront</a>' in catalog
+    assert "disabled>Add to cart" in catalog
+
+    product = Product.objects.get(sku="MS-M365-E3")
+    refused = client.post("/store/fabrikam/", {"product": product.pk, "quantity": 3}, follow=True)
+    assert "nothing can be added here" in refused.content.decode()
+    assert "None of your customers" in client.get("/store/fabrikam/cart/").content.decode()
+    assert "Your cart is empty" in client.get("/store/fabrikam/cart/").content.decode()
+
+    # In its own store the same user is not warned.
+    assert 'id="not-orderable-here"' not in client.get("/store/").content.decode()
+
+
+def test_the_change_customer_link_appears_only_when_there_is_another_customer_to_choose(
+    client, demo_user, legacy, add_to_cart
+):
+    client.force_login(demo_user("customer"))  # one account, may not create customers: nothing to change to
+    add_to_cart()
+    page = client.get("/store/checkout/", follow=True).content.decode()
+    assert "Ordering for <strong>Northwind Traders</strong>" in page and "(change customer)" not in page
+
+    client.force_login(demo_user("reseller"))
+    add_to_cart()
+    litware = Account.objects.get(name="Litware")
+    client.post("/store/checkout/", {"account": litware.pk})
+    page = client.get("/store/checkout/service-details/").content.decode()
+    link = re.search(r'<a href="([^"]+)" class="muted">\(change customer\)</a>', page)
+    assert link is not None
+    chooser = client.get(link.group(1))
+    assert (
+        chooser.status_code == 200
+        and "Litware" in chooser.content.decode()
+        and "Adventure Works" in (chooser.content.decode())
+    )

@@ -9,7 +9,8 @@ from django.core import mail
 from bss.choices import OrderStatus
 from bss.models import Order
 from mca import gate
-from mca.models import Attestation
+from mca.choices import RecordEvent
+from mca.models import AcceptanceRecord, Attestation
 from tests.storefront.helpers import hidden_key, signatory_form
 
 DETAILS = "/store/checkout/service-details/"
@@ -65,7 +66,12 @@ def test_reseller_names_the_signatory_who_gets_the_link_by_email(client, live, d
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["wolfgang@wideworld.example"]
     assert attestation.acceptance_url in mail.outbox[0].body
     page = client.get(DETAILS).content.decode()
-    assert "<iframe" not in page and "wolfgang@wideworld.example" in page
+    # The link reaches the signatory only: the reseller sees "sent" and a masked address (issue 17, item 6).
+    assert "<iframe" not in page and "wolfgang@wideworld.example" not in page
+    assert "w****@wideworld.example" in page and "Sent:" in page
+    assert attestation.acceptance_url not in page
+    sent = AcceptanceRecord.objects.get(event=RecordEvent.LINK_SENT)
+    assert "e-mailed" in sent.form_data and "to the signatory only" in sent.form_data
     review = client.get("/store/checkout/review/").content.decode()
     client.post("/store/checkout/place-order/", {"idempotency_key": hidden_key(review)})
     assert new_orders().get().status == OrderStatus.AWAITING_ACCEPTANCE

@@ -3,7 +3,7 @@ import tenacity
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.accounts import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
-from demo.history import seed_history
+from demo.history import seed_history, seed_links
 from demo.simulator import seed_simulator
 
 
@@ -15,7 +15,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait-for-server",
             action="store_true",
-            help="Wait until --base-url answers first, so the demo history is delivered to its simulator.",
+            help="Wait until --base-url answers first, so the demo history is delivered to its simulator and the "
+            "signatories' acceptance links (one pending, one expired) are created there.",
         )
 
     def handle(self, *args, base_url: str, wait_for_server: bool, **options) -> None:
@@ -25,9 +26,12 @@ class Command(BaseCommand):
         accounts = seed_demo_data()
         seed_simulator()
         history = seed_history(accounts)
+        # Acceptance links need Microsoft (the simulator served by the server) to answer: only when it does.
+        links = seed_links(accounts) if wait_for_server else []
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data ready: {len(accounts)} customer accounts, {len(history)} past MCA confirmations."
+                f"Demo data ready: {len(accounts)} customer accounts, {len(history)} past MCA confirmations, "
+                f"{len(links)} acceptance links out."
             )
         )
         self.stdout.write("")

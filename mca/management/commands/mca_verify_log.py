@@ -3,7 +3,6 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from mca.chain import verify_chain
 from mca.checkpoints import (
     find_checkpoint,
     last_verified_checkpoint,
@@ -12,6 +11,7 @@ from mca.checkpoints import (
     record_verified,
 )
 from mca.models import AcceptanceRecord
+from mca.verify import verify_chain
 
 
 class Command(BaseCommand):

@@ -1,0 +1,140 @@
+"""The one notifier of the customer's signatory: Microsoft's acceptance link, e-mailed from whichever channel the
+form came through (storefront, API, BSS execution, BSS subscriptions) or when staff send it again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.mail import send_mail
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+
+from bss.models import Account, Order
+from mca import gate
+
+
+def signatory_is(user: AbstractBaseUser | AnonymousUser | None, email: str) -> bool:
+    """Is `user` the signatory named with `email`? Then Microsoft's page is shown to them, not e-mailed."""
+    own = (getattr(user, "email", "") or "").strip().lower()
+    return bool(own) and own == (email or "").strip().lower()
+
+
+def send_link(
+    *,
+    account: Account,
+    to: str,
+    name: str,
+    link: str,
+    expires_at: datetime | None,
+    order: Order | None = None,
+    sender: str = "",
+) -> str:
+    """E-mail Microsoft's acceptance link to the signatory `to`; returns the address, or "" without a link (Partner
+    Center had not issued it yet). `sender` names who asks (a store's name; the CSP's staff when empty)."""
+    if not link or not to:
+        return ""
+    # In the customer's language (Account.language), whatever the language of the person who asked for it.
+    with translation.override(account.interface_language):
+        until = "\n"
+        if expires_at:
+            expires = date_format(timezone.localtime(expires_at), "Y-m-d H:i T")
+            until = "\n" + gettext("The link works until %(expires)s.") % {"expires": expires} + "\n"
+        about = " (" + gettext("order %(number)s") % {"number": order.number} + ")" if order is not None else ""
+        names = {"sender": sender, "customer": account.name, "about": about}
+        asked = (
+            gettext(
+                "%(sender)s has named you as the person who accepts the Microsoft Customer Agreement for %(customer)s"
+            )
+            if sender
+            else gettext(
+                "You have been named as the person who accepts the Microsoft Customer Agreement for %(customer)s"
+            )
+        )
+        body = (
+            gettext("Dear %(name)s,") % {"name": name}
+            + "\n\n"
+            + (asked % names)
+            + ": "
+            + gettext("its Microsoft products%(about)s need your acceptance.") % names
+            + " "
+            + gettext("Please review and accept it on Microsoft's page:")
+            + f"\n\n{link}\n{until}\n"
+            + gettext("The order goes ahead as soon as Microsoft reports your acceptance.")
+            + " "
+            + gettext("If you are not the right person, reply to this e-mail.")
+            + "\n"
+        )
+        subject = gettext("Please accept the Microsoft Customer Agreement for %(customer)s") % names
+        if sender:
+            subject = gettext("%(sender)s: please accept the Microsoft Customer Agreement for %(customer)s") % names
+    send_mail(subject, body, None, [to])
+    return to
+
+
+def _recorded(
+    to: str,
+    *,
+    account: Account,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    context: gate.ConfirmationContext | None,
+    sender: str,
+) -> str:
+    """The log says how the link reached the signatory (issue 17, item 6): by e-mail, to the signatory only."""
+    if to and actor is not None and actor.is_authenticated:
+        gate.record_link_sent(
+            actor=actor,
+            account=account,
+            context=context,
+            how=f"e-mailed by {sender or 'the provider'} to the signatory only ({gate.mask_email(to)})",
+        )
+    return to
+
+
+def notify_signatory(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    outcome: gate.Outcome | None,
+    order: Order | None = None,
+    sender: str = "",
+    context: gate.ConfirmationContext | None = None,
+) -> str:
+    """After a submitted acceptance form: e-mail the link of `outcome` to the signatory it names, unless the actor
+    is that signatory (the page shows them Microsoft's link) or nothing is out (legacy flow, no link yet).
+    Returns the address e-mailed, or ""."""
+    attestation = outcome.attestation if outcome is not None else None
+    if attestation is None or not outcome.link or signatory_is(actor, attestation.signatory_email):
+        return ""
+    to = send_link(
+        account=attestation.account,
+        to=attestation.signatory_email,
+        name=attestation.signatory_name,
+        link=outcome.link,
+        expires_at=outcome.expires_at,
+        order=order,
+        sender=sender,
+    )
+    return _recorded(to, account=attestation.account, actor=actor, context=context, sender=sender)
+
+
+def resend_pending_link(
+    *,
+    account: Account,
+    pending: gate.PendingAttestation | None,
+    sender: str = "",
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    context: gate.ConfirmationContext | None = None,
+) -> str:
+    """E-mail the link of the gate's open attestation again (staff asked for it); "" when none is usable."""
+    if pending is None or not pending.waiting or not pending.link:
+        return ""
+    to = send_link(
+        account=account,
+        to=pending.signatory_email,
+        name=pending.signatory_name,
+        link=pending.link,
+        expires_at=pending.expires_at,
+        sender=sender,
+    )
+    return _recorded(to, account=account, actor=actor, context=context, sender=sender)
