@@ -6,8 +6,10 @@ class McaConfig(AppConfig):
     verbose_name = "MCA acceptance"
 
     def ready(self) -> None:
-        from mca import outbox
-        from mca.tasks import deliver_acceptance_task
+        from mca import checkpoints, outbox
+        from mca.tasks import deliver_acceptance_task, write_checkpoint_task
 
         # The outbox hands rows to the sender through the Celery task (in-process when no broker is set).
         outbox.send_rows_with(lambda delivery_id: deliver_acceptance_task.delay(delivery_id))
+        # A checkpoint follows new records within MCA_CHECKPOINT_MAX_LAG_SECONDS, batched through the cache.
+        checkpoints.schedule_checkpoints_with(lambda lag: write_checkpoint_task.apply_async(countdown=lag))

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -310,6 +311,15 @@ def store_checkpoint(checkpoint: Checkpoint, moment: datetime) -> Checkpoint:
 
 _SCHEDULED = "mca:checkpoint-scheduled"  # cache key: a checkpoint task is on its way
 
+# How a checkpoint is scheduled `lag` seconds from now: the Celery task, registered by McaConfig.ready, so this
+# module (below mca.verify and mca.tasks) never imports its callers.
+_schedule_in: Callable[[int], object] | None = None
+
+
+def schedule_checkpoints_with(schedule: Callable[[int], object]) -> None:
+    global _schedule_in
+    _schedule_in = schedule
+
 
 def schedule_checkpoint() -> None:
     """After a record commits: make sure a checkpoint follows within MCA_CHECKPOINT_MAX_LAG_SECONDS. The first
@@ -321,12 +331,12 @@ def schedule_checkpoint() -> None:
     if not settings.MCA_CHECKPOINT_AFTER_COMMIT:
         return
     lag = settings.MCA_CHECKPOINT_MAX_LAG_SECONDS
+    if _schedule_in is None:
+        raise RuntimeError("mca.checkpoints: no scheduler registered (McaConfig.ready registers the checkpoint task)")
     if not cache.add(_SCHEDULED, 1, timeout=lag + 60):
         return
-    from mca.tasks import write_checkpoint_task
-
     try:
-        write_checkpoint_task.apply_async(countdown=lag)
+        _schedule_in(lag)
     except Exception:  # a broker outage must not fail a committed confirmation; beat is the net
         cache.delete(_SCHEDULED)
         logger.exception("Could not schedule the acceptance log's next checkpoint; beat will sign it")

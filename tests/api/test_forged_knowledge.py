@@ -14,10 +14,10 @@ from bss.models import Account, Order
 from mca import gate
 from mca.attestation.legacy import confirm_acceptance
 from mca.chain import BreakKind
-from mca.verify import verify_chain
 from mca.choices import AcceptanceKind
 from mca.knowledge import knowledge_key, known_acceptance
 from mca.models import CustomerKnowledge
+from mca.verify import verify_chain
 from tests.api.conftest import assert_problem
 from tests.mca.helpers import context, form_data
 

@@ -21,9 +21,9 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from mca.chain import BreakKind, entry_hash, record_values
 from mca.checkpoints import CheckpointRefused, latest_checkpoint
-from mca.verify import verify_chain, write_checkpoint
 from mca.models import AcceptanceRecord
 from mca.tasks import write_checkpoint_task
+from mca.verify import verify_chain, write_checkpoint
 from tests.evidence.conftest import delete_record, move_head, rewrite
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from mca.verify import verify_chain
 from mca.db_roles import grant_runtime_role, runtime_role_problems
 from mca.models import AcceptanceRecord, ChainHead
+from mca.verify import verify_chain
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from mca.checkpoints import _save, raw_public_key, sign_checkpoint
-from mca.verify import write_checkpoint
 from mca.evidence_verify import fetch_public_keys
+from mca.verify import write_checkpoint
 from mca.witness import Seen, witness
 
 pytestmark = pytest.mark.django_db

@@ -199,10 +199,9 @@ def test_a_version_1_record_keeps_verifying_beside_newer_records(demo, demo_user
     sealed record, and its first checkpoint adopts the older records (written long ago, before checkpoints)."""
     from mca.chain import BreakKind, record_values
     from mca.checkpoints import CheckpointRefused
-    from mca.verify import write_checkpoint
     from mca.log import account_snapshot, actor_snapshot
     from mca.models import GENESIS_HASH, AcceptanceRecord, ChainHead
-    from mca.verify import verify_chain
+    from mca.verify import verify_chain, write_checkpoint
 
     old = AcceptanceRecord(
         sequence=1,

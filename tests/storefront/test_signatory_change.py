@@ -8,9 +8,9 @@ import requests
 from django.core import mail
 
 from mca import gate
-from mca.verify import verify_chain
 from mca.choices import AttestationState, RecordEvent
 from mca.models import AcceptanceRecord, Attestation
+from mca.verify import verify_chain
 from tests.storefront.helpers import signatory_form
 
 DETAILS = "/store/checkout/service-details/"
