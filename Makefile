@@ -68,9 +68,10 @@ format: $(TEST_STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
-# Failure drills against the real stack (PostgreSQL and Redis on 127.0.0.1, see README "Drills"); not part of `make test`.
+# Failure drills against the real stack (PostgreSQL and Redis on 127.0.0.1, docs/drills.md); not part of `make test`.
+# `make drill ONLY=down,throttle` runs some of them.
 drill: $(TEST_STAMP)
-	$(BIN)/python -m drills $(DRILL_ARGS)
+	$(BIN)/python -m drills $(if $(ONLY),--only $(ONLY)) $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

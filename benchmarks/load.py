@@ -5,8 +5,10 @@ number of users. Prints requests/s, p50/p99 and errors per request and per kind,
 (checked against the successful place-order requests), the Partner Center calls the load caused, and the CPU per
 request of gunicorn, PostgreSQL and locust (read from /proc: a figure the shared machine's noise moves less).
 
-gunicorn and locust are stopped whatever happens (failure, Ctrl-C, SIGTERM); the bench database is kept, the bench
-Redis database (`BENCH_REDIS_URL`, default db 12: not the tests' 15 nor the drills' 13) is flushed before and after.
+gunicorn and locust are stopped whatever happens (failure, Ctrl-C, SIGTERM, SIGHUP; `atexit` as a last resort; a
+stack whose runner died anyway is ended by the next drill run or `python -m drills --stop-stale`); the bench database
+is kept; in the bench Redis database (`BENCH_REDIS_URL`, default db 12: not the tests' 15 nor the drills' 13) the
+run's own keys (its key prefix) are deleted before and after.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from bss.models import Order, Product, Reseller
 from demo.accounts import seed_demo_data
 from demo.simulator import seed_simulator
 from drills.http import Simulator
-from drills.stack import BIN, ROOT, Stack
+from drills.lifecycle import stop_on_exit, stop_stale
+from drills.stack import BIN, ROOT, RUN_ENV, Stack
 from mca.knowledge import knowledge_key, remember_acceptance
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -152,20 +154,6 @@ class CpuUse:
         )
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the `finally` that stops the processes runs."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _locust(stack: Stack, plan_file: Path, out: Path, *, users: int, duration: int) -> None:
     locust = BIN / "locust"
     argv = [
@@ -197,7 +185,7 @@ def _locust(stack: Stack, plan_file: Path, out: Path, *, users: int, duration: i
     process = subprocess.Popen(  # noqa: S603 - locust from this venv, our locustfile
         argv,
         cwd=ROOT,
-        env={**os.environ, "MCA_LOAD_PLAN": str(plan_file)},
+        env={**os.environ, "MCA_LOAD_PLAN": str(plan_file), RUN_ENV: stack.run_id},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -276,6 +264,8 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "en
         raise SystemExit("The load scenario needs PostgreSQL: set DATABASE_URL=postgres://.../mca_bench_...")
     if not (BIN / "locust").exists():
         raise SystemExit("The load scenario needs locust: pip install -e '.[bench]' (make bench installs it)")
+    for stale in stop_stale():  # a stack left by a killed bench or drill run would share the CPUs with this one
+        print(stale.line(), flush=True)
     plan = _plan(users, think)
     close_old_connections()
     out = Path(tempfile.mkdtemp(prefix="mca-bench-load-"))
@@ -291,9 +281,9 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "en
     plan_file = out / "plan.json"
     plan_file.write_text(json.dumps(plan))
     first_order = Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    with _sigterm_as_interrupt():
+    with stop_on_exit(stack):
         try:
-            stack.create_database()  # the bench database is kept: this only empties the bench Redis database
+            stack.create_database()  # the bench database is kept: this only deletes the run's own Redis keys
             stack.start_simulator()
             stack.start_web()
             simulator = Simulator(stack.simulator_url)
@@ -315,7 +305,6 @@ def run(duration: int = 60, users: int = 20, think: float = 0.0, flow: str = "en
             pc_calls = sum(simulator.calls().values())
         finally:
             connections.close_all()
-            stack.stop()
     orders_written = Order.objects.filter(pk__gt=first_order).count()
     figures = _report(
         out, users=users, duration=duration, think=think, orders_written=orders_written, pc_calls=pc_calls

@@ -168,9 +168,8 @@ def _outage(stack: Stack, sim: Simulator, api: Api, count: int) -> str:
     recovery_seconds = time.monotonic() - recovered
     check(done, f"not all provisioned {recovery_seconds:.0f} s after recovery: {_statuses(ids)}")
     time.sleep(4)  # two more beat sweeps: nothing is ordered again
-    customers, orders = _one_order_each(ids)
+    customers, orders = _one_order_each(ids)  # this drill's customers: one each, one order each
     calls = sim.calls()
-    check(calls.get("customers", 0) == count, f"{calls.get('customers')} customer creations for {count} customers")
     return (
         f"outage: {count} new customers' orders executed, customer created and acceptance delivered, then the order "
         f"call down (503): all failed visibly (error, next try) within {failed_seconds:.0f} s, {attempts} failed "

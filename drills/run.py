@@ -1,19 +1,29 @@
-"""`python -m drills [name ...]`: start the real stack, run the drills in order, print one line each, stop
-everything (also on failure or Ctrl-C), exit 1 if any drill failed."""
+"""`python -m drills [name ...]`: start the real stack, run the drills in order, print one line each and a summary
+table, stop everything on every way out (failure, Ctrl-C, SIGTERM, SIGHUP), exit 1 if any drill failed.
+
+One run at a time on a machine: a second run refuses (exit 2) naming the first. Every run first ends the stacks
+whose runner is gone (`--stop-stale` does only that). `--up` starts the stack and keeps it until stopped."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import threading
 import time
 import traceback
+from dataclasses import dataclass
 
-from drills.stack import LOG_DIR, Stack
+from drills.lifecycle import LockHeld, RunLock, Stopped, stop_on_exit, stop_stale
+from drills.stack import LOG_DIR, RUN_ID, Stack, wait_until
 
+# The drills, in the order they run; each flow's drills run on a stack started with that flow. A new drill: add its
+# name to its flow's tuple and its function to `_drills()`.
 LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning", "insider")
 ENHANCED = ("enhanced_down", "bad_input_enhanced")
 ORDER = (*LEGACY, *ENHANCED)
+REFUSED = 2  # exit status when another run holds the lock
+BACKLOG_WAIT = 180  # seconds a drill waits for the earlier drills' deliveries to settle before it starts
 
 
 def _setup_django(stack: Stack) -> None:
@@ -43,6 +53,14 @@ def _drills() -> dict:
     }
 
 
+@dataclass
+class Outcome:
+    name: str
+    passed: bool
+    seconds: float
+    figures: str
+
+
 def _clear_faults(stack: Stack) -> None:
     """A drill that failed half-way may leave Partner Center "down": the next one starts with it answering."""
     from drills.http import Simulator
@@ -53,70 +71,165 @@ def _clear_faults(stack: Stack) -> None:
         print(f"(could not clear the simulator's faults: {error})", flush=True)
 
 
-def _run_one(name: str, drill, stack: Stack) -> bool:
+def _backlog() -> int:
+    """Deliveries of earlier drills not settled yet (sent or refused for good)."""
+    from mca.choices import DeliveryState
+    from mca.models import AcceptanceDelivery
+
+    unsettled = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.FAILING)
+    return AcceptanceDelivery.objects.filter(state__in=unsettled).count()
+
+
+def _settle_backlog(name: str) -> None:
+    """Each drill starts once the earlier drills' deliveries have settled (bounded): their calls to Partner Center
+    would otherwise mix with its own. What is left is said; the drills judge only their own records."""
+    from drills import cases
+
+    if not _backlog():
+        cases.backlog_before = 0
+        return
+    started = time.monotonic()
+    wait_until(lambda: _backlog() == 0, timeout=BACKLOG_WAIT, interval=1)
+    cases.backlog_before = left = _backlog()
+    waited = time.monotonic() - started
+    print(f"  ({name}: waited {waited:.0f} s for earlier deliveries to settle; {left} still unsettled)", flush=True)
+
+
+def _run_one(name: str, drill, stack: Stack) -> Outcome:
     from django.db import close_old_connections
 
     from drills.cases import DrillFailed
 
+    _settle_backlog(name)
     started = time.monotonic()
     try:
         figures = drill(stack)
     except DrillFailed as failure:
-        print(f"FAIL {name}: {failure} ({time.monotonic() - started:.0f} s)", flush=True)
-        return False
+        outcome = Outcome(name, False, time.monotonic() - started, str(failure))
     except Exception as error:  # a drill that crashes is a failed drill
         traceback.print_exc()
-        print(f"FAIL {name}: {type(error).__name__}: {error}", flush=True)
-        return False
+        outcome = Outcome(name, False, time.monotonic() - started, f"{type(error).__name__}: {error}")
+    else:
+        outcome = Outcome(name, True, time.monotonic() - started, figures)
     finally:
         close_old_connections()
         _clear_faults(stack)
-    print(f"PASS {name}: {figures} ({time.monotonic() - started:.0f} s)", flush=True)
-    return True
+    print(f"{'PASS' if outcome.passed else 'FAIL'} {name}: {outcome.figures} ({outcome.seconds:.0f} s)", flush=True)
+    return outcome
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__)
-    parser.add_argument("drills", nargs="*", help=f"default: all, in this order: {', '.join(ORDER)}")
-    args = parser.parse_args(argv)
-    unknown = sorted(set(args.drills) - set(ORDER))
+def summary(outcomes: list[Outcome], seconds: float) -> str:
+    """The table printed at the end: one row per drill with its result, time and figures."""
+    width = max([len(outcome.name) for outcome in outcomes] + [5])
+    rows = [f"{'drill':<{width}}  result  {'time':>6}  figures", f"{'-' * width}  ------  {'-' * 6}  -------"]
+    for outcome in outcomes:
+        result = "PASS" if outcome.passed else "FAIL"
+        rows.append(f"{outcome.name:<{width}}  {result:<6}  {outcome.seconds:>4.0f} s  {outcome.figures}")
+    passed = sum(outcome.passed for outcome in outcomes)
+    rows.append(f"{passed} of {len(outcomes)} drills passed in {seconds / 60:.1f} min (run {RUN_ID})")
+    return "\n".join(rows)
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    names = list(args.drills)
+    for only in args.only or []:
+        names += [name.strip() for name in only.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(ORDER))
     if unknown:
         parser.error(f"unknown drill(s): {', '.join(unknown)}; choose from {', '.join(ORDER)}")
-    chosen = [name for name in ORDER if name in (args.drills or ORDER)]
-    # The cache in Redis, as in docker-compose: Partner Center's shared health is then one for every process.
-    stack = Stack(cache_in_redis=True)
-    print(f"Drill stack: database {stack.db_name}, {stack.base_url}, logs in {LOG_DIR}", flush=True)
-    results: dict[str, bool] = {}
+    return [name for name in ORDER if name in (names or ORDER)]
+
+
+def _start(stack: Stack) -> None:
+    stack.create_database()
+    _setup_django(stack)
+    stack.manage("migrate", "--no-input")
+    stack.flow = "legacy"
+    stack.start()
+    stack.manage("seed_demo", "--base-url", stack.base_url)
+
+
+def _drill(stack: Stack, chosen: list[str], outcomes: list[Outcome]) -> None:
+    """Run the chosen drills on the stack, appending each outcome (also a stop or the stack's own failure)."""
+    current, started = "stack", time.monotonic()  # what a stop interrupts: the start, or a drill
     try:
-        stack.create_database()
-        _setup_django(stack)
-        stack.manage("migrate", "--no-input")
-        stack.flow = "legacy"
-        stack.start()
-        stack.manage("seed_demo", "--base-url", stack.base_url)
+        _start(stack)
         drills = _drills()
         for name in chosen:
+            current, started = "stack", time.monotonic()
             if name in ENHANCED and stack.flow != "enhanced":
                 from django.conf import settings
 
                 stack.restart(flow="enhanced")
                 settings.MCA_ATTESTATION_FLOW = "enhanced"
-            results[name] = _run_one(name, drills[name], stack)
-    except KeyboardInterrupt:
-        print("FAIL drills: interrupted", flush=True)
-        results["interrupted"] = False
+            current, started = name, time.monotonic()
+            outcomes.append(_run_one(name, drills[name], stack))
+    except Stopped as stopped:
+        print(f"FAIL {current}: stopped by {stopped}", flush=True)
+        outcomes.append(Outcome(current, False, time.monotonic() - started, f"stopped by {stopped}"))
+        raise
     except Exception as error:  # the stack failed: report, clean up
         traceback.print_exc()
         print(f"FAIL stack: {type(error).__name__}: {error} (logs in {LOG_DIR})", flush=True)
-        results["stack"] = False
+        outcomes.append(Outcome("stack", False, 0, f"{type(error).__name__}: {error}"))
     finally:
-        from django.db import connections
+        if "django" in sys.modules and "django.db" in sys.modules:
+            from django.db import connections
 
-        connections.close_all()
-        stack.stop()
-    passed = sum(results.values())
-    print(f"{passed} of {len(results)} drills passed", flush=True)
-    return 0 if results and all(results.values()) else 1
+            connections.close_all()
+
+
+def _up(stack: Stack) -> None:
+    """The stack migrated and seeded, kept until a stop signal: for a look at it by hand (and the tests)."""
+    _start(stack)
+    print(f"Drill stack up: {stack.base_url} (simulator {stack.simulator_url}); Ctrl-C or SIGTERM stops it", flush=True)
+    threading.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__)
+    parser.add_argument("drills", nargs="*", help=f"default: all, in this order: {', '.join(ORDER)}")
+    parser.add_argument("--only", action="append", metavar="NAMES", help="comma-separated drills (make drill ONLY=)")
+    parser.add_argument("--stop-stale", action="store_true", help="only end the stacks whose runner is gone")
+    parser.add_argument("--up", action="store_true", help="start the stack and keep it until Ctrl-C or SIGTERM")
+    args = parser.parse_args(argv)
+    if args.stop_stale:
+        ended = stop_stale()
+        for stale in ended:
+            print(stale.line(), flush=True)
+        print(f"{len(ended)} stale stack(s) ended", flush=True)
+        return 0
+    chosen = _chosen(parser, args)
+    lock = RunLock(RUN_ID)
+    try:
+        lock.acquire()
+    except LockHeld as held:
+        print(f"REFUSED: {held}", file=sys.stderr, flush=True)
+        return REFUSED
+    try:
+        for stale in stop_stale():
+            print(stale.line(), flush=True)
+        # The cache in Redis, as in docker-compose: Partner Center's shared health is then one for every process.
+        stack = Stack(cache_in_redis=True)
+        print(f"Drill stack: run {RUN_ID}, database {stack.db_name}, {stack.base_url}, logs in {LOG_DIR}", flush=True)
+        started = time.monotonic()
+        outcomes: list[Outcome] = []
+        status = None
+        try:
+            with stop_on_exit(stack):
+                if args.up:
+                    _up(stack)
+                _drill(stack, chosen, outcomes)
+        except Stopped as stopped:
+            print(f"stack stopped ({stopped})", flush=True)
+            status = 128 + stopped.signum
+    finally:
+        lock.release()
+    if outcomes:
+        print(f"\n{summary(outcomes, time.monotonic() - started)}", flush=True)
+    if status is not None:
+        return status
+    return 0 if outcomes and all(outcome.passed for outcome in outcomes) else 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
-"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13, gunicorn (3 sync workers) serving
-the app, one Celery worker and one beat, and the built-in Partner Center simulator served by a gunicorn of its own
-(as Partner Center is another service: when it is slow or down, the app's workers wait on it, not on themselves).
-Everything listens on 127.0.0.1 only; every wait is bounded; `Stack.stop()` kills every child process group (also on
-failure).
+"""The real stack for the drills: a throwaway PostgreSQL database, Redis db 13 under a key prefix of its own,
+gunicorn (3 sync workers) serving the app, one Celery worker and one beat, and the built-in Partner Center simulator
+served by a gunicorn of its own (as Partner Center is another service: when it is slow or down, the app's workers
+wait on it, not on themselves). Everything listens on 127.0.0.1 only; every wait is bounded; `Stack.stop()` kills
+every child process group (also on failure).
+
+Each stack belongs to one run (`RUN_ID`: the runner's pid and a random suffix): its database is
+`mca_drill_<run>`, every key it writes to Redis starts with `mca-stack-<run>:` (`REDIS_KEY_PREFIX`, broker and cache),
+and it only ever deletes its own keys, so two stacks on one machine cannot consume each other's tasks. Its processes
+carry `MCA_STACK_RUN=<run>` in their environment and are listed in `stack.json` in its log folder, so that a stack
+whose runner is gone can be found and ended (`drills.lifecycle.stop_stale`).
 
 The load benchmark (`python -m benchmarks load`) starts the same gunicorns from here (the app's with 2 workers), on
 its own bench database (kept) and Redis database, with the cache in Redis as in production."""
@@ -10,7 +16,9 @@ its own bench database (kept) and Redis database, with the cache in Redis as in 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,8 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/13"
-LOG_DIR = Path(tempfile.gettempdir()) / f"mca-drill-{os.getpid()}"
+# The drills' Redis database (each stack keeps to its own key prefix in it); the tests point it at theirs.
+REDIS_URL = os.environ.get("DRILL_REDIS_URL", "redis://127.0.0.1:6379/13")
+# One run of this process: names its database, Redis keys, log folder and processes.
+RUN_ID = f"{os.getpid()}-{secrets.token_hex(3)}"
+LOG_DIR = Path(tempfile.gettempdir()) / f"mca-drill-{RUN_ID}"
+PID_FILE = "stack.json"  # in each stack's log folder: the runner and the stack's processes
+RUN_ENV = "MCA_STACK_RUN"  # in every stack process's environment: the run it belongs to
 SIMULATOR_APPLICATION = "mca-drill-simulator"  # the simulator's PostgreSQL application_name
 
 
@@ -32,6 +45,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, Linux's /proc), to tell it from a later one given the same
+    pid; None when there is no such process, or only its zombie (dead, not reaped yet)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return None if fields[0] == "Z" else int(fields[19])
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.25) -> bool:
@@ -47,10 +71,11 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.25) -> bool:
 
 
 class Stack:
-    """`database_url`: a database to use and keep (the bench's); by default a throwaway `mca_drill_<pid>`, created by
-    `create_database()` and dropped by `stop()`. `redis_url`: the Celery broker, flushed at start and stop; with
-    `cache_in_redis` the app's cache (`REDIS_URL`) too. `extra_env`: more settings for every process. `web_workers`:
-    the app's gunicorn workers (3, docker-compose's default)."""
+    """`database_url`: a database to use and keep (the bench's); by default a throwaway `mca_drill_<run>`, created by
+    `create_database()` and dropped by `stop()`. `redis_url`: the Celery broker (and with `cache_in_redis` the app's
+    cache, `REDIS_URL`), under the key prefix `mca-stack-<run>:`; the stack's own keys are deleted at start and stop.
+    `extra_env`: more settings for every process. `web_workers`: the app's gunicorn workers (3, docker-compose's
+    default)."""
 
     def __init__(
         self,
@@ -61,11 +86,15 @@ class Stack:
         log_dir: Path = LOG_DIR,
         extra_env: dict[str, str] | None = None,
         web_workers: int = 3,
+        run_id: str = RUN_ID,
     ) -> None:
+        self.run_id = run_id
         self.throwaway_database = database_url is None
-        self.database_url = database_url or f"postgres://postgres@127.0.0.1:5432/mca_drill_{os.getpid()}"
+        default_url = f"postgres://postgres@127.0.0.1:5432/mca_drill_{run_id.replace('-', '_')}"
+        self.database_url = database_url or default_url
         self.db_name = self.database_url.rsplit("/", 1)[-1].split("?", 1)[0]
         self.redis_url = redis_url
+        self.key_prefix = f"mca-stack-{run_id}:"
         self.cache_in_redis = cache_in_redis
         self.log_dir = log_dir
         self.extra_env = dict(extra_env or {})
@@ -77,6 +106,7 @@ class Stack:
         self.flow = "legacy"
         self.processes: dict[str, subprocess.Popen] = {}
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.write_pid_file()
 
     def env(self) -> dict[str, str]:
         env = {
@@ -90,6 +120,8 @@ class Stack:
                 "DEBUG": "false",
                 "DATABASE_URL": self.database_url,
                 "CELERY_BROKER_URL": self.redis_url,
+                "REDIS_KEY_PREFIX": self.key_prefix,
+                RUN_ENV: self.run_id,
                 "PARTNER_CENTER_BASE_URL": self.simulator_url,
                 "MCA_ATTESTATION_FLOW": self.flow,
                 "MCA_ATTESTATION_POLL_SECONDS": "1",
@@ -107,32 +139,26 @@ class Stack:
 
     # --- database and broker ---------------------------------------------------------------------------
     def create_database(self) -> None:
-        """A fresh throwaway database (a kept one is the caller's to create), and an empty broker."""
+        """A fresh throwaway database (a kept one is the caller's to create), and none of this stack's keys in
+        Redis."""
         if self.throwaway_database:
             import psycopg
 
             with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
                 connection.execute(f'CREATE DATABASE "{self.db_name}"')
-        self.flush_redis()
+        self.clear_redis()
 
     def drop_database(self) -> None:
+        """The throwaway database and the copies drills made of it (also those a stopped drill left), and this
+        stack's Redis keys."""
         if self.throwaway_database:
-            import psycopg
+            drop_databases(self.db_name)
+        self.clear_redis()
 
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-                connection.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    [self.db_name],
-                )
-                connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
-        self.flush_redis()
-
-    def flush_redis(self) -> None:
-        import redis
-
-        redis.Redis.from_url(self.redis_url, socket_timeout=5).flushdb()
+    def clear_redis(self) -> int:
+        """Delete this stack's keys (and only them: another stack may share the Redis database); how many."""
+        return clear_redis_keys(self.redis_url, self.key_prefix)
 
     def manage(self, *args: str, timeout: float = 300) -> None:
         log = (self.log_dir / f"manage-{args[0]}.log").open("ab")
@@ -147,11 +173,39 @@ class Stack:
         )
 
     # --- processes -----------------------------------------------------------------------------------------
+    # --- the pid file ----------------------------------------------------------------------------------------
+    def write_pid_file(self) -> None:
+        """The runner and every process of the stack (with their start times, so that a pid given to another
+        process later is never mistaken for ours), written whole with a rename: a reader never sees half of it."""
+        runner = os.getpid()
+        state = {
+            "run": self.run_id,
+            "runner": {"pid": runner, "start": process_start(runner), "argv": sys.orig_argv},
+            "started_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "log_dir": str(self.log_dir),
+            "database": self.db_name,
+            "throwaway_database": self.throwaway_database,
+            "redis_url": self.redis_url,
+            "key_prefix": self.key_prefix,
+            "processes": {
+                name: {"pid": process.pid, "start": process_start(process.pid)}
+                for name, process in self.processes.items()
+            },
+        }
+        path = self.log_dir / PID_FILE
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(state, indent=1))
+        partial.replace(path)
+
+    def remove_pid_file(self) -> None:
+        (self.log_dir / PID_FILE).unlink(missing_ok=True)
+
     def _spawn(self, name: str, argv: list[str], **env: str) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(  # noqa: S603 - gunicorn and celery from this venv
             argv, cwd=ROOT, env={**self.env(), **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        self.write_pid_file()
 
     def _gunicorn(self, name: str, port: int, *options: str, **env: str) -> None:
         argv = [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--timeout", "120", *options]
@@ -198,21 +252,26 @@ class Stack:
         self.start_beat()
 
     def kill(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
+        process = self.processes.get(name)
+        if process is None:
             return
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            pass
+        else:
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
         # The group may outlive its leader (prefork children): make sure none is left.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        # Forgotten only once it is gone: a stop interrupted half-way leaves it in the pid file for `stop_stale`.
+        self.processes.pop(name, None)
+        self.write_pid_file()
 
     def stop_processes(self) -> None:
         for name in list(self.processes):
@@ -224,5 +283,42 @@ class Stack:
         self.start()
 
     def stop(self) -> None:
+        """Every process, then the throwaway database and this stack's Redis keys, then the pid file; safe to call
+        again (a signal handler, the runner's `finally` and `atexit` may each call it)."""
         self.stop_processes()
         self.drop_database()
+        self.remove_pid_file()
+
+
+def drop_databases(name: str) -> None:
+    """Drop the database `name` and its copies (`<name>_...`), ending their connections first."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+        pattern = name.replace("_", r"\_") + r"\_%"
+        found = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s", [name, pattern]
+        ).fetchall()
+        for (database,) in found:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [database],
+            )
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}"')
+
+
+def clear_redis_keys(redis_url: str, prefix: str) -> int:
+    """Delete the keys under `prefix` in the Redis database at `redis_url`; how many."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        batch.append(key)
+        if len(batch) == 500:
+            deleted += client.delete(*batch)
+            batch = []
+    if batch:
+        deleted += client.delete(*batch)
+    return deleted

@@ -195,6 +195,20 @@ def test_production_reads_database_broker_cache_and_hosts_from_the_environment()
     assert values["CSRF_TRUSTED_ORIGINS"] == ["https://a.example"]
 
 
+def test_redis_key_prefix_goes_before_the_cache_keys_and_the_broker_keys():
+    env = production_without(REDIS_URL="redis://redis:6379/1", REDIS_KEY_PREFIX="shop-a:")
+    values = settings_of(PRODUCTION, "CACHES", "CELERY_BROKER_TRANSPORT_OPTIONS", **env)
+    assert values["CACHES"]["default"]["KEY_PREFIX"] == "shop-a:"
+    assert values["CELERY_BROKER_TRANSPORT_OPTIONS"] == {"visibility_timeout": 3600, "global_keyprefix": "shop-a:"}
+
+
+def test_without_redis_key_prefix_the_broker_keys_are_unprefixed():
+    env = production_without(REDIS_URL="redis://redis:6379/1")
+    values = settings_of(PRODUCTION, "CACHES", "CELERY_BROKER_TRANSPORT_OPTIONS", **env)
+    assert values["CACHES"]["default"]["KEY_PREFIX"] == ""
+    assert values["CELERY_BROKER_TRANSPORT_OPTIONS"] == {"visibility_timeout": 3600}
+
+
 # --- the simulator and the demo are not part of production ---
 
 SIMULATOR_URL = "/simulator/partner-center/_control/faults"
