@@ -187,6 +187,9 @@ class EnhancedFlow(AttestationFlow):
             RecordEvent.AGREEMENT_CREATED,
             RecordEvent.LINK_EXPIRED,
             RecordEvent.LINK_REISSUED,
+            RecordEvent.LINK_SUPERSEDED,
+            RecordEvent.LINK_CANCELLED,
+            RecordEvent.LINK_SENT,
         }
     )
 

@@ -89,7 +89,7 @@ def test_the_signatorys_e_mail_is_in_the_customers_language(client, demo_user, s
         ),
         follow=True,
     )
-    assert "e-mailed to Wolfgang Weber" in response.content.decode()  # the reseller's page: English
+    assert "was sent to Wolfgang Weber" in response.content.decode()  # the reseller's page: English
     [message] = mail.outbox
     assert message.subject.endswith("Bitte akzeptieren Sie den Microsoft-Kundenvertrag für Wide World Importers")
     assert message.body.startswith("Guten Tag Wolfgang Weber,")
