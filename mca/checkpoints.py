@@ -197,8 +197,9 @@ def _verify_signature(key_id: str, signature_b64: str, message: bytes) -> str | 
     return None
 
 
-def parse_checkpoint(data: dict[str, Any], name: str = "") -> Checkpoint:
-    """A checkpoint file's content, its signature verified with the configured keys; ValueError says why not."""
+def read_checkpoint_file(data: dict[str, Any], name: str = "") -> Checkpoint:
+    """A checkpoint file's fields, exactly as a checkpoint has them (its signature NOT verified yet: the log's own
+    keys verify it in `parse_checkpoint`, a witness's published keys in `mca.witness`); ValueError says why not."""
     if data.get("format") != CHECKPOINT_FORMAT or not isinstance(data.get("checkpoint"), dict):
         raise ValueError(f"it is not a {CHECKPOINT_FORMAT} file")
     body = data["checkpoint"]
@@ -219,6 +220,12 @@ def parse_checkpoint(data: dict[str, Any], name: str = "") -> Checkpoint:
         raise ValueError(f"it lacks or garbles {error}") from error
     if canonical_json(checkpoint.body()) != canonical_json(body):
         raise ValueError("it holds fields a checkpoint does not have")
+    return checkpoint
+
+
+def parse_checkpoint(data: dict[str, Any], name: str = "") -> Checkpoint:
+    """A checkpoint file's content, its signature verified with the configured keys; ValueError says why not."""
+    checkpoint = read_checkpoint_file(data, name)
     problem = _verify_signature(checkpoint.key_id, checkpoint.signature, checkpoint.signed_bytes())
     if problem:
         raise ValueError(problem)

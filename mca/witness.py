@@ -201,25 +201,13 @@ def _verified(data: Any, keys: dict[str, bytes], log_id: str, name: str, forks: 
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from mca.checkpoints import CHECKPOINT_FORMAT, Checkpoint, canonical_json
+    from mca.checkpoints import read_checkpoint_file
 
     try:
-        body = data["checkpoint"]
-        checkpoint = Checkpoint(
-            log_id=str(body["log_id"]),
-            sequence=int(body["sequence"]),
-            head_hash=str(body["head_hash"]),
-            time=str(body["time"]),
-            key_id=str(body["key_id"]),
-            hash_version=int(body["hash_version"]),
-            keyed_since=int(body["keyed_since"]) if "keyed_since" in body else None,
-            name=name,
-        )
+        checkpoint = read_checkpoint_file(data, name)
         key = keys[checkpoint.key_id]
-        if data.get("format") != CHECKPOINT_FORMAT or canonical_json(checkpoint.body()) != canonical_json(body):
-            raise ValueError("not a checkpoint file")
         Ed25519PublicKey.from_public_bytes(key).verify(base64.b64decode(data["signature"]), checkpoint.signed_bytes())
-    except (KeyError, TypeError, ValueError, InvalidSignature) as error:
+    except (AttributeError, KeyError, TypeError, ValueError, InvalidSignature) as error:
         forks.append(f"checkpoint {name} does not verify with the published key ({type(error).__name__})")
         return None
     if checkpoint.log_id != log_id:
