@@ -266,6 +266,17 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _show_refusal(form: Any, refused: gate.AcceptanceInvalid | gate.IdempotencyConflict) -> int:
+    """Put what the gate refused on the form (each field's errors beside it; a key reused with other data above
+    the form) and return the page's status: 400 for invalid input, 409 for the conflict."""
+    if isinstance(refused, gate.AcceptanceInvalid):
+        for field, errors in refused.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return 400
+    form.add_error(None, refused.messages)
+    return 409
+
+
 class ServiceDetailsView(StoreView):
     """Step 2: Service Details, with the MCA step when the gate says acceptance is needed."""
 
@@ -356,13 +367,8 @@ class ServiceDetailsView(StoreView):
                 context=decision.context_for(self._context()),
                 sender=self.store.name,
             )
-        except gate.AcceptanceInvalid as invalid:
-            for field, errors in invalid.error_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-            return self._page(decision, form, status=400)
-        except gate.IdempotencyConflict as conflict:
-            form.add_error(None, conflict.messages)
-            return self._page(decision, form, status=409)
+        except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as refused:
+            return self._page(decision, form, status=_show_refusal(form, refused))
         if outcome.accepted:
             messages.success(request, _("Thank you: the acceptance of the Microsoft Customer Agreement is recorded."))
             return redirect(self.store.url("checkout-review"))
@@ -733,13 +739,8 @@ class AgreementSignatoryView(StoreView):
                 context=gate.ConfirmationContext.from_request(request, self.store.channel_for(request.user)),
                 sender=self.store.name,
             )
-        except gate.AcceptanceInvalid as invalid:
-            for field, errors in invalid.error_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-            return self._page(account, form, status=400)
-        except gate.IdempotencyConflict as conflict:
-            form.add_error(None, conflict.messages)
-            return self._page(account, form, status=409)
+        except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as refused:
+            return self._page(account, form, status=_show_refusal(form, refused))
         if outcome.accepted:
             messages.success(request, "Thank you: the acceptance of the Microsoft Customer Agreement is recorded.")
         elif emailed_to:
