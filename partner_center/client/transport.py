@@ -162,6 +162,7 @@ class Transport:
         session: requests.Session | None = None,
         breaker_failures: int = 5,
         breaker_open_seconds: float = 30.0,
+        breaker_first_open_seconds: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens: dict[TokenKind, TokenProvider] = {
@@ -182,6 +183,7 @@ class Transport:
             failures_to_open=breaker_failures,
             open_seconds=breaker_open_seconds,
             trial_seconds=connect_timeout + read_timeout,
+            first_open_seconds=breaker_first_open_seconds,
         )
 
     def __repr__(self) -> str:
