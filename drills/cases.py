@@ -494,8 +494,9 @@ def enhanced_down(stack: Stack, count: int = 10) -> str:
     check(not still_needed, f"{len(still_needed)} accounts still need acceptance after settling")
     return (
         f"{count} enhanced confirmations with Partner Center down (all 202, no link); links created "
-        f"{link_seconds:.1f} s after recovery (the circuit's open period had {open_left:.1f} s left); accepted while down again: 0 settled; all {count} settled "
-        f"{settle_seconds:.1f} s after recovery; gate: none needs acceptance"
+        f"{link_seconds:.1f} s after recovery (the circuit's open period had {open_left:.1f} s left); accepted "
+        f"while down again: 0 settled; all {count} settled {settle_seconds:.1f} s after recovery; gate: none needs "
+        "acceptance"
     )
 
 

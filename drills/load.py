@@ -65,6 +65,8 @@ class CheckoutLoad:
                 failure = f"{type(error).__name__}: {error}"
             with self._lock:
                 self.checkouts.append(Checkout(started, time.monotonic() - started, failure))
+            if failure:
+                self._stop.wait(1.0)  # as a customer shown an error would: not 40 tries a second
 
     # --- figures -----------------------------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ def _median(values: list[float]) -> float:
 def _checkout(shop, product: int) -> str:
     """One checkout of a customer whose acceptance is known: no MCA form; returns why it failed (empty: placed)."""
     steps = (
+        ("catalog", lambda: shop.get("/store/"), 200),  # also gives the browser its CSRF cookie
         ("cart", lambda: shop.post("/store/", {"product": product, "quantity": 1}), 302),
         ("account", lambda: shop.get("/store/checkout/"), 302),
         ("service details", lambda: shop.get("/store/checkout/service-details/"), 200),
