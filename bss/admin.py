@@ -3,8 +3,10 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import InvalidPage
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -86,12 +88,41 @@ class AccountChangeList(ChangeList):
     Center call per row: `gate.check` runs on an account's own page)."""
 
     def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
+        self._count_and_page(request)
         statuses = local_status_for(self.result_list)
         states = gate.states_for(self.result_list, viewer=request.user)
         for account in self.result_list:
             account.mca_local = statuses.get(account.pk)
             account.mca_state = states.get(account.pk)
+
+    def _count_and_page(self, request: HttpRequest) -> None:
+        """Django's `ChangeList.get_results`, counting once when nothing narrows the list: Django counts the rows
+        shown and then, for its "N total", the same rows again (a second COUNT(*) per page, issue 20)."""
+        paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
+        result_count = paginator.count
+        if not self.model_admin.show_full_result_count:
+            full_result_count = None
+        elif self.queryset.query.where == self.root_queryset.query.where:  # no filter, search or date narrows it
+            full_result_count = result_count
+        else:
+            full_result_count = self.root_queryset.count()
+        can_show_all = result_count <= self.list_max_show_all
+        multi_page = result_count > self.list_per_page
+        if (self.show_all and can_show_all) or not multi_page:
+            result_list = self.queryset._clone()
+        else:
+            try:
+                result_list = paginator.page(self.page_num).object_list
+            except InvalidPage as error:
+                raise IncorrectLookupParameters from error
+        self.result_count = result_count
+        self.show_full_result_count = self.model_admin.show_full_result_count
+        self.show_admin_actions = not self.show_full_result_count or bool(full_result_count)
+        self.full_result_count = full_result_count
+        self.result_list = result_list
+        self.can_show_all = can_show_all
+        self.multi_page = multi_page
+        self.paginator = paginator
 
 
 def _day(moment) -> str:

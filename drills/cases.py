@@ -19,6 +19,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from drills.http import Api, Simulator, enhanced_body, legacy_body
+from drills.load import CheckoutLoad
 from drills.stack import SIMULATOR_APPLICATION, Stack, wait_until
 
 CONFIRM_PATH = "v1/customers"  # the simulator path prefix of confirm_acceptance (and the customer's agreements)
@@ -171,10 +172,7 @@ def partner_center_down(stack: Stack, count: int = 100, threads: int = 8) -> str
     """Partner Center down while `count` customers check out in the storefront, accepting the MCA at Service
     Details: every checkout records its acceptance and places its order; after recovery each acceptance is
     delivered exactly once, when its backoff says (the sweep sends it at its next try)."""
-    from django.db.models import Max
-
-    from bss.models import Order, Product
-    from mca.models import AcceptanceRecord
+    from bss.models import Product
 
     sim = Simulator(stack.simulator_url)
     product = Product.objects.get(sku="MS-M365-BS").pk
@@ -183,8 +181,20 @@ def partner_center_down(stack: Stack, count: int = 100, threads: int = 8) -> str
         n, user = job
         return _storefront_checkout(stack, user, product, legacy_body(n, "down", form=True))
 
+    # Other customers keep checking out beside the drill (drills.load) from the yardstick to recovery.
+    with CheckoutLoad(stack) as load:
+        return _down_beside(stack, sim, load, checkout, count, threads)
+
+
+def _down_beside(stack: Stack, sim: Simulator, load: CheckoutLoad, checkout, count: int, threads: int) -> str:
+    from django.db.models import Max
+
+    from bss.models import Order
+    from mca.models import AcceptanceRecord
+
     # The yardstick: the same checkouts, as many at a time, with Partner Center answering ("not accepted").
     normal_users = _customer_users(_accounts(stack, sim, threads * 3, "normal"))
+    normal_started = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         normal = list(pool.map(checkout, enumerate(normal_users, start=count)))
     failed_normal = [number for number, _ in normal if not number.startswith("SO-")]
@@ -198,6 +208,7 @@ def partner_center_down(stack: Stack, count: int = 100, threads: int = 8) -> str
     with ThreadPoolExecutor(max_workers=threads) as pool:
         outcomes = list(pool.map(checkout, enumerate(users)))
     checkout_seconds = time.monotonic() - started
+    phases = {"with Partner Center up": (normal_started, started), "down": (started, time.monotonic())}
     numbers = [number for number, _ in outcomes]
     failed = [number for number in numbers if not number.startswith("SO-")]
     check(not failed, f"{len(failed)} of {count} checkouts failed with Partner Center down: {sorted(set(failed))[:5]}")
@@ -227,18 +238,29 @@ def partner_center_down(stack: Stack, count: int = 100, threads: int = 8) -> str
     slowest = sorted(sum(steps.values()) for _, steps in outcomes)
     step_text = ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_step.items())
     down_median = _median(slowest)
+    failed_beside = load.failed()
+    check(not failed_beside, f"{len(failed_beside)} checkouts beside failed: {sorted(set(failed_beside))[:5]}")
     return (
         f"{count} storefront checkouts, {threads} at a time, with Partner Center down: all placed in "
         f"{checkout_seconds:.0f} s (a checkout {down_median:.2f} s median, {down_median / normal_median:.2f}x the "
         f"{normal_median:.2f} s of {len(normal)} with it up; {slowest[-1]:.1f} s max; median s "
         f"per step: {step_text}), {count} records; drained {drain_seconds:.0f} s after recovery (the last retry "
         f"was due {due_in:.0f} s after it); 0 lost, {at_microsoft} agreements (1 each), {reached} MS-RequestIds; "
-        f"{calls} confirm calls after recovery"
+        f"{calls} confirm calls after recovery; {load.text(phases)}"
     )
 
 
 # --- 2 ------------------------------------------------------------------------------------------------------
 def throttled(stack: Stack, count: int = 10, retry_after: int = 40) -> str:
+    # Other customers keep checking out beside the drill (drills.load); they never need Partner Center.
+    with CheckoutLoad(stack) as load:
+        figures = _throttled_beside(stack, count, retry_after)
+    failed_beside = load.failed()
+    check(not failed_beside, f"{len(failed_beside)} checkouts beside failed: {sorted(set(failed_beside))[:5]}")
+    return f"{figures}; {load.text()}"
+
+
+def _throttled_beside(stack: Stack, count: int, retry_after: int) -> str:
     from mca.models import AcceptanceDelivery
 
     sim = Simulator(stack.simulator_url)
@@ -442,6 +464,11 @@ def enhanced_down(stack: Stack, count: int = 10) -> str:
     time.sleep(4)  # two sweeps while down: still no link
     with_link = attestations.exclude(attestation_id="").count()
     check(with_link == 0, f"{with_link} links while Partner Center was down")
+    from partner_center.client import get_client
+
+    # How much of the shared circuit's open period is left at recovery: the trial waits for it (partner_center.health).
+    resume_at = get_client().health.resume_at("create_enhanced_attestation")
+    open_left = max(0.0, resume_at - time.time()) if resume_at else 0.0
     sim.clear_faults()
     recovered = time.monotonic()
     pending = attestations.filter(state="pending").exclude(attestation_id="")
@@ -467,8 +494,9 @@ def enhanced_down(stack: Stack, count: int = 10) -> str:
     check(not still_needed, f"{len(still_needed)} accounts still need acceptance after settling")
     return (
         f"{count} enhanced confirmations with Partner Center down (all 202, no link); links created "
-        f"{link_seconds:.1f} s after recovery; accepted while down again: 0 settled; all {count} settled "
-        f"{settle_seconds:.1f} s after recovery; gate: none needs acceptance"
+        f"{link_seconds:.1f} s after recovery (the circuit's open period had {open_left:.1f} s left); accepted "
+        f"while down again: 0 settled; all {count} settled {settle_seconds:.1f} s after recovery; gate: none needs "
+        "acceptance"
     )
 
 

@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from drills import load
 from drills.lifecycle import LockHeld, RunLock, Stopped, stop_on_exit, stop_stale
 from drills.stack import LOG_DIR, RUN_ID, Stack, wait_until
 
@@ -192,7 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAMES", help="comma-separated drills (make drill ONLY=)")
     parser.add_argument("--stop-stale", action="store_true", help="only end the stacks whose runner is gone")
     parser.add_argument("--up", action="store_true", help="start the stack and keep it until Ctrl-C or SIGTERM")
+    parser.add_argument(
+        "--load-beside",
+        type=int,
+        default=load.users_beside,
+        metavar="N",
+        help=f"customers checking out in a loop beside `down` and `throttle` (default {load.users_beside}; 0: none)",
+    )
     args = parser.parse_args(argv)
+    load.users_beside = max(0, args.load_beside)
     if args.stop_stale:
         ended = stop_stale()
         for stale in ended:

@@ -13,3 +13,9 @@ class McaConfig(AppConfig):
         outbox.send_rows_with(lambda delivery_id: deliver_acceptance_task.delay(delivery_id))
         # A checkpoint follows new records within MCA_CHECKPOINT_MAX_LAG_SECONDS, batched through the cache.
         checkpoints.schedule_checkpoints_with(lambda lag: write_checkpoint_task.apply_async(countdown=lag))
+        # Partner Center's circuit opened or closed: the sweeps run when its trial may go and once it has closed.
+        from mca.tasks import sweep_when_partner_center_can_be_asked
+        from partner_center.health import circuit_closed, circuit_opened
+
+        circuit_opened.connect(sweep_when_partner_center_can_be_asked, dispatch_uid="mca.sweep_after_open")
+        circuit_closed.connect(sweep_when_partner_center_can_be_asked, dispatch_uid="mca.sweep_after_close")

@@ -55,3 +55,22 @@ def write_checkpoint_task() -> int | None:
         logging.getLogger(__name__).error("%s", refused)
         return None
     return written.checkpoint.sequence if written.checkpoint else None
+
+
+def sweep_when_partner_center_can_be_asked(*, until: float | None = None, **kwargs: object) -> None:
+    """Receiver of `partner_center.health.circuit_opened` / `circuit_closed` (connected in mca.apps): the outbox's
+    sweeps run when the circuit's open period ends (one of them then makes the one trial call) and again the moment
+    a trial closes it, so what Partner Center's outage held back goes out at once, not at the sweeps' next beat
+    (30 s for attestations by default; a trial could come up to a beat after its open period, and a row held back
+    while it was out waited a further call's timeouts). Only with a broker: without one there is no beat to wait
+    for, and a sweep run in-process would run inside the call that changed the circuit."""
+    import time
+
+    from celery import current_app
+
+    if current_app.conf.task_always_eager:
+        return
+    # A little after `until`: the trial may go once the open period has passed on every process's clock.
+    options = {} if until is None else {"countdown": max(0.0, until - time.time()) + 0.5}
+    for task in (sweep_deliveries_task, poll_attestations_task):
+        task.apply_async(**options)

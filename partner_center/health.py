@@ -4,11 +4,13 @@ production, so all of them see the same state; the per-process locmem cache in t
 Two things are shared, both per Partner Center base URL:
 
 - **A circuit breaker.** After PARTNER_CENTER_BREAKER_FAILURES transport failures in a row (connection refused or
-  reset, a 5xx, a timeout of the full read timeout) the circuit opens for PARTNER_CENTER_BREAKER_OPEN_SECONDS:
+  reset, a 5xx, a timeout of the full read timeout) the circuit opens for PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS:
   every call then fails at once with `PartnerCenterUnavailable(held_back=True)` and no HTTP, so a page shows the
   last known template and "Partner Center unreachable" without waiting out its budget. When that time is up, one
   call - from whichever process comes first (an atomic `cache.add`) - goes through as a trial: its success closes
-  the circuit, its failure opens it again; the others keep failing at once while it is out.
+  the circuit, its failure opens it again for twice as long, up to PARTNER_CENTER_BREAKER_OPEN_SECONDS; the others
+  keep failing at once while it is out. So a short outage is over for everyone seconds after Partner Center is
+  back, and a long one still costs one call per PARTNER_CENTER_BREAKER_OPEN_SECONDS.
 - **Throttling.** Microsoft throttles the partner, not one request: a 429 with Retry-After pauses every call of
   the same endpoint from every process until then (`PartnerCenterThrottled(held_back=True)` with the seconds
   left, no HTTP).
@@ -23,6 +25,10 @@ every concurrent caller through instead of one trial; and its Redis storage need
 Django cache the rest of the client already shares. The state here is three cache keys and Django's atomic
 `add`/`incr`. `limits` (rate limiting by window) answers "how many per minute", not "nobody until Retry-After".
 
+Recovery is prompt: `circuit_opened` (with `until`, when the trial may go) and `circuit_closed` (a trial
+succeeded) are sent, so the work that waits for Partner Center (the outbox's sweeps) can run when the open period
+ends and again the moment the circuit closes, instead of at its next beat (mca.apps connects them).
+
 A broken cache never breaks a call: every cache error is logged and the call goes on as if Partner Center were
 healthy (the retry budget still bounds it).
 """
@@ -36,10 +42,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.dispatch import Signal
 
 from partner_center.errors import PartnerCenterThrottled, PartnerCenterUnavailable
 
 logger = logging.getLogger("partner_center")
+
+# Sent with `namespace` (the Partner Center base URL's key) and, for `circuit_opened`, `until` (wall-clock seconds:
+# when its trial call may go). Receivers must be quick and never raise (they run inside a call's failure/success).
+circuit_opened = Signal()
+circuit_closed = Signal()
 
 # How long the "circuit opened" mark is kept at most: closing it is done by a success, not by expiry.
 _OPEN_MARK_SECONDS = 24 * 3600
@@ -60,10 +72,19 @@ class Admission:
 
 
 class Health:
-    def __init__(self, namespace: str, *, failures_to_open: int, open_seconds: float, trial_seconds: float) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        failures_to_open: int,
+        open_seconds: float,
+        trial_seconds: float,
+        first_open_seconds: float | None = None,
+    ) -> None:
         self.namespace = namespace
         self.failures_to_open = failures_to_open
-        self.open_seconds = open_seconds
+        self.open_seconds = open_seconds  # the longest open period (a failed trial doubles it up to this)
+        self.first_open_seconds = min(open_seconds, first_open_seconds or open_seconds)
         self.trial_seconds = trial_seconds
 
     @property
@@ -80,6 +101,10 @@ class Health:
     @property
     def _failures_key(self) -> str:
         return self._key("failures")
+
+    @property
+    def _open_for_key(self) -> str:
+        return self._key("open_for")
 
     @property
     def _trial_key(self) -> str:
@@ -124,7 +149,12 @@ class Health:
     def succeeded(self, admission: Admission) -> None:
         """Partner Center answered (2xx or a 4xx): the failures in a row are over."""
         if admission.unhealthy:
-            _safely(lambda: cache.delete_many([self._open_key, self._failures_key, self._trial_key]))
+            _safely(
+                lambda: cache.delete_many([self._open_key, self._failures_key, self._trial_key, self._open_for_key])
+            )
+        if admission.trial:
+            logger.warning("Partner Center circuit closed: its trial call succeeded")
+            _notify(circuit_closed, namespace=self.namespace)
 
     def failed(self, admission: Admission) -> None:
         """A transport failure (connection, 5xx, full timeout): one more in a row; the threshold opens the circuit,
@@ -132,7 +162,7 @@ class Health:
         if not self.breaker_enabled:
             return
         if admission.trial:
-            self._open()
+            self._open(trial_failed=True)
             return
         # Kept a while after the last failure; a success clears it, so only failures "in a row" add up.
         window = math.ceil(max(self.open_seconds, 60) * 2)
@@ -140,11 +170,19 @@ class Health:
         if count >= self.failures_to_open:
             self._open()
 
-    def _open(self) -> None:
-        until = _now() + self.open_seconds
-        logger.warning("Partner Center circuit opened for %.0f s: calls fail at once until then", self.open_seconds)
+    def _open(self, *, trial_failed: bool = False) -> None:
+        # The open period backs off: the first is short, each failed trial doubles it up to `open_seconds`. Failures
+        # of calls that were out before it opened never shorten it (the length lives until a success clears it).
+        last = _safely(lambda: cache.get(self._open_for_key))
+        seconds = max(self.first_open_seconds, last or 0)
+        if trial_failed and last:
+            seconds = min(self.open_seconds, seconds * 2)
+        until = _now() + seconds
+        logger.warning("Partner Center circuit opened for %.0f s: calls fail at once until then", seconds)
+        _safely(lambda: cache.set(self._open_for_key, seconds, _OPEN_MARK_SECONDS))
         _safely(lambda: cache.set(self._open_key, until, _OPEN_MARK_SECONDS))
         _safely(lambda: cache.delete(self._trial_key))
+        _notify(circuit_opened, namespace=self.namespace, until=until)
 
     def throttled(self, kind: str, retry_after: float | None) -> None:
         """Microsoft asked to wait `retry_after` seconds: every process's calls of `kind` wait until then."""
@@ -174,7 +212,13 @@ class Health:
         """Forget the circuit and the pauses of `kinds` (an operator after fixing the connection; tests)."""
         _safely(
             lambda: cache.delete_many(
-                [self._open_key, self._failures_key, self._trial_key, *(self._pause_key(k) for k in kinds)]
+                [
+                    self._open_key,
+                    self._failures_key,
+                    self._trial_key,
+                    self._open_for_key,
+                    *(self._pause_key(k) for k in kinds),
+                ]
             )
         )
 
@@ -186,6 +230,13 @@ def _increment(key: str, timeout: int) -> int:
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout)
         return 1
+
+
+def _notify(signal: Signal, **kwargs: Any) -> None:
+    # A receiver's failure (the broker down, say) must not turn Partner Center's answer into an error.
+    for receiver, result in signal.send_robust(sender=Health, **kwargs):
+        if isinstance(result, Exception):
+            logger.warning("Partner Center health: %s failed: %r", getattr(receiver, "__name__", receiver), result)
 
 
 def _safely(action: Any, default: Any = None) -> Any:

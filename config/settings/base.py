@@ -287,6 +287,8 @@ PARTNER_CENTER_CACHE_TTL = env.int("PARTNER_CENTER_CACHE_TTL", default=3600)
 # Shared across processes through the cache: set REDIS_URL wherever several processes run.
 PARTNER_CENTER_BREAKER_FAILURES = env.int("PARTNER_CENTER_BREAKER_FAILURES", default=5)
 PARTNER_CENTER_BREAKER_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_OPEN_SECONDS", default=30.0)
+# The first open period; each failed trial doubles it up to PARTNER_CENTER_BREAKER_OPEN_SECONDS (partner_center.health).
+PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS", default=5.0)
 
 # --- MCA rules ---
 # R4: a Microsoft Cloud Agreement accepted before this moment still counts; after it only the MCA does.

@@ -65,6 +65,7 @@ class PartnerCenterClient(AgreementsMixin, CommerceMixin):
             cache_ttl=settings.PARTNER_CENTER_CACHE_TTL,
             breaker_failures=settings.PARTNER_CENTER_BREAKER_FAILURES,
             breaker_open_seconds=settings.PARTNER_CENTER_BREAKER_OPEN_SECONDS,
+            breaker_first_open_seconds=settings.PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS,
         )
 
 
@@ -93,6 +94,7 @@ def _settings_fingerprint() -> str:
             "PARTNER_CENTER_CACHE_TTL",
             "PARTNER_CENTER_BREAKER_FAILURES",
             "PARTNER_CENTER_BREAKER_OPEN_SECONDS",
+            "PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS",
         )
     ]
     return hashlib.sha256(repr(values).encode()).hexdigest()

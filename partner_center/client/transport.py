@@ -162,6 +162,7 @@ class Transport:
         session: requests.Session | None = None,
         breaker_failures: int = 5,
         breaker_open_seconds: float = 30.0,
+        breaker_first_open_seconds: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens: dict[TokenKind, TokenProvider] = {
@@ -182,6 +183,7 @@ class Transport:
             failures_to_open=breaker_failures,
             open_seconds=breaker_open_seconds,
             trial_seconds=connect_timeout + read_timeout,
+            first_open_seconds=breaker_first_open_seconds,
         )
 
     def __repr__(self) -> str:
@@ -209,9 +211,16 @@ class Transport:
         provider = self._tokens[endpoint.token_kind]
         url = self.base_url + path
 
+        # The 5xx answers of earlier attempts: a budget that runs out while Partner Center keeps failing (a 5xx,
+        # then no time left or a timeout the budget cut short) is Partner Center failing, not slow. On a loaded
+        # machine the last attempt of a 500-answering Partner Center is often the one the budget cuts.
+        failed_answers: list[_RetryableAnswer] = []
+
         def attempt() -> Answer:
             remaining = deadline - _monotonic()
             if remaining <= 0:
+                if failed_answers:
+                    raise self._unavailable(endpoint, failed_answers[-1], deadline, request_id)
                 raise PartnerCenterUnavailable(
                     f"Partner Center {endpoint.name}: no time left in the budget",
                     request_id=request_id,
@@ -262,12 +271,15 @@ class Transport:
             else:
                 self.health.succeeded(admission)
             if status in _RETRYABLE_STATUS or status >= 500:
-                raise _RetryableAnswer(
+                answer = _RetryableAnswer(
                     status,
                     _retry_after_seconds(response.headers.get("Retry-After")),
                     request_id,
                     attempt_correlation_id,
                 )
+                if status >= 500:
+                    failed_answers.append(answer)
+                raise answer
             if 200 <= status < 300:
                 body = parsing.load_json(response.content) if response.content else None
                 return Answer(status, body, request_id, attempt_correlation_id)
@@ -285,6 +297,8 @@ class Transport:
 
         def give_up(state: tenacity.RetryCallState) -> Answer:
             exc = state.outcome.exception() if state.outcome else None
+            if failed_answers and (exc is None or isinstance(exc, requests.Timeout)):
+                exc = failed_answers[-1]
             raise self._unavailable(endpoint, exc, deadline, request_id) from None
 
         retrying = tenacity.Retrying(

@@ -982,3 +982,26 @@ def test_an_answer_saying_it_is_down_is_not_a_time_out(pc, wire):
     with pytest.raises(PartnerCenterUnavailable) as error:
         pc.get_agreement_templates()
     assert error.value.timed_out is False and error.value.status_code == 503
+
+
+def test_a_budget_cut_short_after_partner_center_answered_5xx_is_it_failing_not_slow(pc, wire):
+    """Seen under load: Partner Center answered 500, the retry's read timeout was what the budget had left and
+    ran out; the status then said "slow" instead of "unavailable". The 5xx said more than the cut-short wait."""
+    wire.get(url("/v1/agreements"), status=500, body="Internal Server Error")
+    wire.get(url("/v1/agreements"), body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(PartnerCenterUnavailable) as error:
+        pc.get_agreement_templates(budget=5.0)
+    assert error.value.timed_out is False and error.value.status_code == 500
+    assert wire.calls[0].response.status_code == 500 and len(wire.calls) > 1  # the later attempts timed out
+
+
+def test_no_time_left_after_a_5xx_is_it_failing_not_slow(pc, wire, clock, monkeypatch):
+    def oversleep(seconds: float) -> None:
+        clock.now += seconds + 60  # a busy machine wakes the retry late: the budget is gone before it starts
+
+    monkeypatch.setattr(transport, "_sleep", oversleep)
+    wire.get(url("/v1/agreements"), status=500, body="Internal Server Error")
+    with pytest.raises(PartnerCenterUnavailable) as error:
+        pc.get_agreement_templates(budget=5.0)
+    assert error.value.timed_out is False and error.value.status_code == 500
+    assert len(wire.calls) == 1

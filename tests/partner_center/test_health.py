@@ -242,6 +242,123 @@ def test_while_the_circuit_is_open_the_sweep_sends_one_delivery_as_the_trial_the
     assert sim.calls()["confirm_acceptance"] == len(accounts)
 
 
+def test_while_the_circuit_is_open_the_attestation_sweep_sends_only_the_trial(sim, demo, demo_user, enhanced):
+    from mca.attestation.enhanced import due_attestation_ids
+    from mca.models import Attestation
+
+    accounts = [demo[key] for key in ("litware", "coho", "fourth-coffee")]
+    for account in accounts:
+        gate.submit_acceptance(actor=demo_user("bss"), account=account, data=signatory_form(account), context=ctx_bss())
+    attestations = Attestation.objects.filter(account__in=accounts, state="pending")
+    assert attestations.count() == len(accounts)
+    attestations.update(next_check_at=timezone.now() - timedelta(seconds=1))  # all due for their poll
+    client = get_client()
+    for _ in range(FAILURES_TO_OPEN):
+        client.health.failed(client.health.admit("enhanced_attestation"))
+    start = timezone.now()
+
+    assert len(due_attestation_ids()) == 1  # open: the one a sweep sends is held back at once, the rest wait
+    with time_machine.travel(start + timedelta(seconds=31), tick=True):
+        [trial] = due_attestation_ids()
+        assert trial == attestations.order_by("next_check_at").first().pk  # the longest waiting is the trial
+        client.health.succeeded(client.health.admit("enhanced_attestation"))
+        assert len(due_attestation_ids()) == len(accounts)  # closed: the rest at once
+
+
+def signatory_form(account) -> dict:
+    return {
+        "signatory_first_name": "Lena",
+        "signatory_last_name": "Fischer",
+        "signatory_email": f"lena.{account.pk}@example.com",
+        "signatory_phone": "",
+        "company_name": account.name,
+        "authority_confirmed": "on",
+    }
+
+
+def ctx_bss() -> gate.ConfirmationContext:
+    return gate.ConfirmationContext(channel="bss_execution")
+
+
+# --- the open period backs off; the outbox's sweeps follow the circuit ------------------------------------------
+
+
+def at(start, seconds: float):
+    return time_machine.travel(start + timedelta(seconds=seconds), tick=False)
+
+
+def open_left(health_: Health) -> float:
+    with pytest.raises(PartnerCenterUnavailable) as held:
+        health_.admit("orders")
+    return held.value.retry_after
+
+
+def test_the_open_period_doubles_with_each_failed_trial_up_to_the_longest_and_a_success_resets_it(db):
+    breaker = Health("unit", failures_to_open=2, open_seconds=30, trial_seconds=10, first_open_seconds=5)
+    start = timezone.now()
+    with at(start, 0):
+        breaker.failed(breaker.admit("orders"))
+        out_before = breaker.admit("orders")  # a call already out when the circuit opens
+        breaker.failed(breaker.admit("orders"))
+        assert open_left(breaker) == pytest.approx(5)
+    elapsed, lengths = 5.0, []
+    for _ in range(4):  # each trial, as soon as the open period ends, fails: 10, 20, 30, then 30 (the longest)
+        elapsed += 1
+        with at(start, elapsed):
+            breaker.failed(breaker.admit("orders"))
+            lengths.append(round(open_left(breaker)))
+        elapsed += lengths[-1]
+    assert lengths == [10, 20, 30, 30]
+    with at(start, elapsed - 29):
+        breaker.failed(out_before)  # the late failure of a call sent before: counted, the period not shortened
+        assert open_left(breaker) == pytest.approx(30)
+    with at(start, elapsed + 100):
+        breaker.succeeded(breaker.admit("orders"))  # a trial that succeeds closes it and forgets the length
+        breaker.failed(breaker.admit("orders"))
+        breaker.failed(breaker.admit("orders"))
+        assert open_left(breaker) == pytest.approx(5)
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """A broker configured, as in production (tests run tasks in-process): the tasks the sweeps would publish,
+    with their options, are collected here instead (the broker is the edge)."""
+    from celery import current_app
+
+    from mca import tasks
+
+    published: list[tuple[str, dict]] = []
+    for name in ("sweep_deliveries_task", "poll_attestations_task"):
+        task = getattr(tasks, name)
+        monkeypatch.setattr(task, "apply_async", lambda name=name, **options: published.append((name, options)))
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = False
+    yield published
+    current_app.conf.task_always_eager = eager
+
+
+def test_opening_and_closing_are_signalled_for_the_sweeps(db, broker):
+    from celery import current_app
+
+    breaker = Health("unit", failures_to_open=1, open_seconds=30, trial_seconds=10, first_open_seconds=5)
+    start = timezone.now()
+    with at(start, 0):
+        breaker.failed(breaker.admit("orders"))
+    # When the open period ends (a little after), both sweeps run: the first due row makes the trial.
+    assert [name for name, _ in broker] == ["sweep_deliveries_task", "poll_attestations_task"]
+    assert all(options["countdown"] == pytest.approx(5.5, abs=0.3) for _, options in broker)
+    broker.clear()
+    with at(start, 6):
+        breaker.succeeded(breaker.admit("orders"))  # the trial succeeded: the sweeps run now
+    assert broker == [("sweep_deliveries_task", {}), ("poll_attestations_task", {})]
+
+    broker.clear()
+    current_app.conf.task_always_eager = True  # no broker, no beat to hurry: nothing is scheduled
+    with at(start, 100):
+        breaker.failed(breaker.admit("orders"))
+    assert broker == []
+
+
 # --- shared across processes ----------------------------------------------------------------------------------
 
 _OTHER_PROCESS = """
