@@ -268,7 +268,7 @@ def verify_chain(
     """
     problems: list[ChainBreak] = []
     if checkpoints is None:
-        loaded = load_checkpoints(after=start.sequence if start is not None else 0)
+        loaded = load_checkpoints(after=start.sequence if start is not None else 0, start=start)
         checkpoints, problems = loaded.checkpoints, list(loaded.problems)
     head_before = _head()
     keyed_after = keyed_floor(checkpoints) - 1

@@ -16,7 +16,7 @@ moto_server = pytest.importorskip("moto.server")
 from botocore.exceptions import ClientError  # noqa: E402
 
 from mca.chain import BreakKind  # noqa: E402
-from mca.checkpoints import checkpoint_storage, latest_checkpoint  # noqa: E402
+from mca.checkpoints import checkpoint_storage, latest_checkpoint, load_checkpoints  # noqa: E402
 from mca.verify import verify_chain, write_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +111,31 @@ def test_a_bucket_without_object_lock_is_named_and_refuses_the_write(records, se
     )
     with pytest.raises(ClientError):
         write_checkpoint()
+
+
+def test_checkpoints_are_partitioned_by_day_and_flat_objects_are_still_read(confirm, bucket, s3, client):
+    """Keys <log>/checkpoints/YYYY/MM/DD/<name>; the flat keys of the layout before still verify and are served."""
+    days = [datetime(2027, 1, 31, 12, tzinfo=UTC), datetime(2027, 2, 1, 12, tzinfo=UTC)]
+    names = []
+    for day in days:
+        with time_machine.travel(day, tick=False):
+            confirm("northwind", "customer")
+            names.append(write_checkpoint().checkpoint.name)
+    assert [name.rsplit("/", 1)[0] for name in names] == [
+        "mca-test-log/checkpoints/2027/01/31",
+        "mca-test-log/checkpoints/2027/02/01",
+    ]
+    # The first as the flat layout had it (its partitioned key hidden by a delete marker: the version stays locked).
+    flat = "mca-test-log/checkpoints/" + names[0].rsplit("/", 1)[-1]
+    s3.copy_object(Bucket=bucket, Key=flat, CopySource={"Bucket": bucket, "Key": names[0]})
+    s3.delete_object(Bucket=bucket, Key=names[0])
+    with time_machine.travel(days[-1] + timedelta(minutes=1)):
+        assert [c.name for c in load_checkpoints().checkpoints] == [flat, names[1]]
+        assert latest_checkpoint().name == names[1]
+        assert verify_chain().ok
+        # Incremental from the newest checkpoint: the bucket is listed from the day before it, not wholly.
+        result = verify_chain(start=latest_checkpoint())
+        assert result.ok and result.checkpoints_checked == 1
+    short = flat.rsplit("/", 1)[-1]
+    assert client.get("/.well-known/mca-log/checkpoints/").json() == [short, names[1].rsplit("/", 1)[-1]]
+    assert client.get(f"/.well-known/mca-log/checkpoints/{short}").json()["checkpoint"]["sequence"] == 1
