@@ -219,7 +219,13 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("API_THROTTLE_USER", default="1200/minute"),
         "token": env.str("API_THROTTLE_TOKEN", default="600/minute"),
+        # The log's public witness endpoints (/.well-known/mca-log/), per client address: a witness's run reads the
+        # publication, the list and each listed checkpoint file (up to 1,000), then a few pages of links.
+        "mca-log": env.str("MCA_LOG_THROTTLE", default="6000/hour"),
+        "mca-log-links": env.str("MCA_LOG_LINKS_THROTTLE", default="120/hour"),
     },
+    # Client addresses for throttling: REMOTE_ADDR, or behind this many proxies the X-Forwarded-For entry they add.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
 }
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 # A key whose first request has not answered after this long was left by a request that died: the next takes it over.
