@@ -55,3 +55,11 @@ def write_checkpoint_task() -> int | None:
         logging.getLogger(__name__).error("%s", refused)
         return None
     return written.checkpoint.sequence if written.checkpoint else None
+
+
+@shared_task(ignore_result=True)
+def send_checkpoint_digest_task() -> int:
+    """Beat, daily: the checkpoint digest to MCA_CHECKPOINT_WITNESS_EMAILS (nothing when empty)."""
+    from mca.digest import send_checkpoint_digest
+
+    return send_checkpoint_digest()

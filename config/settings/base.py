@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -410,6 +411,10 @@ MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=60.0)
 # Verification never trusts absence: a record that no checkpoint covers this long after it was written is a break
 # (checkpoints deleted, or checkpointing stopped). Well above MCA_CHECKPOINT_MAX_LAG_SECONDS: workers may queue.
 MCA_CHECKPOINT_OVERDUE_SECONDS = env.float("MCA_CHECKPOINT_OVERDUE_SECONDS", default=300.0)
+# The daily checkpoint digest (mca.digest): the newest signed head and the public key, e-mailed at this hour (UTC)
+# to these addresses (auditors, the customers' or another system's mailbox) so they hold a copy. Empty: off.
+MCA_CHECKPOINT_WITNESS_EMAILS = env.list("MCA_CHECKPOINT_WITNESS_EMAILS", default=[])
+MCA_CHECKPOINT_DIGEST_HOUR = env.int("MCA_CHECKPOINT_DIGEST_HOUR", default=6)
 # The first sequence number from which every record is sealed (hash version 3). An installation that wrote
 # version-1/2 records before it was keyed sets this to its first version-3 record; an unkeyed record at or after
 # it is a break (a rewrite without the key). Every checkpoint carries it, and the lowest value seen wins.
@@ -459,5 +464,9 @@ CELERY_BEAT_SCHEDULE = {
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
         "schedule": MCA_CHECKPOINT_SECONDS,
+    },
+    "email-checkpoint-digest": {
+        "task": "mca.tasks.send_checkpoint_digest_task",
+        "schedule": crontab(minute=0, hour=MCA_CHECKPOINT_DIGEST_HOUR),
     },
 }
