@@ -1,7 +1,9 @@
 """Checkpoints in an S3 bucket with Object Lock (compliance mode, retention per object), against a real S3
 implementation running locally: moto in server mode, spoken to over HTTP by boto3 (no mock of boto)."""
 
+import json
 import socket
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 boto3 = pytest.importorskip("boto3")
+requests = pytest.importorskip("requests")
 pytest.importorskip("storages")
 moto_server = pytest.importorskip("moto.server")
 
@@ -139,3 +142,73 @@ def test_checkpoints_are_partitioned_by_day_and_flat_objects_are_still_read(conf
     short = flat.rsplit("/", 1)[-1]
     assert client.get("/.well-known/mca-log/checkpoints/").json() == [short, names[1].rsplit("/", 1)[-1]]
     assert client.get(f"/.well-known/mca-log/checkpoints/{short}").json()["checkpoint"]["sequence"] == 1
+
+
+# --- the application's credentials, with IAM enforced (moto's server checks IAM policies once /moto-api/reset-auth
+# sets INITIAL_NO_AUTH_ACTION_COUNT; before that, every request is allowed) ---
+
+APP_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketObjectLockConfiguration"],
+            "Resource": ["arn:aws:s3:::{bucket}/*"],
+        },
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::{bucket}"]},
+    ],
+}
+
+
+@contextmanager
+def iam_enforced(s3_endpoint):
+    """IAM checked on every request from here on; back to moto's default (nothing checked) afterwards, so the
+    module's other tests keep their unauthenticated "testing" credentials."""
+    reset = requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
+    previous = reset.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+    try:
+        yield
+    finally:
+        requests.post(f"{s3_endpoint}/moto-api/reset-auth", data=previous.encode(), timeout=10)
+
+
+def test_the_applications_iam_policy_writes_and_reads_but_cannot_delete(records, settings, s3, s3_endpoint):
+    """The README's policy for the application (docs/evidence.md "What moto enforces"): with it, checkpoints are
+    written and verified; deleting a checkpoint's version, hiding it behind a delete marker, suspending
+    versioning, changing the bucket's lock configuration and deleting the bucket are refused by IAM."""
+    bucket = use_bucket(settings, s3, s3_endpoint, name="mca-checkpoints-iam")
+    iam = boto3.client("iam", endpoint_url=s3_endpoint, **CREDENTIALS)
+    iam.create_user(UserName="mca-app")
+    policy = json.dumps(APP_POLICY).replace("{bucket}", bucket)
+    arn = iam.create_policy(PolicyName="mca-app-checkpoints", PolicyDocument=policy)["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="mca-app", PolicyArn=arn)
+    key = iam.create_access_key(UserName="mca-app")["AccessKey"]
+    options = settings.STORAGES["mca_checkpoints"]["OPTIONS"]
+    options.update(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    app = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name="us-east-1",
+    )
+    with iam_enforced(s3_endpoint):
+        name = write_checkpoint().checkpoint.name
+        assert verify_chain().ok and latest_checkpoint().name == name
+        version = app.head_object(Bucket=bucket, Key=name)["VersionId"]
+        refused = {
+            "delete the version": lambda: app.delete_object(Bucket=bucket, Key=name, VersionId=version),
+            "add a delete marker": lambda: app.delete_object(Bucket=bucket, Key=name),
+            "suspend versioning": lambda: app.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
+            ),
+            "change the lock configuration": lambda: app.put_object_lock_configuration(
+                Bucket=bucket, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"}
+            ),
+            "delete the bucket": lambda: app.delete_bucket(Bucket=bucket),
+        }
+        for attempt, call in refused.items():
+            with pytest.raises(ClientError, match="AccessDenied"):
+                call()
+            assert attempt  # named in the failure above
+        assert app.get_object(Bucket=bucket, Key=name, VersionId=version)["Body"].read()
