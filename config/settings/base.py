@@ -16,7 +16,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
-from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -182,15 +182,17 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Content-Security-Policy (django-csp; docs/security.md) ---
 # Scripts only from this site, or inline with the request's nonce (`<script nonce="{{ request.csp_nonce }}">`;
-# tests/test_csp.py refuses an inline script without it). Styles may be inline: the templates and the admin use
-# style attributes, which a nonce cannot cover, and styles run no code. Frames: this site (the Partner Center
-# simulator's page) and the origins in CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds.
-# ReDoc builds its search worker from a blob: URL.
+# tests/test_csp.py refuses an inline script without it). Styles likewise: the templates' <style> blocks carry the
+# nonce and nothing uses a style attribute (no nonce can allow one), so no 'unsafe-inline'. The one exception is
+# scoped to ReDoc's page (config/urls.py, csp_replace): its bundle adds <style> elements at run time. Frames: this
+# site (the Partner Center simulator's page) and the origins in
+# CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds. ReDoc builds its search worker from a
+# blob: URL.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
-        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src": [SELF, NONCE],
         "img-src": [SELF, "data:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
