@@ -28,10 +28,15 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from a URL of its own: no inline script for the CSP.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI sets inline styles at run time: its page alone (with ReDoc's) allows them.
+    path(
+        "api/docs/",
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     # Our template: drf-spectacular's loads Google Fonts, and the docs must load nothing from a third party.
     # ReDoc's bundle (styled-components) adds <style> elements at run time, which take no nonce from outside the
-    # bundle: this page alone allows inline styles (every other page allows only its nonce; docs/security.md).
+    # bundle: this page and Swagger UI's allow inline styles (every other page only its nonce; docs/security.md).
     path(
         "api/redoc/",
         csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(
