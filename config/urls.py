@@ -1,5 +1,7 @@
 """The site's URLs. Each app's pages are included under their prefix; the API's routes live in api/urls.py."""
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -26,11 +28,20 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from a URL of its own: no inline script for the CSP.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI sets inline styles at run time: its page alone (with ReDoc's) allows them.
+    path(
+        "api/docs/",
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     # Our template: drf-spectacular's loads Google Fonts, and the docs must load nothing from a third party.
+    # ReDoc's bundle (styled-components) adds <style> elements at run time, which take no nonce from outside the
+    # bundle: this page and Swagger UI's allow inline styles (every other page only its nonce; docs/security.md).
     path(
         "api/redoc/",
-        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(
+            SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html")
+        ),
         name="api-redoc",
     ),
 ]

@@ -43,13 +43,18 @@ def _refused(database: str, role: str, statement: str, params: list | None = Non
     raise AssertionError(f"the runtime role was allowed: {statement}")
 
 
-def _verify_names(stack: Stack, database: str, *phrases: str, folder: Path = CHECKPOINTS) -> str:
+def _verify_names(
+    stack: Stack, database: str, *phrases: str, folder: Path = CHECKPOINTS, first: str | None = None
+) -> str:
+    """`mca_verify_log` fails naming every phrase; with `first`, its first break (the NOT intact line) names it."""
     done = _manage_in(stack, database, folder, "mca_verify_log", "--no-progress", "--no-record")
     output = (done.stdout + done.stderr).strip()
     check(done.returncode != 0, f"mca_verify_log passed: {output[-200:]}")
     missing = [phrase for phrase in phrases if phrase not in output]
     check(not missing, f"not named: {missing[:1]} not in {output[-400:]}")
-    return next(line for line in output.splitlines() if "NOT intact" in line or "also:" in line)[:160]
+    headline = next(line for line in output.splitlines() if "NOT intact" in line or "also:" in line)
+    check(first is None or first in headline, f"the first break is not the {first!r} one: {headline[:300]}")
+    return headline[:220]
 
 
 def _manage_in(stack: Stack, database: str, folder: Path, *args: str):
@@ -142,7 +147,16 @@ def _tail_cut_after_checkpoint(database: str, role: str, stack: Stack) -> str:
             "SELECT entry_hash FROM mca_acceptancerecord WHERE sequence = %s", [sequence - 1]
         ).fetchone()[0]
         connection.execute("UPDATE mca_chainhead SET last_sequence = %s, last_hash = %s", [sequence - 1, previous])
-    return _verify_names(stack, database, "are missing", "its tail was deleted")
+    # Named as a missing tail, not as records no checkpoint covers (they are old by now, and the checkpoint past the
+    # log's end covers them).
+    return _verify_names(
+        stack,
+        database,
+        "signed size",
+        "is missing from the end",
+        "its tail was deleted",
+        first=f"the log ends at #{sequence - 1}",
+    )
 
 
 ATTACKS = (

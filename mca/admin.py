@@ -270,7 +270,7 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="created", ordering="created_at")
     def created(self, record: AcceptanceRecord) -> str:
         day, time_of_day = when(record.created_at).split(" ", 1)
-        return format_html('<span style="white-space:nowrap">{}</span><br><small>{}</small>', day, time_of_day)
+        return format_html('<span class="mca-nowrap">{}</span><br><small>{}</small>', day, time_of_day)
 
     @admin.display(description="customer")
     def customer(self, record: AcceptanceRecord) -> str:
@@ -340,13 +340,13 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def microsoft_answer_pretty(self, record: AcceptanceRecord) -> str:
         if not record.microsoft_answer:
             return "—"
-        return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', _pretty_json(record.microsoft_answer))
+        return format_html('<pre class="mca-pre">{}</pre>', _pretty_json(record.microsoft_answer))
 
     @admin.display(description="form data (exactly as entered)")
     def form_as_entered(self, record: AcceptanceRecord) -> str:
         if record.form_data in ("", "{}"):
             return "— (this step has no form)"
-        return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', _pretty_json(record.form_data))
+        return format_html('<pre class="mca-pre">{}</pre>', _pretty_json(record.form_data))
 
     @admin.display(description="attempts")
     def delivery_attempts(self, record: AcceptanceRecord):
@@ -372,7 +372,8 @@ class AcceptanceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return "—"
         answer = json.dumps(delivery.response, indent=2, ensure_ascii=False)
         note = " — an identical confirmation already existed (600061)" if delivery.already_confirmed else ""
-        return format_html('HTTP {}{}<pre style="margin:0">{}</pre>', delivery.last_status_code or "—", note, answer)
+        status = delivery.last_status_code or "—"
+        return format_html('HTTP {}{}<pre class="mca-pre-tight">{}</pre>', status, note, answer)
 
     @admin.display(description="sent at")
     def delivery_sent_at(self, record: AcceptanceRecord) -> str:
@@ -566,7 +567,7 @@ class AcceptanceDeliveryAdmin(ScopedReadOnlyAdminMixin, admin.ModelAdmin):
         if delivery.response is None:
             return "—"
         return format_html(
-            '<pre style="margin:0">{}</pre>', json.dumps(delivery.response, indent=2, ensure_ascii=False)
+            '<pre class="mca-pre-tight">{}</pre>', json.dumps(delivery.response, indent=2, ensure_ascii=False)
         )
 
     @admin.display(description="sent")

@@ -3,9 +3,11 @@
 Each checkpoint object is written with Object Lock in COMPLIANCE mode and its own retention date
 (MCA_CHECKPOINT_RETENTION_DAYS from the write): until then nobody — not the application's credentials, not the
 bucket's owner, not AWS support — can delete that version or shorten its retention. The application's credentials
-need only s3:PutObject, s3:GetObject, s3:ListBucket and s3:GetBucketObjectLockConfiguration (README, "Checkpoint
-storage"); a delete marker (the one thing a DeleteObject without a version id can add) hides an object from the
+need only s3:PutObject, s3:PutObjectRetention (for a PutObject carrying a retention), s3:GetObject, s3:ListBucket
+and s3:GetBucketObjectLockConfiguration (docs/settings.md; docs/evidence.md says which of this moto's tests prove);
+a delete marker (the one thing a DeleteObject without a version id can add, if granted) hides an object from the
 listing but leaves its locked version, and verification treats the checkpoints it hides as absent: a break.
+Objects are keyed by day (<log>/checkpoints/YYYY/MM/DD/…, mca.checkpoints), so no listing spans the whole bucket.
 
 Needs django-storages with boto3 (`pip install "mca-acceptance[s3]"`).
 """

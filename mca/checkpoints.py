@@ -25,9 +25,9 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -165,19 +165,112 @@ def _folder(kind: str) -> str:
     return f"{settings.MCA_LOG_ID}/{kind}"
 
 
-def _names(kind: str) -> list[tuple[int, str]]:
-    """(sequence, storage name) of the files in one folder, in sequence then time order."""
-    storage = checkpoint_storage()
+# --- layout: one partition per UTC day, <log>/<kind>/YYYY/MM/DD/<sequence>-<time>Z.json ---
+#
+# At the 10-second cadence a day holds up to 8,640 checkpoints; one flat folder (or S3 prefix) would have to be listed
+# whole by every write (to find the latest) and every verification. Partitioned by the day of the write, the
+# latest is in the newest day's folder, an incremental run lists only the days from its start checkpoint's (one day
+# earlier too, for a writer whose clock runs behind), and a full run lists every day. Files written before the
+# partitioning, flat in <log>/<kind>/, are still read (they come first: they are older than every partition).
+
+_DIGITS = {4: re.compile(r"^\d{4}$"), 2: re.compile(r"^\d{2}$")}
+PARTITION_SLACK = timedelta(days=1)
+
+
+def _partition(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y/%m/%d}"
+
+
+def _listdir(path: str) -> tuple[list[str], list[str]]:
     try:
-        _, files = storage.listdir(_folder(kind))
+        directories, files = checkpoint_storage().listdir(path)
     except FileNotFoundError:
-        return []
+        return [], []
+    return list(directories), list(files)
+
+
+def _matching(folder: str, files: list[str]) -> list[tuple[int, str]]:
     found = []
     for name in files:
         match = _NAME.match(name)
         if match:
-            found.append((int(match.group(1)), f"{_folder(kind)}/{name}"))
+            found.append((int(match.group(1)), f"{folder}/{name}"))
     return sorted(found)
+
+
+def _days(kind: str, directories: list[str], since: date | None = None) -> list[str]:
+    """The day partitions of one kind (as "YYYY/MM/DD"), oldest first, from `since` on; one listing per year and
+    month (a year of checkpoints: 13 listings), none per file."""
+    days = []
+    for year in sorted(d for d in directories if _DIGITS[4].match(d)):
+        if since and int(year) < since.year:
+            continue
+        months, _ = _listdir(f"{_folder(kind)}/{year}")
+        for month in sorted(m for m in months if _DIGITS[2].match(m)):
+            if since and (int(year), int(month)) < (since.year, since.month):
+                continue
+            dates, _ = _listdir(f"{_folder(kind)}/{year}/{month}")
+            for day in sorted(d for d in dates if _DIGITS[2].match(d)):
+                try:
+                    when = date(int(year), int(month), int(day))
+                except ValueError:
+                    continue
+                if since is None or when >= since:
+                    days.append(f"{year}/{month}/{day}")
+    return days
+
+
+def _since(start: Checkpoint | None) -> date | None:
+    """The first day partition that can hold checkpoints after `start`."""
+    if start is None:
+        return None
+    match = _NAME.match(start.name.rsplit("/", 1)[-1]) if start.name else None
+    stamp = match.group(2) if match else start.time
+    try:
+        moment = datetime.strptime(stamp[:8], "%Y%m%d") if match else datetime.fromisoformat(stamp[:10])
+    except ValueError:
+        return None
+    return (moment - PARTITION_SLACK).date()
+
+
+def _names(kind: str, *, since: date | None = None) -> list[tuple[int, str]]:
+    """(sequence, storage name) of the files of one kind, in sequence then name order: the flat files of the old
+    layout and those of every day partition from `since` on (all when None)."""
+    directories, files = _listdir(_folder(kind))
+    found = _matching(_folder(kind), files)
+    for day in _days(kind, directories, since):
+        _, day_files = _listdir(f"{_folder(kind)}/{day}")
+        found += _matching(f"{_folder(kind)}/{day}", day_files)
+    return sorted(found)
+
+
+def _newest_first(kind: str) -> Iterator[tuple[int, str]]:
+    """The files of one kind, newest first, listing lazily from the newest year, month and day: the latest
+    checkpoint costs four listings (the folder, its newest year, month and day), not one per file or per day."""
+    folder = _folder(kind)
+    directories, files = _listdir(folder)
+    for year in sorted((d for d in directories if _DIGITS[4].match(d)), reverse=True):
+        months, _ = _listdir(f"{folder}/{year}")
+        for month in sorted((m for m in months if _DIGITS[2].match(m)), reverse=True):
+            days, _ = _listdir(f"{folder}/{year}/{month}")
+            for day in sorted((d for d in days if _DIGITS[2].match(d)), reverse=True):
+                path = f"{folder}/{year}/{month}/{day}"
+                _, day_files = _listdir(path)
+                yield from reversed(_matching(path, day_files))
+    yield from reversed(_matching(folder, files))
+
+
+def storage_name(short_name: str, kind: str = "checkpoints") -> str | None:
+    """Where a file of this short name (`<sequence>-<time>Z.json`) is stored: its day partition, or the flat folder
+    of the old layout; None when it is in neither (no listing: one existence check each)."""
+    match = _NAME.match(short_name)
+    if not match:
+        return None
+    stamp = match.group(2)
+    day = f"{stamp[:4]}/{stamp[4:6]}/{stamp[6:8]}"
+    candidates = (f"{_folder(kind)}/{day}/{short_name}", f"{_folder(kind)}/{short_name}")
+    storage = checkpoint_storage()
+    return next((name for name in candidates if storage.exists(name)), None)
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -234,13 +327,14 @@ def parse_checkpoint(data: dict[str, Any], name: str = "") -> Checkpoint:
     return checkpoint
 
 
-def load_checkpoints(*, after: int = 0) -> Loaded:
+def load_checkpoints(*, after: int = 0, start: Checkpoint | None = None) -> Loaded:
     """Every checkpoint at sequence `after` or later, each signature verified; a file that does not verify is a
-    problem named by its file, never silently skipped."""
+    problem named by its file, never silently skipped. From a `start` checkpoint (an incremental run), only the
+    day partitions from its day on are listed (and the day before)."""
     checkpoints: list[Checkpoint] = []
     problems: list[ChainBreak] = []
     try:
-        names = _names("checkpoints")
+        names = _names("checkpoints", since=_since(start))
     except Exception as error:  # any storage backend's failure (a bucket unreachable, denied): never "no checkpoints"
         problem = (
             f"the checkpoint storage could not be read ({type(error).__name__}: {error}): nothing to check against"
@@ -266,7 +360,7 @@ def load_checkpoints(*, after: int = 0) -> Loaded:
 
 def latest_checkpoint() -> Checkpoint | None:
     """The newest checkpoint that verifies (highest sequence, then latest time)."""
-    for _, name in reversed(_names("checkpoints")):
+    for _, name in _newest_first("checkpoints"):
         try:
             return parse_checkpoint(_read(name), name)
         except (OSError, ValueError):
@@ -276,14 +370,19 @@ def latest_checkpoint() -> Checkpoint | None:
 
 def find_checkpoint(spec: str) -> Checkpoint:
     """A checkpoint by its file name (with or without folder) or by its sequence number (its newest file)."""
-    for sequence, name in reversed(_names("checkpoints")):
+    short = spec.rsplit("/", 1)[-1]
+    name = storage_name(short)
+    if name is not None and spec in (name, short):
+        return parse_checkpoint(_read(name), name)
+    for sequence, name in _newest_first("checkpoints"):
         if spec in (name, name.rsplit("/", 1)[-1]) or (spec.isdigit() and int(spec) == sequence):
             return parse_checkpoint(_read(name), name)
     raise LookupError(f"no checkpoint {spec!r} in {_folder('checkpoints')}/")
 
 
 def _save(kind: str, sequence: int, moment: datetime, data: dict[str, Any]) -> str:
-    name = f"{_folder(kind)}/{sequence:015d}-{moment.astimezone(UTC):%Y%m%dT%H%M%S%f}Z.json"
+    """Write once into the day partition of `moment`: no listing, one existence check."""
+    name = f"{_folder(kind)}/{_partition(moment)}/{sequence:015d}-{moment.astimezone(UTC):%Y%m%dT%H%M%S%f}Z.json"
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     saved = checkpoint_storage().save(name, ContentFile(text.encode("utf-8")))
     if saved != name:  # a storage that renamed instead of refusing (S3 with file_overwrite=False)
@@ -377,7 +476,7 @@ def record_verified(checkpoint: Checkpoint, *, moment: datetime | None = None) -
 
 def last_verified_checkpoint() -> Checkpoint | None:
     """The checkpoint named by the newest "verified up to" marker whose signature verifies (None: no marker)."""
-    for _, name in reversed(_names("verified")):
+    for _, name in _newest_first("verified"):
         try:
             data = _read(name)
             body = data["verified"]

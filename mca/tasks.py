@@ -74,3 +74,11 @@ def sweep_when_partner_center_can_be_asked(*, until: float | None = None, **kwar
     options = {} if until is None else {"countdown": max(0.0, until - time.time()) + 0.5}
     for task in (sweep_deliveries_task, poll_attestations_task):
         task.apply_async(**options)
+
+
+@shared_task(ignore_result=True)
+def send_checkpoint_digest_task() -> int:
+    """Beat, daily: the checkpoint digest to MCA_CHECKPOINT_WITNESS_EMAILS (nothing when empty)."""
+    from mca.digest import send_checkpoint_digest
+
+    return send_checkpoint_digest()

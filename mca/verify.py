@@ -73,8 +73,26 @@ def checkpoint_mismatch(checkpoint: Checkpoint, stored: str) -> str:
     )
 
 
+def tail_missing(last_sequence: int, last_id: int | None, newest: Checkpoint) -> ChainBreak:
+    """The log ends before the newest checkpoint's signed size: its tail was cut, or an older backup restored.
+    Named as what it is, a missing tail, not as records no checkpoint covers."""
+    first, size = last_sequence + 1, newest.sequence
+    if last_id is None and last_sequence:  # an incremental run that verified nothing past its start
+        last_id = AcceptanceRecord.objects.filter(sequence=last_sequence).values_list("id", flat=True).first()
+    missing = f"record #{size} is missing" if first == size else f"records #{first}–#{size} are missing"
+    where = f"the log ends at #{last_sequence}" + (f" (id {last_id})" if last_id is not None else "")
+    return ChainBreak(
+        first,
+        None,
+        f"{where}, but {newest.describe()} signed size {size} (head hash {newest.head_hash[:12]}…): {missing} "
+        "from the end: the database was restored from an earlier backup, or its tail was deleted",
+        BreakKind.MISSING,
+    )
+
+
 def checkpoint_breaks(checkpoints: Sequence[Checkpoint], last_sequence: int, last_id: int | None) -> list[ChainBreak]:
-    """Each checkpoint against the stored log: its record must exist with exactly the signed hash.
+    """Each checkpoint against the stored log: its record must exist with exactly the signed hash; checkpoints past
+    the log's end name one missing tail (the newest of them gives its size).
 
     One indexed query per thousand checkpoints; together with the chain's own check (every stored hash matches its
     record) this proves the log still holds what each checkpoint signed."""
@@ -86,23 +104,19 @@ def checkpoint_breaks(checkpoints: Sequence[Checkpoint], last_sequence: int, las
             "sequence", "id", "entry_hash"
         )
         by_sequence.update({sequence: (record_id, stored) for sequence, record_id, stored in rows})
+    beyond = [c for c in checkpoints if c.sequence > last_sequence and c.sequence not in by_sequence]
+    if beyond:
+        found.append(tail_missing(last_sequence, last_id, max(beyond, key=lambda c: (c.sequence, c.time))))
     for checkpoint in sorted(checkpoints, key=lambda c: c.sequence):
-        if checkpoint.sequence == 0:
+        if checkpoint.sequence == 0 or checkpoint in beyond:
             continue
-        if checkpoint.sequence not in by_sequence:
-            missing = (
-                f"#{last_sequence + 1}"
-                if checkpoint.sequence == last_sequence + 1
-                else f"#{last_sequence + 1}–#{checkpoint.sequence}"
-            )
-            where = f"the log ends at #{last_sequence}" + (f" (id {last_id})" if last_id is not None else "")
+        if checkpoint.sequence not in by_sequence:  # a gap inside the log: the chain names it first
             found.append(
                 ChainBreak(
                     checkpoint.sequence,
                     None,
-                    f"record(s) {missing} are missing: {checkpoint.describe()} signed record #{checkpoint.sequence} "
-                    f"(hash {checkpoint.head_hash[:12]}…), but {where}: the database was restored from an earlier "
-                    "backup, or its tail was deleted",
+                    f"record #{checkpoint.sequence}, which {checkpoint.describe()} signed (hash "
+                    f"{checkpoint.head_hash[:12]}…), is missing",
                     BreakKind.MISSING,
                 )
             )
@@ -186,7 +200,9 @@ def uncovered_breaks(
 
     Checked only once the chain verified up to `last_sequence`, so the first uncovered record's time is its own
     (sealed) content."""
-    covered = max((c.sequence for c in checkpoints if c.sequence <= last_sequence), default=0)
+    if any(c.sequence > last_sequence for c in checkpoints):
+        return []  # a checkpoint signed more than the log holds: a missing tail (checkpoint_breaks), not uncovered
+    covered = max((c.sequence for c in checkpoints), default=0)
     if start is not None:
         covered = max(covered, start.sequence)
     if last_sequence <= covered:
@@ -252,12 +268,17 @@ def verify_chain(
     """
     problems: list[ChainBreak] = []
     if checkpoints is None:
-        loaded = load_checkpoints(after=start.sequence if start is not None else 0)
+        loaded = load_checkpoints(after=start.sequence if start is not None else 0, start=start)
         checkpoints, problems = loaded.checkpoints, list(loaded.problems)
     head_before = _head()
     keyed_after = keyed_floor(checkpoints) - 1
     if start is not None:
         first = _start_at(start)
+        if first is not None and first.kind == BreakKind.MISSING:
+            last = AcceptanceRecord.objects.order_by("-sequence").values_list("sequence", "id").first() or (0, None)
+            if last[0] < start.sequence:
+                newest = max([start, *checkpoints], key=lambda c: (c.sequence, c.time))
+                first = tail_missing(last[0], last[1], newest)
         if first is not None:
             breaks = (first, *problems)
             return VerifyResult(0, start.sequence, first, breaks, started_after=start.sequence)

@@ -1,10 +1,15 @@
+import math
 import re
+from collections.abc import Callable
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError
@@ -37,9 +42,54 @@ def agreement_document(request: HttpRequest, template_id: str) -> HttpResponse:
 
 
 # --- the log's public witness endpoints (/.well-known/mca-log/, mca.witness): no login, nothing about customers ---
+#
+# Each request lists or reads the checkpoint storage, and links/ reads up to 10,000 rows: unthrottled, anyone could
+# keep the database and the bucket busy. They are throttled per client address with DRF's SimpleRateThrottle (the
+# API's throttling, counted in the default cache, Redis in production), at the rates REST_FRAMEWORK's
+# DEFAULT_THROTTLE_RATES names "mca-log" and "mca-log-links"; over the rate: 429 with Retry-After.
+
+
+class WitnessThrottle(SimpleRateThrottle):
+    """Requests per client address in one scope; the rate is read from the settings at each request."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+
+    def get_ident(self, request) -> str:
+        # X-Forwarded-For only behind the proxies NUM_PROXIES counts: anyone can send that header, and a fresh value
+        # per request would be a fresh allowance.
+        if api_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR", "")
+        return super().get_ident(request)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def throttled(scope: str) -> Callable:
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            throttle = WitnessThrottle(scope)
+            if throttle.rate and not throttle.allow_request(request, None):
+                retry_after = max(1, math.ceil(throttle.wait() or 1))
+                response = JsonResponse(
+                    {"detail": f"Too many requests to the log's public endpoints: retry after {retry_after} s."},
+                    status=429,
+                )
+                response["Retry-After"] = str(retry_after)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
 @require_GET
+@throttled("mca-log")
 def log_publication(request: HttpRequest) -> JsonResponse:
     from mca.witness import publication
 
@@ -47,6 +97,7 @@ def log_publication(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@throttled("mca-log")
 def log_checkpoints(request: HttpRequest) -> JsonResponse:
     from mca.witness import checkpoint_names
 
@@ -54,6 +105,7 @@ def log_checkpoints(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@throttled("mca-log")
 def log_checkpoint(request: HttpRequest, name: str) -> JsonResponse:
     from mca.witness import checkpoint_file
 
@@ -64,6 +116,7 @@ def log_checkpoint(request: HttpRequest, name: str) -> JsonResponse:
 
 
 @require_GET
+@throttled("mca-log-links")
 def log_links(request: HttpRequest) -> HttpResponse:
     from mca.witness import links
 

@@ -28,11 +28,12 @@ from django.conf import settings
 
 from mca.chain import KEYED_VERSION, content_digest, link_hash
 from mca.checkpoints import (
-    _names,
+    _newest_first,
     _read,
     key_id_for,
     latest_checkpoint,
     raw_public_key,
+    storage_name,
     trusted_public_keys,
 )
 from mca.models import AcceptanceRecord
@@ -62,14 +63,19 @@ def publication() -> dict[str, Any]:
 
 
 def checkpoint_names() -> list[str]:
-    return [_short(name) for _, name in _names("checkpoints")][-MAX_LISTED:]
+    """The newest MAX_LISTED checkpoint file names, oldest first: only the newest day partitions are listed."""
+    newest = []
+    for _, name in _newest_first("checkpoints"):
+        newest.append(_short(name))
+        if len(newest) == MAX_LISTED:
+            break
+    return newest[::-1]
 
 
 def checkpoint_file(short_name: str) -> dict[str, Any] | None:
-    for _, name in _names("checkpoints"):
-        if _short(name) == short_name:
-            return _read(name)
-    return None
+    """One checkpoint file by its published name: its day partition is in the name (no listing)."""
+    name = storage_name(short_name)
+    return _read(name) if name else None
 
 
 def links(*, after: int, to: int) -> list[dict[str, Any]]:

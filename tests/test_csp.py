@@ -13,6 +13,10 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[1]
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+STYLE_BLOCK = re.compile(r"<style\b[^>]*>", re.IGNORECASE)
+STYLE_ATTRIBUTE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.IGNORECASE)
+# The pages whose third-party bundles set styles at run time (ReDoc's styled-components, Swagger UI).
+INLINE_STYLES_ALLOWED = {"api redoc", "api docs"}
 EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
 
 
@@ -49,6 +53,19 @@ def test_every_page_has_the_policy(client, demo, demo_user, name):
     scripts = directives["script-src"]
     assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts
     assert scripts[0] == "'self'" and all(source == "'self'" or source.startswith("'nonce-") for source in scripts)
+    styles = directives["style-src"]
+    if name in INLINE_STYLES_ALLOWED:
+        assert styles == ["'self'", "'unsafe-inline'"]
+    else:
+        assert "'unsafe-inline'" not in response["Content-Security-Policy"]
+        assert styles[0] == "'self'" and all(source == "'self'" or source.startswith("'nonce-") for source in styles)
+
+
+def test_a_pages_style_block_carries_the_headers_nonce(client):
+    response = client.get("/store/")
+    [source] = [s for s in policy(response)["style-src"] if s.startswith("'nonce-")]
+    nonce = source.removeprefix("'nonce-").removesuffix("'")
+    assert f'<style nonce="{nonce}">' in response.content.decode()
 
 
 def test_an_inline_script_runs_only_with_this_responses_nonce(client):
@@ -71,7 +88,7 @@ def test_swagger_ui_start_up_script_is_a_file_not_inline(client):
 
 
 def template_files() -> list[Path]:
-    folders = [ROOT / "templates", *ROOT.glob("*/templates")]
+    folders = [ROOT / "templates", *ROOT.glob("*/templates"), *ROOT.glob("*/*/templates")]
     return sorted(path for folder in folders for path in folder.rglob("*.html") if ".venv" not in path.parts)
 
 
@@ -84,6 +101,20 @@ def test_every_inline_script_of_the_templates_carries_the_nonce():
         if 'nonce="{{ request.csp_nonce }}"' not in tag
     ]
     assert template_files() and not missing, missing
+
+
+def test_no_style_attributes_and_every_style_block_carries_the_nonce():
+    """The policy allows no inline style but a <style> with the request's nonce: a style attribute (in a template or
+    in HTML built by the admin's Python) would be ignored by the browser."""
+    sources = [*template_files(), ROOT / "mca" / "admin.py", ROOT / "bss" / "admin.py"]
+    attributes = [str(path.relative_to(ROOT)) for path in sources if STYLE_ATTRIBUTE.search(path.read_text())]
+    blocks = [
+        f"{path.relative_to(ROOT)}: {tag}"
+        for path in template_files()
+        for tag in STYLE_BLOCK.findall(path.read_text())
+        if 'nonce="{{ request.csp_nonce }}"' not in tag
+    ]
+    assert not attributes and not blocks, (attributes, blocks)
 
 
 def test_no_inline_event_handlers_in_the_templates():

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 import environ
-from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -181,15 +182,17 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Content-Security-Policy (django-csp; docs/security.md) ---
 # Scripts only from this site, or inline with the request's nonce (`<script nonce="{{ request.csp_nonce }}">`;
-# tests/test_csp.py refuses an inline script without it). Styles may be inline: the templates and the admin use
-# style attributes, which a nonce cannot cover, and styles run no code. Frames: this site (the Partner Center
-# simulator's page) and the origins in CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds.
-# ReDoc builds its search worker from a blob: URL.
+# tests/test_csp.py refuses an inline script without it). Styles likewise: the templates' <style> blocks carry the
+# nonce and nothing uses a style attribute (no nonce can allow one), so no 'unsafe-inline'. The one exception is
+# scoped to ReDoc's page (config/urls.py, csp_replace): its bundle adds <style> elements at run time. Frames: this
+# site (the Partner Center simulator's page) and the origins in
+# CSP_FRAME_SRC; the checkout adds the origin of the Microsoft page it embeds. ReDoc builds its search worker from a
+# blob: URL.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
-        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src": [SELF, NONCE],
         "img-src": [SELF, "data:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
@@ -219,7 +222,13 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("API_THROTTLE_USER", default="1200/minute"),
         "token": env.str("API_THROTTLE_TOKEN", default="600/minute"),
+        # The log's public witness endpoints (/.well-known/mca-log/), per client address: a witness's run reads the
+        # publication, the list and each listed checkpoint file (up to 1,000), then a few pages of links.
+        "mca-log": env.str("MCA_LOG_THROTTLE", default="6000/hour"),
+        "mca-log-links": env.str("MCA_LOG_LINKS_THROTTLE", default="120/hour"),
     },
+    # Client addresses for throttling: REMOTE_ADDR, or behind this many proxies the X-Forwarded-For entry they add.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
 }
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 # A key whose first request has not answered after this long was left by a request that died: the next takes it over.
@@ -406,6 +415,10 @@ MCA_CHECKPOINT_SECONDS = env.float("MCA_CHECKPOINT_SECONDS", default=60.0)
 # Verification never trusts absence: a record that no checkpoint covers this long after it was written is a break
 # (checkpoints deleted, or checkpointing stopped). Well above MCA_CHECKPOINT_MAX_LAG_SECONDS: workers may queue.
 MCA_CHECKPOINT_OVERDUE_SECONDS = env.float("MCA_CHECKPOINT_OVERDUE_SECONDS", default=300.0)
+# The daily checkpoint digest (mca.digest): the newest signed head and the public key, e-mailed at this hour (UTC)
+# to these addresses (auditors, the customers' or another system's mailbox) so they hold a copy. Empty: off.
+MCA_CHECKPOINT_WITNESS_EMAILS = env.list("MCA_CHECKPOINT_WITNESS_EMAILS", default=[])
+MCA_CHECKPOINT_DIGEST_HOUR = env.int("MCA_CHECKPOINT_DIGEST_HOUR", default=6)
 # The first sequence number from which every record is sealed (hash version 3). An installation that wrote
 # version-1/2 records before it was keyed sets this to its first version-3 record; an unkeyed record at or after
 # it is a break (a rewrite without the key). Every checkpoint carries it, and the lowest value seen wins.
@@ -455,5 +468,9 @@ CELERY_BEAT_SCHEDULE = {
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
         "schedule": MCA_CHECKPOINT_SECONDS,
+    },
+    "email-checkpoint-digest": {
+        "task": "mca.tasks.send_checkpoint_digest_task",
+        "schedule": crontab(minute=0, hour=MCA_CHECKPOINT_DIGEST_HOUR),
     },
 }

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 
 def checkpoint_files(folder):
-    return sorted((folder / django_settings.MCA_LOG_ID / "checkpoints").glob("*.json"))
+    return sorted((folder / django_settings.MCA_LOG_ID / "checkpoints").rglob("*.json"))
 
 
 def test_a_checkpoint_is_a_signed_write_once_file_of_the_head(records, checkpoint_dir):
@@ -159,7 +159,9 @@ def test_incremental_verification_from_a_checkpoint_whose_record_is_gone(records
     move_head(2, records[1].entry_hash)
     result = verify_chain(start=last_verified_checkpoint())
     assert (result.first_break.sequence, result.first_break.kind) == (3, BreakKind.MISSING)
-    assert "where incremental verification starts" in result.first_break.problem
+    # Named as the missing tail it is, as a full run names it.
+    assert result.first_break.problem.startswith(f"the log ends at #2 (id {records[1].pk}), but the checkpoint of")
+    assert "record #3 is missing from the end" in result.first_break.problem
 
 
 def test_from_checkpoint_by_sequence_and_unknown(records, confirm):
@@ -218,10 +220,10 @@ def test_beat_task_logs_a_broken_log_and_signs_nothing(records, caplog):
 def test_an_unreadable_checkpoint_storage_is_a_break_not_an_empty_list(records, monkeypatch):
     from mca import checkpoints
 
-    def unreachable(kind):
+    def unreachable(path):
         raise ConnectionError("bucket unreachable")
 
-    monkeypatch.setattr(checkpoints, "_names", unreachable)
+    monkeypatch.setattr(checkpoints, "_listdir", unreachable)
     result = verify_chain()
     assert [b.kind for b in result.breaks] == [BreakKind.CHECKPOINT_STORAGE]
     assert "the checkpoint storage could not be read (ConnectionError: bucket unreachable)" in str(result.first_break)

@@ -3,9 +3,12 @@ triggers switched off — against the keyed chain and the signed checkpoints. Ea
 with its own message. Runs on SQLite and PostgreSQL (triggers off: DROP TRIGGER / ALTER TABLE DISABLE TRIGGER)."""
 
 import io
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from mca.chain import BreakKind, entry_hash, record_values
 from mca.checkpoints import CheckpointRefused, load_checkpoints
@@ -101,8 +104,8 @@ def test_a_truncated_tail_with_the_head_moved_back_is_caught_by_the_checkpoint(r
     assert verify_chain(checkpoints=[]).ok
     result = verify_chain()
     assert kinds(result) == [(3, BreakKind.MISSING)]
-    assert "record(s) #3 are missing" in result.first_break.problem
-    assert f"the log ends at #2 (id {records[1].pk})" in result.first_break.problem
+    assert f"the log ends at #2 (id {records[1].pk}), but the checkpoint of" in result.first_break.problem
+    assert "signed size 3" in result.first_break.problem and "record #3 is missing from the end" in str(result)
     assert "restored from an earlier backup, or its tail was deleted" in result.first_break.problem
 
 
@@ -115,9 +118,33 @@ def test_a_database_restored_from_an_older_backup_is_named(records, confirm):
         delete_record(record.pk)
     move_head(records[-1].sequence, records[-1].entry_hash)
     result = verify_chain()
-    assert kinds(result) == [(5, BreakKind.MISSING)]
-    assert "record(s) #4–#5 are missing" in result.first_break.problem
-    assert "signed record #5" in result.first_break.problem
+    # One missing tail, named with the newest checkpoint's size (not once per checkpoint past the end).
+    assert kinds(result) == [(4, BreakKind.MISSING)]
+    assert "the log ends at #3" in result.first_break.problem
+    assert "signed size 5" in result.first_break.problem
+    assert "records #4–#5 are missing from the end" in result.first_break.problem
+
+
+def test_an_old_tail_cut_is_named_missing_not_uncovered(records, confirm):
+    """The insider drill's case: records older than MCA_CHECKPOINT_OVERDUE_SECONDS, the tail cut after the last
+    checkpoint. The records the checkpoint signed are covered by it; what is wrong is the missing tail."""
+    write_checkpoint()
+    later = [confirm("alpine-contoso", "reseller"), confirm("litware", "bss")]
+    write_checkpoint()
+    for record in reversed(later):
+        delete_record(record.pk)
+    move_head(records[-1].sequence, records[-1].entry_hash)
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        for start in (None, last_checkpoint_at(3)):
+            result = verify_chain(start=start)
+            assert kinds(result) == [(4, BreakKind.MISSING)], result.breaks
+            problem = result.first_break.problem
+            assert problem.startswith(f"the log ends at #3 (id {records[-1].pk}), but the checkpoint of ")
+            assert "signed size 5" in problem and "records #4–#5 are missing from the end" in problem
+
+
+def last_checkpoint_at(sequence: int):
+    return next(c for c in load_checkpoints().checkpoints if c.sequence == sequence)
 
 
 def test_a_restored_database_written_to_again_does_not_match_the_checkpoint(records, confirm):
@@ -209,6 +236,6 @@ def test_the_verify_command_names_each_attack_and_exits_non_zero(records):
     write_checkpoint()
     delete_record(records[-1].pk)
     move_head(2, records[1].entry_hash)
-    with pytest.raises(CommandError, match=r"NOT intact: at #3: record\(s\) #3 are missing"):
+    with pytest.raises(CommandError, match=r"NOT intact: at #3: the log ends at #2 .*record #3 is missing"):
         call_command("mca_verify_log", "--no-progress", stdout=io.StringIO())
     assert ChainHead.objects.get().last_sequence == 2

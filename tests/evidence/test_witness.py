@@ -107,3 +107,49 @@ def test_the_command_witnesses_over_http_and_exits_non_zero_on_a_fork(records, l
     key_holder_signs(3, "f" * 64)
     with pytest.raises(CommandError, match="FORK: fork at #3"):
         call_command("mca_witness", live_server.url, "--store", str(tmp_path), stdout=io.StringIO())
+
+
+# --- the public endpoints are throttled per client address (429 with Retry-After) ---
+
+
+@pytest.fixture
+def tight_log_rates(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "mca-log": "3/minute",
+            "mca-log-links": "2/minute",
+        },
+    }
+
+
+def test_links_are_throttled_per_client_with_retry_after(records, client, tight_log_rates):
+    write_checkpoint()
+    url = ROOT + "links/?after=0&to=3"
+    assert [client.get(url).status_code for _ in range(2)] == [200, 200]
+    # Neither a fresh X-Forwarded-For (no proxy is configured to vouch for it) nor a bad query gets past it.
+    refused = client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60 and "retry after" in refused.json()["detail"]
+    assert client.get(ROOT + "links/?after=x&to=1").status_code == 429
+    # Another address has its own allowance; the other endpoints count in their own scope.
+    assert client.get(url, REMOTE_ADDR="198.51.100.7").status_code == 200
+    assert client.get(ROOT).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["", "checkpoints/", "checkpoints/{name}"])
+def test_the_publication_list_and_files_are_throttled(records, client, tight_log_rates, path):
+    name = write_checkpoint().checkpoint.name.rsplit("/", 1)[-1]
+    url = ROOT + path.format(name=name)
+    assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200]
+    refused = client.get(url)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+
+
+def test_behind_a_counted_proxy_the_forwarded_address_is_the_client(records, client, settings, tight_log_rates):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    url = ROOT + "links/?after=0&to=1"
+    statuses = [client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.10").status_code == 200

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         last = AcceptanceRecord.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
         total = last - (start.sequence if start else 0)
         started = time.monotonic()
-        loaded = load_checkpoints(after=start.sequence if start else 0)
+        loaded = load_checkpoints(after=start.sequence if start else 0, start=start)
         with tqdm(total=total, unit="rec", disable=no_progress, file=self.stderr._out, leave=False) as bar:
             result = verify_chain(
                 chunk_size=chunk_size,
