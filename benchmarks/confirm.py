@@ -271,6 +271,8 @@ def _measure(clients: int, seconds: float, rounds: int, cadence: bool = False) -
     dsn = _dsn()
     scheduling = settings.MCA_CHECKPOINT_AFTER_COMMIT
     lag = settings.MCA_CHECKPOINT_MAX_LAG_SECONDS
+    if cadence and seconds < 2 * lag:
+        print(f"note: rounds shorter than 2 x MCA_CHECKPOINT_MAX_LAG_SECONDS ({lag:.0f} s) see under 2 checkpoints")
     # No worker signs checkpoints here: sign the bench log's head now, so that the verdict at the end is about the
     # chain (a log no checkpoint covers is "not intact") and the cadence's "on" rounds verify only what they append.
     from mca.verify import write_checkpoint
