@@ -12,6 +12,12 @@ Two workloads run alternately in one run, each for `--seconds`, `--clients` proc
 
 Printed: confirmations/s and raw transactions/s per round, their ratio, latency p50/p99, and whether the chain
 verifies afterwards. PostgreSQL only (SQLite serialises every writer; its figure would say nothing).
+
+With `--cadence` (issue 17: a checkpoint within MCA_CHECKPOINT_MAX_LAG_SECONDS of any new record) the confirm
+rounds alternate between the after-commit checkpoint scheduling ON (MCA_CHECKPOINT_AFTER_COMMIT, the clients
+schedule as production does, and a checkpoint writer process does what the worker does when the scheduled task
+fires: verify from the last checkpoint and sign, every lag seconds) and OFF (no scheduling, no writer), and print
+both rates and their ratio.
 """
 
 from __future__ import annotations
@@ -163,11 +169,31 @@ def _drop_raw() -> None:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _round(worker, jobs: list, seconds: float) -> tuple[float, ClientResult]:
+def _checkpoint_writer(start_at: float, stop_at: float, lag: float) -> None:
+    """What the worker does when the scheduled checkpoint task fires: one checkpoint per lag window."""
+    connections.close_all()
+    from mca.verify import write_checkpoint
+
+    while time.time() < start_at:
+        time.sleep(0.01)
+    while time.time() + lag <= stop_at:
+        time.sleep(lag)
+        write_checkpoint()
+    connections.close_all()
+
+
+def _round(worker, jobs: list, seconds: float, *, checkpoints_every: float | None = None) -> tuple[float, ClientResult]:
     context = multiprocessing.get_context("fork")
     connections.close_all()
+    writer = None
+    if checkpoints_every is not None:
+        start_at = jobs[0][1]
+        writer = context.Process(target=_checkpoint_writer, args=(start_at, start_at + seconds, checkpoints_every))
+        writer.start()
     with context.Pool(len(jobs)) as pool:
         results = pool.map(worker, jobs)
+    if writer is not None:
+        writer.join()
     total = ClientResult()
     for result in results:
         total.done += result.done
@@ -199,8 +225,9 @@ def _purge_broker() -> None:
     redis.Redis.from_url(BROKER).flushdb()
 
 
-def run(clients: int = 8, seconds: float = 10.0, rounds: int = 2, flow: str = "legacy") -> dict:
-    print(f"\n## confirm ({flow} flow, {clients} clients, {rounds} x {seconds:.0f} s each, alternating)")
+def run(clients: int = 8, seconds: float = 10.0, rounds: int = 2, flow: str = "legacy", cadence: bool = False) -> dict:
+    with_cadence = ", checkpoint cadence on/off" if cadence else ""
+    print(f"\n## confirm ({flow} flow, {clients} clients, {rounds} x {seconds:.0f} s each, alternating{with_cadence})")
     if connection.vendor != "postgresql":
         print("skipped: PostgreSQL only (set DATABASE_URL to a PostgreSQL database whose name contains 'bench')")
         return {}
@@ -214,14 +241,15 @@ def run(clients: int = 8, seconds: float = 10.0, rounds: int = 2, flow: str = "l
     with simulator() as base:
         # Only the agreement template is asked (once per client process, then from the client's cache).
         settings.PARTNER_CENTER_BASE_URL = base
-        return _measure(clients, seconds, rounds)
+        return _measure(clients, seconds, rounds, cadence)
 
 
-def _measure(clients: int, seconds: float, rounds: int) -> dict:
+def _measure(clients: int, seconds: float, rounds: int, cadence: bool = False) -> dict:
+    from django.conf import settings
+
     from bss.models import Account
     from mca.knowledge import knowledge_key
     from mca.models import AcceptanceRecord, CustomerKnowledge
-    from mca.verify import verify_chain
 
     ensure_accounts(0)
     accounts = list(
@@ -241,6 +269,16 @@ def _measure(clients: int, seconds: float, rounds: int) -> dict:
     connections.close_all()
     columns_values = _prepare_raw()
     dsn = _dsn()
+    scheduling = settings.MCA_CHECKPOINT_AFTER_COMMIT
+    lag = settings.MCA_CHECKPOINT_MAX_LAG_SECONDS
+    if cadence and seconds < 2 * lag:
+        print(f"note: rounds shorter than 2 x MCA_CHECKPOINT_MAX_LAG_SECONDS ({lag:.0f} s) see under 2 checkpoints")
+    # No worker signs checkpoints here: sign the bench log's head now, so that the verdict at the end is about the
+    # chain (a log no checkpoint covers is "not intact") and the cadence's "on" rounds verify only what they append.
+    from mca.verify import write_checkpoint
+
+    write_checkpoint(adopt=True)
+    cadence_rates: dict[bool, list[float]] = {True: [], False: []}
     confirm_rates: list[float] = []
     raw_rates: list[float] = []
     confirm_total = ClientResult()
@@ -254,19 +292,53 @@ def _measure(clients: int, seconds: float, rounds: int) -> dict:
             raw_rates.append(rate)
             raw_total.latencies += result.latencies
             print(f"round {number}: raw chained transaction {rate:,.0f}/s", end="; ")
-            start = time.time() + 1.0
-            rate, result = _round(
-                _confirm_client, [(i, start, start + seconds, groups[i]) for i in range(clients)], seconds
-            )
-            confirm_rates.append(rate)
-            confirm_total.latencies += result.latencies
-            confirm_total.failed += result.failed
-            confirm_total.errors += result.errors
-            cpu = result.cpu_seconds / max(1, result.done) * 1e3
-            print(f"confirmations {rate:,.0f}/s ({result.failed} failed; client CPU {cpu:.1f} ms each)")
+            # On first in odd rounds, off first in even ones: neither setting always follows the raw round.
+            order = (True, False) if number % 2 else (False, True)
+            for cadence_on in order if cadence else (scheduling,):
+                settings.MCA_CHECKPOINT_AFTER_COMMIT = cadence_on  # the forked clients inherit it
+                start = time.time() + 1.0
+                rate, result = _round(
+                    _confirm_client,
+                    [(i, start, start + seconds, groups[i]) for i in range(clients)],
+                    seconds,
+                    checkpoints_every=lag if cadence and cadence_on else None,
+                )
+                cadence_rates[cadence_on].append(rate)
+                _add_confirm_round(confirm_total, result)
+                confirm_rates.append(rate)
+                cpu = result.cpu_seconds / max(1, result.done) * 1e3
+                label = f"cadence {'on' if cadence_on else 'off'}: " if cadence else ""
+                print(
+                    f"{label}confirmations {rate:,.0f}/s ({result.failed} failed; client CPU {cpu:.1f} ms each)",
+                    end="; " if cadence and cadence_on == order[0] else "\n",
+                )
     finally:
+        settings.MCA_CHECKPOINT_AFTER_COMMIT = scheduling
         _drop_raw()
         _purge_broker()
+    return _report(
+        rounds, before, confirm_rates, raw_rates, confirm_total, raw_total, cadence_rates if cadence else None
+    )
+
+
+def _add_confirm_round(total: ClientResult, result: ClientResult) -> None:
+    total.latencies += result.latencies
+    total.failed += result.failed
+    total.errors += result.errors
+
+
+def _report(
+    rounds: int,
+    before: int,
+    confirm_rates: list[float],
+    raw_rates: list[float],
+    confirm_total: ClientResult,
+    raw_total: ClientResult,
+    cadence_rates: dict[bool, list[float]] | None,
+) -> dict:
+    from mca.models import AcceptanceRecord
+    from mca.verify import verify_chain
+
     confirms = statistics.median(confirm_rates)
     raws = statistics.median(raw_rates)
     added = AcceptanceRecord.objects.count() - before
@@ -280,7 +352,21 @@ def _measure(clients: int, seconds: float, rounds: int) -> dict:
         f"p99 {_pct(raw_total.latencies, 0.99):.1f} ms"
     )
     print(f"ratio confirmations / raw: {confirms / raws:.2f}")
+    figures: dict = {}
+    if cadence_rates is not None:
+        on, off = statistics.median(cadence_rates[True]), statistics.median(cadence_rates[False])
+        print(
+            f"checkpoint cadence: on {on:,.0f}/s, off {off:,.0f}/s (medians of {rounds}); ratio on/off {on / off:.3f} "
+            f"({(1 - on / off) * 100:+.1f} % drop)"
+        )
+        figures = {"cadence_on_per_s": on, "cadence_off_per_s": off, "cadence_ratio": on / off}
     print(f"records written: {added:,}; chain verifies: {'yes' if verdict.ok else 'NO: ' + str(verdict.breaks[:3])}")
     for error in sorted(set(confirm_total.errors))[:5]:
         print(f"  error: {error}")
-    return {"confirmations_per_s": confirms, "raw_per_s": raws, "ratio": confirms / raws, "chain_ok": verdict.ok}
+    return {
+        "confirmations_per_s": confirms,
+        "raw_per_s": raws,
+        "ratio": confirms / raws,
+        "chain_ok": verdict.ok,
+        **figures,
+    }

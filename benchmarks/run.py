@@ -99,6 +99,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, help="confirm: seconds per round (10; quick 3)")
     parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
+    parser.add_argument(
+        "--cadence",
+        action="store_true",
+        help="confirm: alternate rounds with the after-commit checkpoint scheduling on and off (issue 17's cost)",
+    )
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
     parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
     parser.add_argument(
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import confirm
 
         for clients in (int(count) for count in str(args.clients).split(",")):
-            confirm.run(clients=clients, seconds=args.seconds, flow=args.flow)
+            confirm.run(clients=clients, seconds=args.seconds, flow=args.flow, cadence=args.cadence)
     if set(LOG_SCENARIOS) & set(scenarios):
         ensure_records(args.records, workers=args.workers)
     if "verify" in scenarios:

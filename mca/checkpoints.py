@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -415,7 +416,12 @@ def store_checkpoint(checkpoint: Checkpoint, moment: datetime) -> Checkpoint:
 
 # --- cadence: a checkpoint within MCA_CHECKPOINT_MAX_LAG_SECONDS of every new record ---
 
-_SCHEDULED = "mca:checkpoint-scheduled"  # cache key: a checkpoint task is on its way
+_SCHEDULED = "mca:checkpoint-scheduled"  # cache key: a checkpoint task is on its way; its value, when it fires
+# A task never fires before its countdown, but the clocks of the hosts that compare against it may disagree a little.
+_CLOCK_MARGIN_SECONDS = 1.0
+# Until when (time.time()) this process knows that a scheduled checkpoint task is still to fire, so its records are
+# covered without asking the cache: one cache round trip per process per lag window instead of one per commit.
+_covered_until = 0.0
 
 # How a checkpoint is scheduled `lag` seconds from now: the Celery task, registered by McaConfig.ready, so this
 # module (below mca.verify and mca.tasks) never imports its callers.
@@ -429,27 +435,41 @@ def schedule_checkpoints_with(schedule: Callable[[int], object]) -> None:
 
 def schedule_checkpoint() -> None:
     """After a record commits: make sure a checkpoint follows within MCA_CHECKPOINT_MAX_LAG_SECONDS. The first
-    record after a checkpoint sends one delayed task; the records after it find the cache key and add nothing, so a
-    burst of confirmations costs one cache round trip each and shares one checkpoint (Trillian's batched
-    integration, in small). The task clears the key before it reads the head, so a record committed after that
-    read schedules the next one. A lost task only delays: the key expires and beat signs every
-    MCA_CHECKPOINT_SECONDS anyway."""
+    record after a checkpoint sends one delayed task and stores when it fires under a cache key; the records after
+    it find the key and add nothing, so a burst of confirmations shares one checkpoint (Trillian's batched
+    integration, in small). A process that has seen the key remembers when that task fires and until then (less a
+    clock margin) asks nothing: a record it commits before then is read by that task. The task clears the key
+    before it reads the head, so a record committed after that read schedules the next one. A lost task only
+    delays: the key expires and beat signs every MCA_CHECKPOINT_SECONDS anyway."""
+    global _covered_until
     if not settings.MCA_CHECKPOINT_AFTER_COMMIT:
+        return
+    now = time.time()
+    if now < _covered_until:
         return
     lag = settings.MCA_CHECKPOINT_MAX_LAG_SECONDS
     if _schedule_in is None:
         raise RuntimeError("mca.checkpoints: no scheduler registered (McaConfig.ready registers the checkpoint task)")
-    if not cache.add(_SCHEDULED, 1, timeout=lag + 60):
+    fires_at = now + lag
+    if not cache.add(_SCHEDULED, fires_at, timeout=lag + 60):
+        scheduled = cache.get(_SCHEDULED)
+        if isinstance(scheduled, float):  # None: the task just started; 1: a key written before the time was kept
+            _covered_until = scheduled - _CLOCK_MARGIN_SECONDS
         return
+    # Before scheduling: a task run at once (eager, in tests) clears it again in scheduled_checkpoint_due.
+    _covered_until = fires_at - _CLOCK_MARGIN_SECONDS
     try:
         _schedule_in(lag)
     except Exception:  # a broker outage must not fail a committed confirmation; beat is the net
+        _covered_until = 0.0
         cache.delete(_SCHEDULED)
         logger.exception("Could not schedule the acceptance log's next checkpoint; beat will sign it")
 
 
 def scheduled_checkpoint_due() -> None:
     """The scheduled task starts: records committed from here on schedule the next checkpoint."""
+    global _covered_until
+    _covered_until = 0.0
     cache.delete(_SCHEDULED)
 
 

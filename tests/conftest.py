@@ -34,10 +34,12 @@ def fresh_cache():
     unreachable Partner Center, a Retry-After pause) and its cached answers must not meet another test."""
     from django.core.cache import cache
 
+    from mca.checkpoints import scheduled_checkpoint_due
     from mca.templates import forget_stored_templates
 
     cache.clear()
     forget_stored_templates()  # the process's memo of what the (now emptied) database holds
+    scheduled_checkpoint_due()  # and its memo of a checkpoint task still to fire (the cache's key is gone)
 
 
 @pytest.fixture(autouse=True)

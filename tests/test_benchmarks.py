@@ -60,6 +60,11 @@ def test_quick_sizes_and_explicit_options_win():
     assert parse_args(["--quick", "load", "--duration", "30"]).duration == 30
 
 
+def test_confirm_measures_the_checkpoint_cadence_only_when_asked():
+    assert parse_args(["confirm"]).cadence is False
+    assert parse_args(["confirm", "--cadence", "--clients", "2"]).cadence is True
+
+
 def test_quick_mode_prints_every_figure_line(tmp_path):
     env = {
         key: value

@@ -225,3 +225,27 @@ def test_a_burst_of_records_schedules_one_checkpoint(records, confirm, settings,
         assert len(published) == 2
     finally:
         before_task_publish.disconnect(count)
+
+
+def test_a_process_that_knows_a_checkpoint_is_on_its_way_asks_the_cache_nothing_until_it_fires(
+    records, confirm, monkeypatch, checkpoints_after_commit
+):
+    """Another process scheduled the task (the key holds when it fires): this process reads that once, then its
+    records ask nothing until then; once the task has started, the next record schedules the next one."""
+    import time
+
+    from mca import checkpoints
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)  # published to the in-memory broker
+    cache.set(checkpoints._SCHEDULED, time.time() + 30, timeout=90)
+    asked: list[str] = []
+    real_add, real_get = cache.add, cache.get
+    monkeypatch.setattr(cache, "add", lambda *args, **kwargs: asked.append("add") or real_add(*args, **kwargs))
+    monkeypatch.setattr(cache, "get", lambda *args, **kwargs: asked.append("get") or real_get(*args, **kwargs))
+    for key in ("litware", "tailspin", "litware"):
+        checkpoints_after_commit(lambda key=key: confirm(key, "bss" if key == "litware" else "wl-bss"))
+    assert asked == ["add", "get"]
+    checkpoints.scheduled_checkpoint_due()  # the task starts (in whichever process)
+    checkpoints_after_commit(lambda: confirm("litware", "bss"))
+    assert asked == ["add", "get", "add"]
+    assert isinstance(real_get(checkpoints._SCHEDULED), float)  # when the newly scheduled task fires
