@@ -448,15 +448,15 @@ __all__ = [
     "check",
     "check_now",
     "ensure_accepted",
-    "live_state",
     "form_for",
     "is_signatory",
+    "live_state",
     # The form's check for names that could pass for another (mixed look-alike scripts, styled letters), for the
     # channels' own name fields (a new customer's company name in the store's checkout).
     "look_alike_problem",
     "mask_email",
-    "poll_signature",
     "may_confirm",
+    "poll_signature",
     "prepare_for_orders",
     "record_link_sent",
     "resend_link",
