@@ -229,6 +229,18 @@ class Membership(models.Model):
         except cls.DoesNotExist:
             return None
 
+    @classmethod
+    def of_with_account(cls, user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+        """`of`, with the membership's account loaded in the same query, cached on the user like `of`'s: the
+        language middleware reads the customer's account language at no query of its own (issue 18)."""
+        if not user.is_authenticated:
+            return None
+        real = getattr(user, "_wrapped", user)  # request.user is a lazy object; the cache lives on the user
+        related = type(real).membership.related
+        if not related.is_cached(real):
+            related.set_cached_value(real, cls.objects.select_related("account").filter(user=real).first())
+        return cls.of(real)
+
     @cached_property
     def organisation_name(self) -> str:
         # Cached on the membership (itself cached on the user object): a request that writes several records, or a

@@ -15,8 +15,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from bss.choices import Channel, Operation, OrderStatus
@@ -142,9 +143,40 @@ def order_detail(request: HttpRequest, number: str) -> HttpResponse:
         "events": order.provisioning_events.all(),
         "executable": order.status in EXECUTABLE,
         "may_execute": request.user.has_perm(execution.EXECUTE_PERMISSION),
-        "mca_state": gate.state_for(order.account, viewer=request.user),
     }
+    context.update(_order_poll(order, gate.state_for(order.account, viewer=request.user)))
     return render(request, "bss/order_detail.html", context)
+
+
+# Orders in these states may still change by themselves (released, provisioned): the page's light poll watches them.
+_ORDER_MOVING = (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE, OrderStatus.EXECUTED, OrderStatus.PROVISIONING)
+
+
+def _order_poll(order: Order, state: gate.CustomerMcaState) -> dict[str, Any]:
+    """The order page's state and its light poll (templates/mca/_poll.html, as on the storefront's order page)."""
+    return {
+        "mca_state": state,
+        "poll_url": reverse("bss:order-status", args=[order.number]),
+        "poll_signature": gate.poll_signature(state, order.status),
+        "live": order.status in _ORDER_MOVING or state.code == gate.McaState.PENDING,
+    }
+
+
+@bss_view
+def order_status(request: HttpRequest, number: str) -> JsonResponse:
+    """The order's status and its customer's MCA state as JSON, for the order page's light poll: the acceptance
+    arriving, and the held order released, show without "Check now"."""
+    order = _order(request, number)
+    state = gate.live_state(order.account, viewer=request.user)
+    order.refresh_from_db()
+    return JsonResponse(
+        {
+            "status": order.status,
+            "status_label": order.get_status_display(),
+            "mca_state": state.code,
+            "signature": gate.poll_signature(state, order.status),
+        }
+    )
 
 
 def _execute_page(request: HttpRequest, order: Order, *, decision: gate.Decision, form: forms.Form | None) -> Any:
@@ -266,7 +298,6 @@ def _account_page(
     context = {
         "account": account,
         "decision": decision,
-        "mca_state": gate.state_from_decision(decision, viewer=request.user),
         "records": selectors.records_for_account(account),
         "subscriptions": account.subscriptions.select_related("product"),
         "orders": account.orders.order_by("-created_at")[:20],
@@ -276,7 +307,21 @@ def _account_page(
         "signatory_form": signatory_form,
         "idempotency_key": uuid.uuid4(),
     }
+    state = gate.state_from_decision(decision, viewer=request.user)
+    context.update(
+        mca_state=state,
+        poll_url=reverse("bss:account-status", args=[account.pk]),
+        poll_signature=gate.poll_signature(state),
+        live=state.code == gate.McaState.PENDING,
+    )
     return render(request, "bss/account_detail.html", context, status=status)
+
+
+@bss_view
+def account_status(request: HttpRequest, pk: int) -> JsonResponse:
+    """The customer's MCA state as JSON, for the account page's light poll while a link is out."""
+    state = gate.live_state(_account(request, pk), viewer=request.user)
+    return JsonResponse({"mca_state": state.code, "signature": gate.poll_signature(state)})
 
 
 def _primary_email(account: Account) -> str:

@@ -27,7 +27,7 @@ class AccountLanguageMiddleware:
             translation.activate(settings.LANGUAGE_CODE)
             request.LANGUAGE_CODE = settings.LANGUAGE_CODE
             return self.get_response(request)
-        membership = Membership.of(request.user)
+        membership = Membership.of_with_account(request.user)
         if membership is not None and membership.role == Role.CUSTOMER and membership.account_id:
             language = membership.account.interface_language
             translation.activate(language)

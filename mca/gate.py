@@ -389,6 +389,22 @@ def state_for(account: Account, *, viewer: AbstractBaseUser | AnonymousUser | No
     return state_from_decision(check(account, [Operation.NEW_PURCHASE]), viewer=viewer)
 
 
+def live_state(account: Account, *, viewer: AbstractBaseUser | AnonymousUser | None) -> CustomerMcaState:
+    """The customer's state for a page's light poll (templates/mca/_poll.html): while a link is out with the
+    signatory, Microsoft is asked again (at most once per link per MCA_ATTESTATION_MIN_CHECK_SECONDS), so the page
+    sees the acceptance arrive, and the orders it released, without anyone pressing "Check now"."""
+    state = state_for(account, viewer=viewer)
+    if state.code == McaState.PENDING:
+        check_now(account)
+        state = state_for(account, viewer=viewer)
+    return state
+
+
+def poll_signature(state: CustomerMcaState, order_status: str = "") -> str:
+    """What a polling page compares with what it shows: the page reloads when this changes."""
+    return f"{order_status}|{state.code}"
+
+
 def states_for(
     accounts: Iterable[Account], *, viewer: AbstractBaseUser | AnonymousUser | None
 ) -> dict[int, CustomerMcaState]:
@@ -434,11 +450,13 @@ __all__ = [
     "ensure_accepted",
     "form_for",
     "is_signatory",
+    "live_state",
     # The form's check for names that could pass for another (mixed look-alike scripts, styled letters), for the
     # channels' own name fields (a new customer's company name in the store's checkout).
     "look_alike_problem",
     "mask_email",
     "may_confirm",
+    "poll_signature",
     "prepare_for_orders",
     "record_link_sent",
     "resend_link",

@@ -572,11 +572,8 @@ class OrderStatusView(StoreView):
         order = get_object_or_404(
             Order.objects.select_related("account"), number=number, account__in=self.store.accounts_for(request.user)
         )
-        state = gate.state_for(order.account, viewer=request.user)
-        if state.code == gate.McaState.PENDING:
-            gate.check_now(order.account)
-            order.refresh_from_db()
-            state = gate.state_for(order.account, viewer=request.user)
+        state = gate.live_state(order.account, viewer=request.user)
+        order.refresh_from_db()
         return JsonResponse(
             {
                 "status": order.status,
@@ -588,7 +585,7 @@ class OrderStatusView(StoreView):
 
 
 def _order_signature(order: Order, state: gate.CustomerMcaState) -> str:
-    return f"{order.status}|{state.code}"
+    return gate.poll_signature(state, order.status)
 
 
 def _states_signature(states: dict[int, gate.CustomerMcaState]) -> str:

@@ -97,10 +97,10 @@ def live(pc_simulator, demo, enhanced, settings):
     return demo
 
 
-def test_the_resellers_order_page_sees_the_acceptance_arrive(client, live, demo_user, add_to_cart, pc_simulator):
+def _reseller_places_a_held_order(client, demo_user, add_to_cart, wide_world):
+    """Contoso's reseller names Wide World's signatory and places an order: held, a link out. Returns its URL."""
     from tests.storefront.helpers import hidden_key
 
-    wide_world = live["wide-world"]
     client.force_login(demo_user("reseller"))
     add_to_cart()
     client.post("/store/checkout/", {"account": wide_world.pk})
@@ -114,9 +114,14 @@ def test_the_resellers_order_page_sees_the_acceptance_arrive(client, live, demo_
         ),
     )
     review = client.get("/store/checkout/review/").content.decode()
-    response = client.post("/store/checkout/place-order/", {"idempotency_key": hidden_key(review)})
-    number = response.url.rstrip("/").rsplit("/", 1)[-1]
-    page = client.get(response.url).content.decode()
+    return client.post("/store/checkout/place-order/", {"idempotency_key": hidden_key(review)}).url
+
+
+def test_the_resellers_order_page_sees_the_acceptance_arrive(client, live, demo_user, add_to_cart, pc_simulator):
+    wide_world = live["wide-world"]
+    url = _reseller_places_a_held_order(client, demo_user, add_to_cart, wide_world)
+    number = url.rstrip("/").rsplit("/", 1)[-1]
+    page = client.get(url).content.decode()
     assert 'id="live-note"' in page and 'data-signature="awaiting_acceptance|pending"' in page
     status_url = f"/store/orders/{number}/status.json"
     assert client.get(status_url).json()["signature"] == "awaiting_acceptance|pending"
@@ -127,6 +132,37 @@ def test_the_resellers_order_page_sees_the_acceptance_arrive(client, live, demo_
     assert answer["mca_state"] == "accepted" and answer["status"] == OrderStatus.PLACED
     agreements = client.get("/store/agreements/status.json").json()
     assert agreements["states"][str(wide_world.pk)] == "accepted"
+
+
+def test_the_bss_order_and_account_pages_see_the_acceptance_arrive(client, live, demo_user, add_to_cart, pc_simulator):
+    """The BSS pages poll like the storefront's (the same templates/mca/_poll.html): no "Check now" needed."""
+    wide_world = live["wide-world"]
+    number = _reseller_places_a_held_order(client, demo_user, add_to_cart, wide_world).rstrip("/").rsplit("/", 1)[-1]
+    client.force_login(demo_user("bss"))
+    order_page = client.get(f"/bss/orders/{number}/").content.decode()
+    account_page = client.get(f"/bss/accounts/{wide_world.pk}/").content.decode()
+    assert 'data-poll-url="/bss/orders/' in order_page and 'data-signature="awaiting_acceptance|pending"' in order_page
+    assert f'data-poll-url="/bss/accounts/{wide_world.pk}/status.json"' in account_page
+    assert 'data-signature="|pending"' in account_page
+    assert client.get(f"/bss/orders/{number}/status.json").json()["signature"] == "awaiting_acceptance|pending"
+
+    pc_simulator.accept_attestation(Attestation.objects.get().attestation_id)
+    answer = client.get(f"/bss/orders/{number}/status.json").json()
+    assert answer["mca_state"] == "accepted" and answer["status"] == OrderStatus.PLACED
+    assert client.get(f"/bss/accounts/{wide_world.pk}/status.json").json()["signature"] == "|accepted"
+    # Accepted and back in "to execute": still watched (the BSS executes it), the account page no longer polls.
+    assert 'data-signature="placed|accepted"' in client.get(f"/bss/orders/{number}/").content.decode()
+    assert 'id="live-note"' not in client.get(f"/bss/accounts/{wide_world.pk}/").content.decode()
+
+
+def test_the_bss_poll_stays_within_what_the_user_may_see(client, live, demo_user, add_to_cart):
+    wide_world = live["wide-world"]  # Contoso's customer: not Fabrikam's
+    number = _reseller_places_a_held_order(client, demo_user, add_to_cart, wide_world).rstrip("/").rsplit("/", 1)[-1]
+    client.force_login(demo_user("wl-bss"))
+    assert client.get(f"/bss/orders/{number}/status.json").status_code == 404
+    assert client.get(f"/bss/accounts/{wide_world.pk}/status.json").status_code == 404
+    client.force_login(demo_user("reseller"))
+    assert client.get(f"/bss/orders/{number}/status.json").status_code == 403
 
 
 def test_my_orders_lists_status_and_next_step_in_a_fixed_number_of_queries(client, demo, demo_user):

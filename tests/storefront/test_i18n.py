@@ -61,6 +61,31 @@ def test_a_reseller_keeps_english_and_the_api_stays_english_for_a_german_custome
     assert problem["code"] == "not_found" and "Not found" in problem["title"] + problem.get("detail", "")
 
 
+def test_the_language_middleware_reads_the_customers_language_in_the_membership_query(rf, german_customer):
+    """One query for the membership and its account together; the view's own Membership.of asks nothing more."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import translation
+
+    from bss.models import Membership
+    from config.middleware import AccountLanguageMiddleware
+
+    seen = {}
+
+    def view(request):
+        membership = Membership.of(request.user)
+        seen["language"], seen["account"] = translation.get_language(), membership.account.name
+        return None
+
+    request = rf.get("/store/")
+    request.user = get_user_model().objects.get(pk=german_customer.pk)
+    with translation.override("en"), CaptureQueriesContext(connection) as queries:
+        AccountLanguageMiddleware(view)(request)
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert seen == {"language": "de", "account": "Wide World Importers"}
+
+
 def test_the_mca_step_is_german_for_a_german_customer(client, german_customer, settings, add_to_cart):
     settings.MCA_ATTESTATION_FLOW = "enhanced"
     client.force_login(german_customer)
