@@ -6,10 +6,12 @@ class McaConfig(AppConfig):
     verbose_name = "MCA acceptance"
 
     def ready(self) -> None:
-        from mca import checkpoints, outbox
+        from mca import checkpoints, knowledge, outbox, state
         from mca.tasks import deliver_acceptance_task, write_checkpoint_task
 
         # The outbox hands rows to the sender through the Celery task (in-process when no broker is set).
         outbox.send_rows_with(lambda delivery_id: deliver_acceptance_task.delay(delivery_id))
         # A checkpoint follows new records within MCA_CHECKPOINT_MAX_LAG_SECONDS, batched through the cache.
         checkpoints.schedule_checkpoints_with(lambda lag: write_checkpoint_task.apply_async(countdown=lag))
+        # Writes that may move a customer's MCA state announce it (mca.signals.state_changed) through mca.state.
+        knowledge.announce_state_changes_with(state.state_changes)

@@ -17,9 +17,38 @@ call the network.
   `delivery`.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from django.dispatch import Signal
 
 acceptance_known = Signal()
 state_changed = Signal()
 acceptance_recorded = Signal()
 delivery_failed = Signal()
+
+
+# --- Whether anyone wants a signal now ---------------------------------------------------------------------------
+# Building `state_changed`'s arguments costs queries (the state before and after). A receiver that only sometimes
+# wants it (webhooks: only while a subscription asks for the event) connects with a predicate, so the sender
+# skips that work, and the confirmation path pays nothing, when no receiver wants it.
+
+_predicates: dict[int, dict[str, Callable[[], bool]]] = {}
+
+
+def connect_when(
+    signal: Signal, receiver: Callable[..., Any], *, wanted: Callable[[], bool], dispatch_uid: str
+) -> None:
+    """Connect `receiver` to `signal`, saying with `wanted()` (cheap: no query) whether it wants it right now."""
+    signal.connect(receiver, dispatch_uid=dispatch_uid, weak=False)
+    _predicates.setdefault(id(signal), {})[dispatch_uid] = wanted
+
+
+def wanted(signal: Signal) -> bool:
+    """Does any receiver want `signal` now? A receiver connected without `connect_when` always does."""
+    if not signal.has_listeners():
+        return False
+    predicates = _predicates.get(id(signal), {})
+    if len(signal.receivers) > len(predicates):
+        return True
+    return any(predicate() for predicate in predicates.values())

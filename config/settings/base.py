@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "storefront",
     "partner_center",
     "api",
+    "webhooks",
 ]
 # Installed by the local and test settings only (and by a production-settings deployment that runs the
 # simulator explicitly): the Partner Center stand-in and the demo data are not part of production.
@@ -450,8 +451,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bss.tasks.retry_provisioning_task",
         "schedule": env.float("BSS_PROVISIONING_SWEEP_SECONDS", default=60.0),
     },
+    "sweep-webhooks": {
+        "task": "webhooks.tasks.sweep_webhooks_task",
+        "schedule": env.float("WEBHOOKS_SWEEP_SECONDS", default=60.0),
+    },
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
         "schedule": MCA_CHECKPOINT_SECONDS,
     },
 }
+
+# --- Webhooks (issue 19, item 6; docs/api.md "Webhooks", docs/operations.md) ----------------------------------
+# One POST's timeout; the first retry's wait (doubling on each, capped at 6 h); attempts before a message fails.
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_BACKOFF_SECONDS = env.float("WEBHOOKS_BACKOFF_SECONDS", default=30.0)
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+# Receivers must be https; plain http only for local development and tests.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)

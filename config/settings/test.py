@@ -70,3 +70,6 @@ STORAGES = {
 
 # Tests accept a signatory's link and check at once; the one test of the rate limit sets it itself.
 MCA_ATTESTATION_MIN_CHECK_SECONDS = 0.0
+
+# Webhook receivers in tests are played by `responses` on plain http.
+WEBHOOKS_ALLOW_HTTP = True
