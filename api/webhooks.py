@@ -22,7 +22,7 @@ from webhooks.delivery import ReplayRefused
 from webhooks.models import Attempt, EventType, Message, MessageState, Subscription
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices), allow_empty=False, help_text="Event types to send."
     )
@@ -40,23 +40,23 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "disabled_reason", "created_at"]
 
 
-class CreatedSubscriptionSerializer(SubscriptionSerializer):
+class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
     secret = serializers.CharField(
         read_only=True, help_text="The signing secret (Standard Webhooks, whsec_...). Shown only in this answer."
     )
 
-    class Meta(SubscriptionSerializer.Meta):
-        fields = [*SubscriptionSerializer.Meta.fields, "secret"]
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
 
 
-class AttemptSerializer(serializers.ModelSerializer):
+class WebhookAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attempt
         fields = ["attempted_at", "status_code", "response_excerpt", "error", "duration_ms"]
 
 
-class MessageSerializer(serializers.ModelSerializer):
-    attempt_log = AttemptSerializer(many=True, read_only=True)
+class WebhookMessageSerializer(serializers.ModelSerializer):
+    attempt_log = WebhookAttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = Message
@@ -83,7 +83,7 @@ class SubscriptionListCreate(generics.ListCreateAPIView):
     """Your webhook subscriptions (CSP staff: all; a reseller's users: their reseller's). Creating one answers
     its signing secret, once."""
 
-    serializer_class = SubscriptionSerializer
+    serializer_class = WebhookSubscriptionSerializer
     pagination_class = cursor("id")
 
     def get_queryset(self) -> QuerySet[Subscription]:
@@ -91,13 +91,16 @@ class SubscriptionListCreate(generics.ListCreateAPIView):
             raise exceptions.PermissionDenied("You may not manage webhook subscriptions.")
         return services.subscriptions_visible_to(self.request.user)
 
-    @extend_schema(responses={200: SubscriptionSerializer(many=True), **problems(403)})
+    @extend_schema(responses={200: WebhookSubscriptionSerializer(many=True), **problems(400, 403)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=SubscriptionSerializer, responses={201: CreatedSubscriptionSerializer, **problems(400, 403)})
+    @extend_schema(
+        request=WebhookSubscriptionSerializer,
+        responses={201: WebhookSubscriptionCreatedSerializer, **problems(400, 403)},
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = SubscriptionSerializer(data=request.data)
+        serializer = WebhookSubscriptionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         subscription = services.create_subscription(
@@ -107,7 +110,7 @@ class SubscriptionListCreate(generics.ListCreateAPIView):
             description=data.get("description", ""),
             reseller=data.get("reseller"),
         )
-        return Response(CreatedSubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
+        return Response(WebhookSubscriptionCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["webhooks"])
@@ -115,20 +118,22 @@ class SubscriptionDetail(generics.RetrieveUpdateDestroyAPIView):
     """One subscription: change its URL, event types, description or `is_active` (enabling it again clears why it
     was disabled), or delete it with its delivery log."""
 
-    serializer_class = SubscriptionSerializer
+    serializer_class = WebhookSubscriptionSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Subscription]:
         return services.subscriptions_visible_to(self.request.user)
 
-    @extend_schema(responses={200: SubscriptionSerializer, **problems(404)})
+    @extend_schema(responses={200: WebhookSubscriptionSerializer, **problems(404)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=SubscriptionSerializer, responses={200: SubscriptionSerializer, **problems(400, 404)})
+    @extend_schema(
+        request=WebhookSubscriptionSerializer, responses={200: WebhookSubscriptionSerializer, **problems(400, 404)}
+    )
     def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         subscription = self.get_object()
-        serializer = SubscriptionSerializer(subscription, data=request.data, partial=True)
+        serializer = WebhookSubscriptionSerializer(subscription, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {
             name: value
@@ -138,7 +143,7 @@ class SubscriptionDetail(generics.RetrieveUpdateDestroyAPIView):
         if "reseller" in serializer.validated_data:
             raise exceptions.ValidationError({"reseller": ["The reseller of a subscription cannot be changed."]})
         services.update_subscription(actor=request.user, subscription=subscription, **changes)
-        return Response(SubscriptionSerializer(subscription).data)
+        return Response(WebhookSubscriptionSerializer(subscription).data)
 
     @extend_schema(responses={204: None, **problems(404)})
     def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -151,12 +156,12 @@ class SubscriptionDetail(generics.RetrieveUpdateDestroyAPIView):
         OpenApiParameter("subscription", OpenApiTypes.INT, description="Only this subscription's messages."),
         OpenApiParameter("state", OpenApiTypes.STR, enum=MessageState.values),
     ],
-    responses={200: MessageSerializer(many=True), **problems(400)},
+    responses={200: WebhookMessageSerializer(many=True), **problems(400)},
 )
 class MessageList(generics.ListAPIView):
     """The delivery log: your subscriptions' messages, newest first, each with its attempts."""
 
-    serializer_class = MessageSerializer
+    serializer_class = WebhookMessageSerializer
     pagination_class = cursor("-id")
 
     def get_queryset(self) -> QuerySet[Message]:
@@ -173,19 +178,19 @@ class MessageList(generics.ListAPIView):
         return messages
 
 
-@extend_schema(tags=["webhooks"], responses={200: MessageSerializer, **problems(404)})
+@extend_schema(tags=["webhooks"], responses={200: WebhookMessageSerializer, **problems(404)})
 class MessageDetail(generics.RetrieveAPIView):
-    serializer_class = MessageSerializer
+    serializer_class = WebhookMessageSerializer
 
     def get_queryset(self) -> QuerySet[Message]:
         return services.messages_visible_to(self.request.user).prefetch_related("attempt_log")
 
 
-@extend_schema(tags=["webhooks"], request=None, responses={202: MessageSerializer, **problems(404, 409)})
+@extend_schema(tags=["webhooks"], request=None, responses={202: WebhookMessageSerializer, **problems(404, 409)})
 class MessageReplay(generics.GenericAPIView):
     """Send the message again: the same `webhook-id` and body, a new timestamp and signature."""
 
-    serializer_class = MessageSerializer
+    serializer_class = WebhookMessageSerializer
 
     def get_queryset(self) -> QuerySet[Message]:
         return services.messages_visible_to(self.request.user).select_related("subscription")
@@ -197,4 +202,4 @@ class MessageReplay(generics.GenericAPIView):
         except ReplayRefused as refused:
             raise SubscriptionDisabled(str(refused)) from refused
         message.refresh_from_db()
-        return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+        return Response(WebhookMessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)

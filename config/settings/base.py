@@ -238,7 +238,11 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # Two fields are called "code": a problem's and a customer's MCA state (`mca_state.code`).
-    "ENUM_NAME_OVERRIDES": {"CodeEnum": "api.schema.PROBLEM_CODES", "McaStateCodeEnum": "mca.state.McaState"},
+    "ENUM_NAME_OVERRIDES": {
+        "CodeEnum": "api.schema.PROBLEM_CODES",
+        "McaStateCodeEnum": "mca.state.McaState",
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
