@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -12,11 +13,36 @@ from django.http import HttpRequest
 
 from webhooks.delivery import ReplayRefused
 from webhooks.models import Attempt, Message, Subscription
-from webhooks.services import is_csp, messages_visible_to, new_secret, own_reseller_id, subscriptions_visible_to
+from webhooks.services import (
+    clean_event_types,
+    clean_url,
+    is_csp,
+    messages_visible_to,
+    new_secret,
+    own_reseller_id,
+    subscriptions_visible_to,
+)
+
+
+class SubscriptionForm(forms.ModelForm):
+    """The service's rules (https unless WEBHOOKS_ALLOW_HTTP, known event types), errors beside their fields."""
+
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text="Where events are POSTed (https).")
+
+    class Meta:
+        model = Subscription
+        fields = ("url", "event_types", "reseller", "description", "is_active")
+
+    def clean_url(self) -> str:
+        return clean_url(self.cleaned_data["url"])
+
+    def clean_event_types(self) -> list[str]:
+        return clean_event_types(self.cleaned_data.get("event_types"))
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
     list_display = ("url", "reseller", "event_types", "is_active", "disabled_reason", "created_at")
     list_filter = ("is_active",)
     fields = ("url", "event_types", "reseller", "description", "is_active", "disabled_reason")
@@ -39,9 +65,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
     has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
     def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
-        from webhooks.services import clean_event_types
-
-        obj.event_types = clean_event_types(obj.event_types)
         if not is_csp(request.user):
             obj.reseller_id = own_reseller_id(request.user)
         if obj.is_active:

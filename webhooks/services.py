@@ -70,11 +70,12 @@ def clean_url(url: str) -> str:
 
 
 def clean_event_types(event_types: Any) -> list[str]:
+    """A non-empty list of known event types (sorted, once each); ValidationError otherwise."""
     if not isinstance(event_types, list | tuple) or not event_types:
-        raise ValidationError({"event_types": ["Choose at least one event type."]})
+        raise ValidationError(f"Choose at least one event type: {', '.join(EventType.values)}.")
     unknown = sorted({str(t) for t in event_types} - set(EventType.values))
     if unknown:
-        raise ValidationError({"event_types": [f"Unknown event type: {', '.join(unknown)}."]})
+        raise ValidationError(f"Unknown event type: {', '.join(unknown)}.")
     return sorted(set(event_types))
 
 
@@ -100,9 +101,13 @@ def create_subscription(
         clean_url(url)
     except ValidationError as error:
         raise ValidationError({"url": error.messages}) from error
+    try:
+        types = clean_event_types(list(event_types))
+    except ValidationError as error:
+        raise ValidationError({"event_types": error.messages}) from error
     return Subscription.objects.create(
         url=url,
-        event_types=clean_event_types(list(event_types)),
+        event_types=types,
         description=description,
         reseller=reseller,
         secret=new_secret(),
@@ -120,7 +125,10 @@ def update_subscription(*, actor: AbstractBaseUser, subscription: Subscription, 
         except ValidationError as error:
             raise ValidationError({"url": error.messages}) from error
     if "event_types" in changes:
-        subscription.event_types = clean_event_types(changes["event_types"])
+        try:
+            subscription.event_types = clean_event_types(changes["event_types"])
+        except ValidationError as error:
+            raise ValidationError({"event_types": error.messages}) from error
     if "description" in changes:
         subscription.description = changes["description"]
     if "is_active" in changes:
