@@ -11,8 +11,11 @@ call the network.
 
 - `state_changed`: an account's MCA state (`mca.state`) moved, e.g. a re-check found it accepted or stale.
   Arguments: `account`, `previous` and `state` (state names such as "pending", "accepted"), `source` (what found it:
-  "recheck", "acceptance", "campaign"...).
-- `acceptance_recorded`: an acceptance record was appended to the log. Argument: `record`.
+  "recheck", "acceptance", "campaign"...). Sent by `mca.state.state_changes` around each write that may move a
+  state (knowledge written or removed, a link sent, cancelled, re-issued or expired); it is built only when
+  `wanted(state_changed)` (a receiver connected with `connect_when` says whether it wants it now).
+- `acceptance_recorded`: an acceptance record was appended to the log. Argument: `record` (sent by `mca.log.append`;
+  on PostgreSQL before the chain head is locked, so the record has its id and content but not yet its `sequence`).
 - `delivery_failed`: telling Partner Center about a record was given up (the outbox row is failed). Argument:
   `delivery`.
 """

@@ -195,6 +195,10 @@ def notice_when_held(sender: object = None, *, order: Order, reason: str, **kwar
 
     from django.db import transaction
 
+    from django.conf import settings
+
+    if not settings.BSS_HOLD_NOTICE:
+        return
     order_id = order.pk
 
     def send() -> None:

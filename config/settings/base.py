@@ -470,5 +470,7 @@ CELERY_BEAT_SCHEDULE = {
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
 WEBHOOKS_BACKOFF_SECONDS = env.float("WEBHOOKS_BACKOFF_SECONDS", default=30.0)
 WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+# E-mail CSP staff and the customer's reseller's staff at once when an order is held for MCA acceptance.
+BSS_HOLD_NOTICE = env.bool("BSS_HOLD_NOTICE", default=True)
 # Receivers must be https; plain http only for local development and tests.
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)

@@ -8,6 +8,11 @@ from bss.models import Order
 from bss.services.holds import hold_for_acceptance
 
 
+@pytest.fixture(autouse=True)
+def notice_on(settings):
+    settings.BSS_HOLD_NOTICE = True
+
+
 def recipients(mailoutbox):
     return sorted(to for mail in mailoutbox for to in mail.to)
 
@@ -37,4 +42,11 @@ def test_no_notice_for_a_rolled_back_hold(demo, mailoutbox, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
         hold_for_acceptance(order, reason="r")
         raise RuntimeError("rolled back")
+    assert mailoutbox == []
+
+
+def test_the_notice_can_be_turned_off(demo, mailoutbox, settings, django_capture_on_commit_callbacks):
+    settings.BSS_HOLD_NOTICE = False
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        hold_for_acceptance(Order.objects.get(number="SO-DEMO-LITWARE"), reason="r")
     assert mailoutbox == []

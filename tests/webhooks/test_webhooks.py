@@ -299,3 +299,17 @@ def test_no_subscription_costs_the_confirmation_no_query(demo, demo_user, legacy
             events.connect_receivers()
     assert len(with_receivers) == len(without)
     assert not any("webhooks_" in query["sql"] for query in with_receivers.captured_queries)
+
+
+def test_executing_an_order_that_waits_for_the_signatory_emits_held_once(demo, demo_user, enhanced, subscribe):
+    from bss.services.execution import execute_order
+    from tests.mca.test_enhanced_flow import signatory
+
+    subscribe(types=[EventType.ORDER_HELD, EventType.STATE_CHANGED])
+    order = Order.objects.get(number="SO-DEMO-LITWARE")
+    result = execute_order(actor=demo_user("bss"), order=order, acceptance=signatory(company_name="Litware"))
+    assert result.held
+    execute_order(actor=demo_user("bss"), order=order)  # executed again while held: no second hold
+    assert types_of(Message.objects.all()) == [EventType.STATE_CHANGED, EventType.ORDER_HELD]
+    changed = Message.objects.get(event_type=EventType.STATE_CHANGED).payload["data"]
+    assert (changed["previous"], changed["state"], changed["source"]) == ("unknown", "pending", "link_sent")
