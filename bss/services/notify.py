@@ -193,9 +193,8 @@ def notice_when_held(sender: object = None, *, order: Order, reason: str, **kwar
     that rolled back); a mail server that fails is logged, the hold stands."""
     import logging
 
-    from django.db import transaction
-
     from django.conf import settings
+    from django.db import transaction
 
     if not settings.BSS_HOLD_NOTICE:
         return
