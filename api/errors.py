@@ -45,9 +45,11 @@ class ProblemCode(StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     THROTTLED = "throttled"
     REQUEST_TOO_LARGE = "request_too_large"
+    WEBHOOK_SUBSCRIPTION_DISABLED = "webhook_subscription_disabled"
 
 
 TITLES = {
+    ProblemCode.WEBHOOK_SUBSCRIPTION_DISABLED: "The webhook subscription is disabled",
     ProblemCode.VALIDATION_ERROR: "Invalid input",
     ProblemCode.PARSE_ERROR: "Malformed request body",
     ProblemCode.NOT_AUTHENTICATED: "Authentication required",
@@ -72,6 +74,14 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = ProblemCode.ORDER_NOT_EXECUTABLE
     default_detail = TITLES[ProblemCode.ORDER_NOT_EXECUTABLE]
+
+
+class SubscriptionDisabled(exceptions.APIException):
+    """A replay for a disabled subscription: enable it first."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = ProblemCode.WEBHOOK_SUBSCRIPTION_DISABLED
+    default_detail = TITLES[ProblemCode.WEBHOOK_SUBSCRIPTION_DISABLED]
 
 
 class AccountLocked(exceptions.APIException):

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from api import views
+from api import views, webhooks
 
 app_name = "api"
 
@@ -59,6 +59,11 @@ urlpatterns = [
     path("orders/<int:pk>/execute/", views.OrderExecute.as_view(), name="order-execute"),
     path("subscriptions/", views.SubscriptionList.as_view(), name="subscription-list"),
     path("subscriptions/<int:pk>/", views.SubscriptionDetail.as_view(), name="subscription-detail"),
+    path("webhooks/subscriptions/", webhooks.SubscriptionListCreate.as_view(), name="webhook-subscription-list"),
+    path("webhooks/subscriptions/<int:pk>/", webhooks.SubscriptionDetail.as_view(), name="webhook-subscription-detail"),
+    path("webhooks/messages/", webhooks.MessageList.as_view(), name="webhook-message-list"),
+    path("webhooks/messages/<int:pk>/", webhooks.MessageDetail.as_view(), name="webhook-message-detail"),
+    path("webhooks/messages/<int:pk>/replay/", webhooks.MessageReplay.as_view(), name="webhook-message-replay"),
     # Anything else under /api/v1/ (an unknown path, an id that is not a number) is a problem, not an HTML page.
     re_path(r"^.*$", views.not_found, name="not-found"),
 ]

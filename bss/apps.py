@@ -7,6 +7,8 @@ class BssConfig(AppConfig):
 
     def ready(self) -> None:
         from bss.services.execution import queue_provisioning_with, release_on_acceptance
+        from bss.services.notify import notice_when_held
+        from bss.signals import order_held_for_acceptance
         from bss.tasks import provision_order_task
         from mca.signals import acceptance_known
 
@@ -15,3 +17,5 @@ class BssConfig(AppConfig):
 
         # Orders held in "awaiting acceptance" go on once Microsoft reports the customer's acceptance.
         acceptance_known.connect(release_on_acceptance, dispatch_uid="bss.release_held_orders")
+        # CSP staff and the customer's reseller's staff hear at once when an order is held (after commit).
+        order_held_for_acceptance.connect(notice_when_held, dispatch_uid="bss.hold_notice")

@@ -6,7 +6,7 @@ class McaConfig(AppConfig):
     verbose_name = "MCA acceptance"
 
     def ready(self) -> None:
-        from mca import checkpoints, outbox
+        from mca import checkpoints, knowledge, outbox, state
         from mca.tasks import deliver_acceptance_task, write_checkpoint_task
 
         # The outbox hands rows to the sender through the Celery task (in-process when no broker is set).
@@ -19,3 +19,5 @@ class McaConfig(AppConfig):
 
         circuit_opened.connect(sweep_when_partner_center_can_be_asked, dispatch_uid="mca.sweep_after_open")
         circuit_closed.connect(sweep_when_partner_center_can_be_asked, dispatch_uid="mca.sweep_after_close")
+        # Writes that may move a customer's MCA state announce it (mca.signals.state_changed) through mca.state.
+        knowledge.announce_state_changes_with(state.state_changes)

@@ -32,6 +32,7 @@ from mca.knowledge import forget_acceptance_from, link_account_to_tenant
 from mca.messages import error_text
 from mca.models import AcceptanceDelivery
 from mca.outbox import send_later
+from mca.signals import delivery_failed
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
 from partner_center.types import CustomerAgreement
@@ -141,6 +142,8 @@ def _mark_refused(delivery: AcceptanceDelivery, outcome: SendOutcome, existing: 
         delivery.response = outcome.answer
         delivery.last_error = stale_duplicate_message(delivery.record, existing.date_agreed)
         delivery.save()
+        # Given up for good: the one place a delivery fails (a failing row is retried, not failed).
+        delivery_failed.send(sender=AcceptanceDelivery, delivery=delivery)
         forget_acceptance_from(delivery.record)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -211,8 +212,10 @@ def remember_acceptance(
     confirmed_by: str = "",
     record: AcceptanceRecord | None = None,
     verified: bool = False,
+    source: str = "acceptance",
 ) -> CustomerKnowledge:
-    """Store a positive answer so the next check is local; keep the stronger or newer of old and new."""
+    """Store a positive answer so the next check is local; keep the stronger or newer of old and new. An account
+    whose MCA state this moves is announced (`mca.signals.state_changed`, with `source`: what found it)."""
     values = {
         "kind": kind,
         "accepted_at": accepted_at,
@@ -223,7 +226,7 @@ def remember_acceptance(
         "verified_at": timezone.now() if verified else None,
     }
     # No savepoint of its own: a failure fails the caller's transaction anyway (two round trips saved).
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(savepoint=False), state_changes(key, source=source):
         current = CustomerKnowledge.objects.select_for_update().filter(key=key).first()
         if current is None:
             try:
@@ -245,6 +248,24 @@ def remember_acceptance(
         return current
 
 
+# How a change of state is announced: `mca.state.state_changes`, registered by McaConfig.ready (mca.state reads this
+# module, and through the gate's types the sender: importing it here would tie the attestation flows to it).
+_state_changes: Callable[..., AbstractContextManager[None]] | None = None
+
+
+def announce_state_changes_with(announcer: Callable[..., AbstractContextManager[None]]) -> None:
+    global _state_changes
+    _state_changes = announcer
+
+
+def state_changes(key: str, *, source: str) -> AbstractContextManager[None]:
+    """Around a write that may move the MCA state of the customer `key` stands for: `mca.signals.state_changed`
+    for each account whose state moved (see `mca.state.state_changes`); nothing before the app is ready."""
+    if _state_changes is None:
+        return nullcontext()
+    return _state_changes(key, source=source)
+
+
 def _announce(key: str) -> None:
     """Tell the rest (the BSS releases held orders) once the acceptance is committed."""
     from mca.signals import acceptance_known
@@ -260,9 +281,18 @@ def accounts_for(key: str):
     return Account.objects.filter(pk=value)
 
 
-def forget_acceptance_from(record: AcceptanceRecord) -> None:
-    """The acceptance this record made known does not count after all (Microsoft refused it): ask again."""
-    CustomerKnowledge.objects.filter(record=record).delete()
+def forget_acceptance_from(record: AcceptanceRecord, *, source: str = "refused_by_partner_center") -> None:
+    """The acceptance this record made known does not count after all (Microsoft refused it): ask again. The
+    accounts whose state this moves are announced (`mca.signals.state_changed`)."""
+    from mca.signals import state_changed, wanted
+
+    if not wanted(state_changed):
+        CustomerKnowledge.objects.filter(record=record).delete()
+        return
+    with transaction.atomic(savepoint=False):
+        for key in CustomerKnowledge.objects.filter(record=record).values_list("key", flat=True):
+            with state_changes(key, source=source):
+                CustomerKnowledge.objects.filter(record=record, key=key).delete()
 
 
 def link_account_to_tenant(account: Account) -> None:
@@ -285,6 +315,7 @@ def link_account_to_tenant(account: Account) -> None:
             template_version_rank=old.template_version_rank,
             confirmed_by=old.confirmed_by,
             record=old.record,
+            source="synced",
         )
         old.delete()
 

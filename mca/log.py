@@ -22,6 +22,7 @@ from mca.checkpoints import schedule_checkpoint
 from mca.context import ConfirmationContext
 from mca.db_roles import ADVANCE_FUNCTION, LOCK_FUNCTION
 from mca.models import AcceptanceRecord, ChainHead
+from mca.signals import acceptance_recorded
 from partner_center.types import MCA
 
 
@@ -159,18 +160,27 @@ def append(record: AcceptanceRecord, *, then: Callable[[AcceptanceRecord], objec
         head.save(update_fields=["last_sequence", "last_hash"])
         if then is not None:
             then(record)
+        _announce(record)
         return record
     with connection.cursor() as cursor:
         cursor.execute(_NEXT_ID_SQL)
         record.pk = cursor.fetchone()[0]
         if then is not None:
             then(record)
+        _announce(record)
         head = lock_head()
         _seal(record, head.last_sequence, head.last_hash)
         cursor.execute(_INSERT_AND_MOVE_HEAD_SQL, [_db_value(field, record) for field in _RECORD_FIELDS])
     record._state.adding = False
     record._state.db = connection.alias
     return record
+
+
+def _announce(record: AcceptanceRecord) -> None:
+    """`acceptance_recorded`, in the record's transaction. On PostgreSQL before the chain head is locked (its
+    receivers' writes never lengthen the lock), so the record has its id but not yet its sequence number."""
+    if acceptance_recorded.has_listeners():
+        acceptance_recorded.send(sender=AcceptanceRecord, record=record)
 
 
 def _stamp_content(record: AcceptanceRecord) -> None:

@@ -15,7 +15,9 @@ at every read, so a link past its expiry is `expired` at once, before any poll s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -298,3 +300,35 @@ def _accepted_sentence(known: CustomerKnowledge) -> str:
     if known.verified_at:
         text += f", verified {_day(known.verified_at)}"
     return text
+
+
+# --- Announcing changes (mca.signals.state_changed) --------------------------------------------------------------
+
+_announcing: ContextVar[frozenset[str]] = ContextVar("mca_state_announcing", default=frozenset())
+
+
+@contextmanager
+def state_changes(key: str, *, source: str) -> Iterator[None]:
+    """Around a write that may move the state of the customer `key` stands for (knowledge written or removed, a
+    link sent, cancelled or expired): after the block, `state_changed` is sent for each of its accounts whose state
+    moved, inside the caller's transaction. Costs nothing (no query) when no receiver wants the signal; otherwise
+    the states before and after (two queries each, `states_for`) and the accounts. Nested blocks for the same key
+    announce once, from the outermost (which knows the state before the whole change)."""
+    from mca.knowledge import accounts_for
+    from mca.signals import state_changed, wanted
+
+    if key in _announcing.get() or not wanted(state_changed):
+        yield
+        return
+    accounts = list(accounts_for(key).select_related("reseller"))
+    before = {pk: state.code for pk, state in states_for(accounts, viewer=None).items()}
+    token = _announcing.set(_announcing.get() | {key})
+    try:
+        yield
+    finally:
+        _announcing.reset(token)
+    after = states_for(accounts, viewer=None)
+    for account in accounts:
+        previous, state = before.get(account.pk), after[account.pk].code
+        if previous != state:
+            state_changed.send(sender=Account, account=account, previous=str(previous), state=str(state), source=source)

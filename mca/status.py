@@ -169,6 +169,7 @@ def _ask_partner_center(
                 accepted_at=best.date_agreed,
                 template_id=best.template_id,
                 verified=True,
+                source="partner_center",
             )
             return knowledge, None, None
         remaining = deadline - time.monotonic()
@@ -181,6 +182,7 @@ def _ask_partner_center(
                 kind=AcceptanceKind.DIRECT_AT_MICROSOFT,
                 accepted_at=timezone.now(),
                 verified=True,
+                source="partner_center",
             )
             return knowledge, None, None
     except PartnerCenterThrottled:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from bss.choices import Channel, Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName, Role
 from bss.models import Account, Membership, Order, OrderLine
 from bss.services.acceptance import OperationResult, settle
+from bss.services.holds import hold_for_acceptance, release
 from bss.services.notify import notify_signatory, resend_pending_link
 from bss.services.orders import gated_operations
 from bss.services.provisioning import record_event
@@ -86,7 +87,7 @@ def _move_to_executed(order: Order, *, by: AbstractBaseUser | None, note: str) -
         if locked.status not in (OrderStatus.PLACED, OrderStatus.AWAITING_ACCEPTANCE):
             order.refresh_from_db()
             return locked.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT)
-        locked.move_to(OrderStatus.EXECUTED, by=by, note=note)
+        release(locked, OrderStatus.EXECUTED, by=by, note=note)
         if locked.executed_at is None:
             locked.executed_at = timezone.now()
             locked.executed_by = by if by is not None and by.is_authenticated else None
@@ -100,7 +101,7 @@ def _hold_for_signatory(order: Order, *, by: AbstractBaseUser, decision: gate.De
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status == OrderStatus.PLACED:
-            locked.move_to(OrderStatus.AWAITING_ACCEPTANCE, by=by, note=note[:500])
+            hold_for_acceptance(locked, by=by, reason=note)
         if locked.executed_at is None:
             locked.executed_at, locked.executed_by = timezone.now(), by
             locked.save(update_fields=["executed_at", "executed_by"])
@@ -252,9 +253,9 @@ def _move_back_to_placed(order: Order) -> bool:
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != OrderStatus.AWAITING_ACCEPTANCE:
             return False
-        locked.move_to(
+        release(
+            locked,
             OrderStatus.PLACED,
-            by=None,
             note="Released by the system: the customer's MCA acceptance is known; back in the queue to execute.",
         )
     order.refresh_from_db()

@@ -138,3 +138,72 @@ def resend_pending_link(
         sender=sender,
     )
     return _recorded(to, account=account, actor=actor, context=context, sender=sender)
+
+
+# --- The immediate notice when an order is held for acceptance (issue 19, item 5) -------------------------------
+
+
+def hold_notice_recipients(account: Account) -> dict[str, list[str]]:
+    """Who is told that an order of `account` is held, per organisation: the CSP's staff (CSP BSS users and
+    administrators) always, and the staff of the customer's reseller (reseller and white-label BSS users); never
+    another reseller's people, nor the customer's own users (their signatory gets Microsoft's link)."""
+    from django.contrib.auth import get_user_model
+
+    from bss.choices import Role
+
+    people = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(email="")
+        .filter(membership__isnull=False)
+        .values_list("email", "membership__role", "membership__reseller_id")
+    )
+    recipients: dict[str, list[str]] = {"csp": [], "reseller": []}
+    csp = people.filter(membership__role__in=(Role.CSP_BSS, Role.ADMIN)).order_by("email")
+    recipients["csp"] = [email for email, _role, _reseller in csp]
+    if account.reseller_id is not None:
+        resellers = people.filter(
+            membership__role__in=(Role.RESELLER, Role.WHITE_LABEL_BSS), membership__reseller_id=account.reseller_id
+        ).order_by("email")
+        recipients["reseller"] = [email for email, _role, _reseller in resellers]
+    return recipients
+
+
+def send_hold_notice(order_id: int, reason: str) -> int:
+    """E-mail each recipient (one message each: colleagues' addresses are not shared) that the order is held,
+    why, and where to act. Returns how many were sent. BSS e-mails are in English, like the BSS."""
+    from django.core.mail import send_mass_mail
+
+    order = Order.objects.select_related("account", "account__reseller").get(pk=order_id)
+    account = order.account
+    subject = f"Order {order.number} for {account.name} is held for MCA acceptance"
+    body = (
+        f"Order {order.number} for {account.name} ({account.owner_name}) is waiting for the customer's acceptance "
+        f"of the Microsoft Customer Agreement.\n\nWhy: {reason}\n\n"
+        f"It goes on by itself once the acceptance is known. The order in the BSS: /bss/orders/{order.number}/\n"
+        f"The customer: /bss/accounts/{account.pk}/\n"
+    )
+    recipients = hold_notice_recipients(account)
+    mails = [(subject, body, None, [to]) for group in ("csp", "reseller") for to in recipients[group]]
+    return send_mass_mail(mails, fail_silently=False) if mails else 0
+
+
+def notice_when_held(sender: object = None, *, order: Order, reason: str, **kwargs: object) -> None:
+    """Receiver of `bss.signals.order_held_for_acceptance`: the notice goes after commit (never for a change
+    that rolled back); a mail server that fails is logged, the hold stands."""
+    import logging
+
+    from django.conf import settings
+    from django.db import transaction
+
+    if not settings.BSS_HOLD_NOTICE:
+        return
+    order_id = order.pk
+
+    def send() -> None:
+        try:
+            send_hold_notice(order_id, reason)
+        except Exception:
+            logging.getLogger(__name__).exception("The hold notice for order %s was not sent", order_id)
+
+    transaction.on_commit(send)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from bss.choices import Operation, OrderStatus
 from bss.models import Account, Order, OrderLine, Product, Subscription
 from bss.services.acceptance import OperationResult, settle
+from bss.services.holds import hold_for_acceptance
 from bss.services.notify import notify_signatory
 from mca import gate
 
@@ -172,7 +173,7 @@ def _create(
                 _write_lines(order, lines)
                 order.move_to(OrderStatus.PLACED, by=actor)
                 if hold_reason is not None:
-                    order.move_to(OrderStatus.AWAITING_ACCEPTANCE, by=actor, note=hold_reason)
+                    hold_for_acceptance(order, by=actor, reason=hold_reason)
             return order
         except IntegrityError:
             if idempotency_key:  # a double-click raced us: the first one won

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from bss.choices import Operation, OrderStatus, ProvisioningOutcome, ProvisioningStepName
 from bss.models import Account, Order, OrderLine, ProvisioningEvent, Subscription
+from bss.services.holds import hold_for_acceptance
 from bss.services.orders import changed_product, gated_operations
 from mca import gate
 from mca.messages import problem_for
@@ -411,7 +412,7 @@ def _apply_locally(order: Order, lines: list[OrderLine]) -> None:
 def _hold(order: Order, step: str, message: str) -> RunResult:
     with transaction.atomic():
         order.refresh_from_db()
-        order.move_to(OrderStatus.AWAITING_ACCEPTANCE, note=message[:500])
+        hold_for_acceptance(order, reason=message)
         Order.objects.filter(pk=order.pk).update(
             provisioning_lease_until=None, last_error=message, next_attempt_at=None
         )

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "storefront",
     "partner_center",
     "api",
+    "webhooks",
 ]
 # Installed by the local and test settings only (and by a production-settings deployment that runs the
 # simulator explicitly): the Partner Center stand-in and the demo data are not part of production.
@@ -246,7 +247,11 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # Two fields are called "code": a problem's and a customer's MCA state (`mca_state.code`).
-    "ENUM_NAME_OVERRIDES": {"CodeEnum": "api.schema.PROBLEM_CODES", "McaStateCodeEnum": "mca.state.McaState"},
+    "ENUM_NAME_OVERRIDES": {
+        "CodeEnum": "api.schema.PROBLEM_CODES",
+        "McaStateCodeEnum": "mca.state.McaState",
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
@@ -465,6 +470,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bss.tasks.retry_provisioning_task",
         "schedule": env.float("BSS_PROVISIONING_SWEEP_SECONDS", default=60.0),
     },
+    "sweep-webhooks": {
+        "task": "webhooks.tasks.sweep_webhooks_task",
+        "schedule": env.float("WEBHOOKS_SWEEP_SECONDS", default=60.0),
+    },
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
         "schedule": MCA_CHECKPOINT_SECONDS,
@@ -474,3 +483,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=MCA_CHECKPOINT_DIGEST_HOUR),
     },
 }
+
+# --- Webhooks (issue 19, item 6; docs/api.md "Webhooks", docs/operations.md) ----------------------------------
+# One POST's timeout; the first retry's wait (doubling on each, capped at 6 h); attempts before a message fails.
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_BACKOFF_SECONDS = env.float("WEBHOOKS_BACKOFF_SECONDS", default=30.0)
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+# E-mail CSP staff and the customer's reseller's staff at once when an order is held for MCA acceptance.
+BSS_HOLD_NOTICE = env.bool("BSS_HOLD_NOTICE", default=True)
+# Receivers must be https; plain http only for local development and tests.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)

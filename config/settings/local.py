@@ -39,3 +39,6 @@ if not MCA_LOG_HMAC_KEYS:
     MCA_LOG_HMAC_KEY_ID = MCA_LOG_HMAC_KEY_ID or "dev"
 require_log_keys(MCA_LOG_HMAC_KEYS, MCA_LOG_HMAC_KEY_ID)
 MCA_CHECKPOINT_SIGNING_KEY = MCA_CHECKPOINT_SIGNING_KEY or checkpoint_signing_seed(DEV_CHECKPOINT_SIGNING_KEY)
+
+# A webhook receiver on this machine (e.g. http://127.0.0.1:9000/hook) while developing.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=True)

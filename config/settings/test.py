@@ -70,3 +70,9 @@ STORAGES = {
 
 # Tests accept a signatory's link and check at once; the one test of the rate limit sets it itself.
 MCA_ATTESTATION_MIN_CHECK_SECONDS = 0.0
+
+# Webhook receivers in tests are played by `responses` on plain http.
+WEBHOOKS_ALLOW_HTTP = True
+# Tests that count the e-mails of a flow count the signatory's; the hold notice's own tests turn it on
+# (tests/webhooks/test_hold_notice.py).
+BSS_HOLD_NOTICE = False

@@ -48,7 +48,7 @@ from mca.attestation.base import (
 from mca.choices import AcceptanceKind, AttestationState, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
 from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, look_alike_problem
-from mca.knowledge import knowledge_key, lock_customer, remember_acceptance
+from mca.knowledge import knowledge_key, lock_customer, remember_acceptance, state_changes
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
 from mca.outbox import enqueue_delivery
@@ -245,8 +245,9 @@ class EnhancedFlow(AttestationFlow):
                 # A double-click's earlier submit committed while this one waited for its turn: replay it. Touching
                 # its attestation here would hold the row while its after-commit step claims it (and skips it).
                 raise IntegrityError("idempotency key already used")
-            withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_SUPERSEDED)
-            attestations.append(_new_attestation(record, account))
+            with state_changes(key, source="link_sent"):
+                withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_SUPERSEDED)
+                attestations.append(_new_attestation(record, account))
 
         existing = append_once(record, then=replace_open_link)
         if existing is not None:
@@ -395,7 +396,7 @@ def _created(attestation: Attestation, answer: EnhancedAttestation) -> None:
 
 def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
     accepted_at = answer.accepted_at or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), state_changes(attestation.key, source="signatory_accepted"):
         attestation.state = AttestationState.ACCEPTED
         attestation.accepted_at = accepted_at
         attestation.next_check_at = None
@@ -425,12 +426,13 @@ def _accepted(attestation: Attestation, answer: EnhancedAttestation) -> None:
             confirmed_by=f"{story.first_name} {story.last_name} (signatory, at Microsoft)",
             record=record,
             verified=True,
+            source="signatory_accepted",
         )
         enqueue_delivery(record, attestation.account)
 
 
 def _expired(attestation: Attestation, answer: EnhancedAttestation | None) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), state_changes(attestation.key, source="link_expired"):
         # Only an open link expires: a superseded one stays superseded (a whole-row save would resurrect it).
         values = {"state": AttestationState.EXPIRED, "next_check_at": None, "updated_at": timezone.now()}
         if answer is not None and answer.expires_at is not None:
@@ -456,7 +458,7 @@ def _settled_directly(attestation: Attestation) -> bool:
     status = get_client().get_direct_signed_status(str(account.partner_center_tenant_id))
     if not status.is_signed:
         return False
-    with transaction.atomic():
+    with transaction.atomic(), state_changes(attestation.key, source="direct_at_microsoft"):
         attestation.state = AttestationState.SUPERSEDED
         attestation.next_check_at = None
         attestation.last_error = "Settled: the customer accepted directly at Microsoft."
@@ -466,6 +468,7 @@ def _settled_directly(attestation: Attestation) -> bool:
             kind=AcceptanceKind.DIRECT_AT_MICROSOFT,
             accepted_at=timezone.now(),
             verified=True,
+            source="direct_at_microsoft",
         )
     return True
 
@@ -593,7 +596,7 @@ def cancel_link(*, actor: AbstractBaseUser, account: Account, context: Confirmat
     ensure_can_confirm(actor, account)
     validate_context(context)
     key = knowledge_key(account)
-    with transaction.atomic():
+    with transaction.atomic(), state_changes(key, source="link_cancelled"):
         lock_customer(key)
         withdrawn = withdraw_open_links(key, actor=actor, context=context, event=RecordEvent.LINK_CANCELLED)
     if not withdrawn:
@@ -653,7 +656,7 @@ def reissue_link(*, actor: AbstractBaseUser, account: Account, context: Confirma
     if latest is None:
         raise AcceptanceInvalid({"__all__": ["There is no acceptance link to send again for this customer."]})
     validate_context(context)
-    with transaction.atomic():
+    with transaction.atomic(), state_changes(knowledge_key(account), source="link_reissued"):
         lock_customer(knowledge_key(account))
         Attestation.objects.filter(
             key=knowledge_key(account), state__in=[AttestationState.CREATING, AttestationState.PENDING]
