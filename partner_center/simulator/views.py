@@ -8,6 +8,7 @@ the first answer to a repeated MS-RequestId. The views themselves only parse and
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -173,6 +174,9 @@ def endpoint(names: dict[str, str]) -> Callable[[Handler], Callable[..., HttpRes
                 response["Allow"] = ", ".join(names)
                 return response
             faults.count_call(name)
+            wait = faults.over_rate_limit()
+            if wait is not None:
+                return _fault_response(ActiveFault(FaultMode.THROTTLE, 0, max(1, math.ceil(wait)), 429), ids)
             fault = faults.take_fault(_relative_path(request))
             if fault is not None and (response := _fault_response(fault, ids)) is not None:
                 return response
