@@ -390,3 +390,6 @@ class RecheckItem(models.Model):
         indexes = [
             models.Index(fields=["run", "id"], condition=Q(outcome=""), name="mca_recheck_item_open"),
         ]
+
+    def __str__(self) -> str:
+        return f"Re-check {self.run_id}, account {self.account_id}: {self.outcome or 'to ask'}"

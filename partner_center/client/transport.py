@@ -191,6 +191,10 @@ class Transport:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
+    def token_provider(self, kind: TokenKind) -> TokenProvider:
+        """The provider of `kind`'s tokens (the token readiness check asks it, as a call would)."""
+        return self._tokens[kind]
+
     # --- transport --------------------------------------------------------------------------------------------
 
     def _call(

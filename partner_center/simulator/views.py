@@ -25,7 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from partner_center.simulator import faults, services, wire
+from partner_center.simulator import faults, services, tokens, wire
 from partner_center.simulator.faults import ActiveFault
 from partner_center.simulator.models import (
     AttestationStatus,
@@ -431,6 +431,21 @@ def control_faults(request: HttpRequest) -> Answer:
         faults.clear_faults()
         return 200, {"fault": None}
     return 200, {"fault": faults.fault_json(faults.current_fault()), "calls": faults.call_counts()}
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def token(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    """Entra ID's token endpoint, played (partner_center.simulator.tokens)."""
+    status, body = tokens.issue(tenant_id, request.POST.dict())
+    return JsonResponse(body, status=status)
+
+
+@control({"GET", "POST"})
+def control_tokens(request: HttpRequest) -> Answer:
+    if request.method == "POST":
+        return 200, tokens.set_modes(_json_body(request))
+    return 200, tokens.modes()
 
 
 @control({"GET", "DELETE"})
