@@ -10,7 +10,8 @@ from tests.mca.test_celery_worker import Worker, redis_broker, wait_until  # noq
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker]
 
 
-def test_a_run_fanned_out_in_chunks_is_answered_once_per_account_by_a_worker(pc_simulator, demo, redis_broker):
+@pytest.mark.usefixtures("redis_broker")
+def test_a_run_fanned_out_in_chunks_is_answered_once_per_account_by_a_worker(pc_simulator, demo):
     pc_simulator.reset_calls()
     run, queued = start_run(source="test", chunk_size=2)
     tenants = Account.objects.filter(partner_center_tenant_id__isnull=False).values("partner_center_tenant_id")
