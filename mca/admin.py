@@ -30,7 +30,7 @@ from mca.admin_filters import DateRangeFilter, ResellerFilter
 from mca.choices import AttestationState, DeliveryState, EvidenceClass, RecordEvent
 from mca.delivery import retry_now
 from mca.export import check_record, csv_lines, csv_rows
-from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge
+from mca.models import AcceptanceDelivery, AcceptanceRecord, Attestation, CustomerKnowledge, RecheckRun
 from mca.paginator import EstimatedCountPaginator
 from mca.state import link_is_expired
 from mca.verify import verify_chain
@@ -711,3 +711,37 @@ class CustomerKnowledgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method == "POST":
             raise PermissionDenied("Knowledge is changed only by the acceptance services.")
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(RecheckRun)
+class RecheckRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Re-check runs and their progress (mca.recheck): counts move while the workers answer."""
+
+    list_display = (
+        "id",
+        "source",
+        "started",
+        "progress",
+        "planned",
+        "asked",
+        "accepted",
+        "not_accepted",
+        "unknown",
+        "throttled",
+        "finished",
+    )
+    list_filter = ("source",)
+    fields = (*list_display[1:], "max_age_days", "last_progress_at")
+    readonly_fields = fields
+
+    @admin.display(description="started")
+    def started(self, run: RecheckRun) -> str:
+        return when(run.started_at)
+
+    @admin.display(description="answered")
+    def progress(self, run: RecheckRun) -> str:
+        return f"{run.done} of {run.planned} ({run.progress_percent} %)"
+
+    @admin.display(description="finished")
+    def finished(self, run: RecheckRun) -> str:
+        return when(run.finished_at) if run.finished_at else "running"

@@ -73,3 +73,12 @@ class AttestationState(models.TextChoices):
     ACCEPTED = "accepted", "Accepted by the signatory"
     EXPIRED = "expired", "Link expired"
     SUPERSEDED = "superseded", "Replaced by a newer link"
+
+
+class RecheckOutcome(models.TextChoices):
+    """What one re-check of a customer at Partner Center came to (mca.recheck)."""
+
+    ACCEPTED = "accepted", "Accepted"
+    NOT_ACCEPTED = "not_accepted", "Not accepted"
+    UNKNOWN = "unknown", "Unknown (Partner Center did not answer)"
+    THROTTLED = "throttled", "Throttled (asked again later)"

@@ -336,3 +336,60 @@ class KnownTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agreement_type} {self.country}/{self.language}: {self.template_id}"
+
+
+class RecheckRun(models.Model):
+    """One re-check of many customers at Partner Center (mca.recheck): planned once, asked in chunks by any number
+    of workers, counted as answers are recorded. `throttled` counts questions put back for later (not final)."""
+
+    source = models.CharField(max_length=20, help_text="What started it: command, beat, reconcile, bss.")
+    max_age_days = models.FloatField(
+        null=True, blank=True, help_text="Customers verified longer ago were included (empty: only unknown ones)."
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_progress_at = models.DateTimeField(null=True, blank=True)
+    planned = models.PositiveIntegerField(default=0)
+    asked = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    not_accepted = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    throttled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "re-check run"
+
+    def __str__(self) -> str:
+        return f"Re-check {self.pk} ({self.asked}/{self.planned})"
+
+    @property
+    def done(self) -> int:
+        return self.accepted + self.not_accepted + self.unknown
+
+    @property
+    def progress_percent(self) -> int:
+        return 100 if not self.planned else int(100 * self.done / self.planned)
+
+
+class RecheckItem(models.Model):
+    """One customer (one account per Partner Center tenant) in a run. Claimed by one worker at a time for
+    MCA_RECHECK_CLAIM_SECONDS and answered once: a chunk delivered twice, or resumed after a worker was killed,
+    never asks an answered customer again."""
+
+    run = models.ForeignKey(RecheckRun, on_delete=models.CASCADE, related_name="items")
+    account = models.ForeignKey("bss.Account", on_delete=models.CASCADE, related_name="+")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed it to ask.")
+    outcome = models.CharField(max_length=20, blank=True)  # a RecheckOutcome once answered; "" while to ask
+    code = models.CharField(max_length=40, blank=True)  # the AcceptanceKind or ReasonCode of the answer
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "account"], name="mca_recheck_item_once_per_run")]
+        indexes = [
+            models.Index(fields=["run", "id"], condition=Q(outcome=""), name="mca_recheck_item_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Re-check {self.run_id}, account {self.account_id}: {self.outcome or 'to ask'}"

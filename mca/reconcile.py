@@ -1,9 +1,13 @@
 """Reconcile: ask Partner Center about synced customers whose MCA acceptance is unknown here (`mca_reconcile`).
 
+In this process, for small runs: a `RecheckRun` (mca.recheck) whose items are asked by threads through
+`mca.recheck.ask_item`, the path Celery workers take for large runs (`mca_reconcile --workers`).
+
 - Candidates: accounts with a Partner Center tenant whose knowledge row is missing or no longer counts (a partner
   confirmation from before the MCA refresh, R4a). One question per tenant: two accounts of one Microsoft
   customer (two resellers) share the answer (R2).
-- Each question is `acceptance_status(account, ask_again=True)`, which asks Partner Center (even if it said "not
+- Each question is `mca.status.recheck_acceptance` (for an unknown customer `acceptance_status(account,
+  ask_again=True)`), which asks Partner Center (even if it said "not
   accepted" within MCA_NOT_ACCEPTED_TTL) and remembers a positive answer.
 - Bounded concurrency: at most `concurrency` questions in flight (a ThreadPoolExecutor fed one at a time); each
   worker closes its database connection when its question is done.
@@ -26,14 +30,12 @@ from django.conf import settings
 from django.db import connection
 
 from bss.models import Account
-from mca.choices import AcceptanceKind, ReasonCode
-from mca.knowledge import still_counts
-from mca.models import CustomerKnowledge
-from mca.status import AcceptanceStatus, acceptance_status
+from mca.choices import AcceptanceKind, ReasonCode, RecheckOutcome
+from mca.recheck import MAX_THROTTLE_RETRIES, ask_item, candidate_ids, finish_if_done, plan_run
+from mca.status import RecheckAnswer
 
 logger = logging.getLogger(__name__)
 
-MAX_THROTTLE_RETRIES = 3
 UNREACHABLE = (
     ReasonCode.PARTNER_CENTER_UNAVAILABLE,
     ReasonCode.PARTNER_CENTER_SLOW,
@@ -65,6 +67,7 @@ class ReconcileSummary:
     # Who is still asked at checkout, and why: (account name, tenant id, the reason sentence).
     needing: list[tuple[str, str, str]] = field(default_factory=list)
     attestations: Counter = field(default_factory=Counter)  # AttestationState -> links looked at
+    run_id: int | None = None  # the RecheckRun this reconcile recorded its answers in
 
     @property
     def unreachable(self) -> int:
@@ -96,44 +99,42 @@ def _label(code: str) -> str:
     return code
 
 
-def unknown_synced_accounts() -> list[Account]:
-    """One account per tenant whose acceptance is not known (or known only by a stale attestation)."""
-    known = {knowledge.key: knowledge for knowledge in CustomerKnowledge.objects.filter(key__startswith="tenant:")}
-    chosen: dict[str, Account] = {}
-    for account in Account.objects.filter(partner_center_tenant_id__isnull=False).order_by("pk").iterator():
-        key = f"tenant:{account.partner_center_tenant_id}"
-        if key in chosen:
-            continue
-        knowledge = known.get(key)
-        if still_counts(knowledge):
-            continue
-        chosen[key] = account
-    return list(chosen.values())
+def unknown_synced_accounts(max_age_days: float | None = None) -> list[Account]:
+    """One account per tenant whose acceptance is not known (or known only by a stale attestation), and per tenant
+    verified at Partner Center more than `max_age_days` ago when given (mca.recheck.candidate_ids)."""
+    ids = candidate_ids(max_age_days)
+    by_pk = Account.objects.in_bulk(ids)
+    return [by_pk[pk] for pk in ids]
 
 
-def _ask(account: Account) -> AcceptanceStatus:
+def _ask(item_id: int, last_try: bool) -> RecheckAnswer | None:
     try:
-        return acceptance_status(account, ask_again=True)  # asking Partner Center is the point of the run
+        return ask_item(item_id, last_try=last_try)  # the one path of every re-check, workers' included
     finally:
         connection.close()  # this worker thread's connection; the pool's threads are reused
 
 
 def reconcile_unknown(
-    *, concurrency: int | None = None, progress: Callable[[int], None] | None = None
+    *,
+    concurrency: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    max_age_days: float | None = None,
 ) -> ReconcileSummary:
-    """Ask Partner Center about every unknown synced customer, `concurrency` questions at a time."""
+    """Ask Partner Center about every unknown synced customer (and those verified more than `max_age_days` ago),
+    `concurrency` questions at a time, in this process: a `RecheckRun` asked by threads instead of workers."""
     concurrency = max(1, concurrency or default_concurrency())
-    accounts = unknown_synced_accounts()
-    summary = ReconcileSummary(candidates=len(accounts))
-    queue: list[tuple[Account, int]] = [(account, 0) for account in accounts]
+    run = plan_run(source="reconcile", max_age_days=max_age_days)
+    summary = ReconcileSummary(candidates=run.planned, run_id=run.pk)
+    items = run.items.select_related("account").order_by("pk")
+    queue: list[tuple[int, Account, int]] = [(item.pk, item.account, 0) for item in items]
     first_pause, max_pause = _throttle_pause(), _max_throttle_pause()
     pause, resume_at = first_pause, 0.0
-    in_flight: dict[Future, tuple[Account, int]] = {}
+    in_flight: dict[Future, tuple[int, Account, int]] = {}
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mca-reconcile") as pool:
         while queue or in_flight:
             while queue and len(in_flight) < concurrency and time.monotonic() >= resume_at:
-                account, tries = queue.pop(0)
-                in_flight[pool.submit(_ask, account)] = (account, tries)
+                item_id, account, tries = queue.pop(0)
+                in_flight[pool.submit(_ask, item_id, tries >= MAX_THROTTLE_RETRIES)] = (item_id, account, tries)
                 summary.asked += 1
             if not in_flight:  # everything left waits for the throttling pause
                 time.sleep(max(0.0, resume_at - time.monotonic()))
@@ -141,32 +142,36 @@ def reconcile_unknown(
             timeout = max(0.0, resume_at - time.monotonic()) if queue and resume_at > time.monotonic() else None
             done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
-                account, tries = in_flight.pop(future)
+                item_id, account, tries = in_flight.pop(future)
+                tenant = str(account.partner_center_tenant_id)
                 error = future.exception()
-                if error is not None:
-                    logger.exception("Reconcile failed for account %s", account.pk, exc_info=error)
-                    summary.errors.append(f"account {account.pk} ({account.name}): {type(error).__name__}: {error}")
-                    summary.outcomes[str(account.partner_center_tenant_id)] = "error"
+                answer = future.result() if error is None else None
+                if error is not None or (answer is not None and answer.code == "error"):
+                    text = f"{type(error).__name__}: {error}" if error is not None else answer.message
+                    logger.error("Reconcile failed for account %s: %s", account.pk, text)
+                    summary.errors.append(f"account {account.pk} ({account.name}): {text}")
+                    summary.outcomes[tenant] = "error"
                     _tick(progress)
                     continue
-                status = future.result()
-                if status.reason.code == ReasonCode.PARTNER_CENTER_THROTTLED and tries < MAX_THROTTLE_RETRIES:
+                if answer is None:  # answered by someone else meanwhile (a worker resuming the same run)
+                    _tick(progress)
+                    continue
+                if answer.outcome == RecheckOutcome.THROTTLED and tries < MAX_THROTTLE_RETRIES:
                     summary.throttled_pauses += 1
                     resume_at = time.monotonic() + pause
                     pause = min(max_pause, pause * 2)
-                    queue.append((account, tries + 1))
+                    queue.append((item_id, account, tries + 1))
                     continue
-                if status.reason.code != ReasonCode.PARTNER_CENTER_THROTTLED:
+                if answer.outcome != RecheckOutcome.THROTTLED:
                     pause = first_pause  # Partner Center answers again: back to the first pause length
-                tenant = str(account.partner_center_tenant_id)
-                if not status.needed:
-                    outcome = summary.outcomes[tenant] = str(status.known_by or status.reason.code)
-                    summary.accepted[outcome] += 1
+                summary.outcomes[tenant] = answer.code
+                if answer.outcome == RecheckOutcome.ACCEPTED:
+                    summary.accepted[answer.code] += 1
                 else:
-                    outcome = summary.outcomes[tenant] = str(status.reason.code)
-                    summary.still_needed[outcome] += 1
-                    summary.needing.append((account.name, tenant, status.reason.message))
+                    summary.still_needed[answer.code] += 1
+                    summary.needing.append((account.name, tenant, answer.message))
                 _tick(progress)
+    finish_if_done(run.pk)
     _look_at_open_attestations(summary)
     return summary
 

@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 
 from bss.choices import Role
 from bss.models import Account
-from mca.choices import AcceptanceKind, ReasonCode
+from mca.choices import AcceptanceKind, ReasonCode, RecheckOutcome
 from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
 from mca.models import CustomerKnowledge
 from mca.rules import attestation_counts, attestation_min_date, cloud_agreement_counts, cloud_agreement_cutoff
@@ -216,9 +216,12 @@ def _with_form(
     deadline: float,
     correlation_id: str | None,
     partner_center_answered_at: datetime | None = None,
+    form: bool = True,
 ) -> AcceptanceStatus:
     """A needed status, with the template and document link the form shows, within what is left of the budget
-    (the last known ones when Partner Center cannot answer in time)."""
+    (the last known ones when Partner Center cannot answer in time); without them when no form is shown (`form`)."""
+    if not form:
+        return AcceptanceStatus(needed=True, reason=reason, partner_center_answered_at=partner_center_answered_at)
     shown = shown_template(account, deadline=deadline, correlation_id=correlation_id)
     return AcceptanceStatus(
         needed=True,
@@ -323,7 +326,7 @@ def remembered_answers(accounts: Iterable[Account]) -> dict[int, RememberedAnswe
 
 
 def acceptance_status(
-    account: Account, *, correlation_id: str | None = None, ask_again: bool = False
+    account: Account, *, correlation_id: str | None = None, ask_again: bool = False, form: bool = True
 ) -> AcceptanceStatus:
     """Is the customer's MCA acceptance needed before a Microsoft purchase? (R2–R4a)
 
@@ -332,7 +335,8 @@ def acceptance_status(
     anything else — a negative answer, an outage, throttling, a slow or unreadable answer — means the form is
     shown with the reason, so a sale is never blocked and the check never skipped silently. A negative answer is
     reused for MCA_NOT_ACCEPTED_TTL seconds; `ask_again` ("Check now") asks Partner Center anyway, unless it
-    answered less than MCA_ATTESTATION_MIN_CHECK_SECONDS ago.
+    answered less than MCA_ATTESTATION_MIN_CHECK_SECONDS ago. `form=False` (re-checks) leaves out the template and
+    document link a form would show.
     """
     knowledge = known_acceptance(account)
     if still_counts(knowledge):
@@ -360,7 +364,7 @@ def acceptance_status(
             if learned is not None:
                 return _accepted(learned)
             if failure is not None:
-                return _with_form(account, failure, deadline, correlation_id)
+                return _with_form(account, failure, deadline, correlation_id, form=form)
             answered_at = timezone.now()
             _remember_not_accepted(account, stale_seen, answered_at)
             seen = (stale_seen.date_agreed, stale_seen.primary_contact) if stale_seen else (None, None)
@@ -384,4 +388,55 @@ def acceptance_status(
             ReasonCode.NEW_CUSTOMER,
             "New Microsoft customer: the MCA must be accepted before the first Microsoft order",
         )
-    return _with_form(account, reason, deadline, correlation_id, answered_at)
+    return _with_form(account, reason, deadline, correlation_id, answered_at, form=form)
+
+
+# --- Re-checks (mca.recheck, mca_reconcile) ---------------------------------------------------------------------
+
+_UNREACHABLE = frozenset(
+    {ReasonCode.PARTNER_CENTER_UNAVAILABLE, ReasonCode.PARTNER_CENTER_SLOW, ReasonCode.PARTNER_CENTER_BAD_RESPONSE}
+)
+
+
+@dataclass(frozen=True)
+class RecheckAnswer:
+    """What asking Partner Center again about one customer came to: `outcome` a RecheckOutcome, `code` the
+    AcceptanceKind (accepted) or ReasonCode (otherwise), `message` the reason sentence."""
+
+    outcome: RecheckOutcome
+    code: str
+    message: str
+
+
+def _outcome_of(status: AcceptanceStatus) -> RecheckAnswer:
+    if not status.needed:
+        return RecheckAnswer(RecheckOutcome.ACCEPTED, str(status.known_by or status.reason.code), status.reason.message)
+    code = status.reason.code
+    if code == ReasonCode.PARTNER_CENTER_THROTTLED:
+        outcome = RecheckOutcome.THROTTLED
+    elif code in _UNREACHABLE:
+        outcome = RecheckOutcome.UNKNOWN
+    else:
+        outcome = RecheckOutcome.NOT_ACCEPTED
+    return RecheckAnswer(outcome, str(code), status.reason.message)
+
+
+def recheck_acceptance(account: Account, *, correlation_id: str | None = None) -> RecheckAnswer:
+    """Ask Partner Center about the account's customer now, and record what it says, through the same code as every
+    check: a customer unknown here goes through `acceptance_status(ask_again=True)`; one known here (a re-check of an
+    old verification) is asked anyway, and a positive answer refreshes `verified_at` (`remember_acceptance`)."""
+    knowledge = known_acceptance(account)
+    if not still_counts(knowledge) or not account.is_synced:
+        return _outcome_of(acceptance_status(account, correlation_id=correlation_id, ask_again=True, form=False))
+    deadline = time.monotonic() + settings.MCA_STATUS_TIME_BUDGET
+    learned, failure, _stale = _ask_partner_center(account, get_client(), correlation_id, deadline)
+    if learned is not None:
+        return _outcome_of(_accepted(learned))
+    if failure is not None:
+        return _outcome_of(AcceptanceStatus(needed=True, reason=failure))
+    # Known here (e.g. confirmed here, not delivered yet), not at Microsoft: what is known stays (R2), the run says so.
+    return RecheckAnswer(
+        RecheckOutcome.NOT_ACCEPTED,
+        str(ReasonCode.NOT_ACCEPTED),
+        f"Partner Center does not report the acceptance known here ({_accepted(knowledge).reason.message})",
+    )

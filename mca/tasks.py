@@ -82,3 +82,28 @@ def send_checkpoint_digest_task() -> int:
     from mca.digest import send_checkpoint_digest
 
     return send_checkpoint_digest()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def recheck_chunk_task(run_id: int, first_item_id: int, last_item_id: int) -> dict[str, int]:
+    # acks_late: a worker killed mid-chunk leaves the message for another; each account is claimed before it is
+    # asked and answered once per run (mca.recheck), so a chunk delivered twice asks nobody twice.
+    from mca.recheck import ask_chunk
+
+    return ask_chunk(run_id, first_item_id, last_item_id)
+
+
+@shared_task(ignore_result=True)
+def start_recheck_task() -> int:
+    """Beat (MCA_RECHECK_EVERY_SECONDS): re-check the unknown customers and those verified too long ago."""
+    from mca.recheck import default_max_age_days, start_run
+
+    run, _queued = start_run(source="beat", max_age_days=default_max_age_days())
+    return run.pk
+
+
+@shared_task(ignore_result=True)
+def resume_rechecks_task() -> int:
+    from mca.recheck import resume_stalled_runs
+
+    return resume_stalled_runs()

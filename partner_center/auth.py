@@ -206,3 +206,35 @@ class AppUserTokenProvider(_MsalProvider):
         if result.get("refresh_token"):
             self._refresh_token = str(result["refresh_token"])
         return self._access_token
+
+
+class SimulatorTokenProvider:
+    """Tokens from the simulator's stand-in for Entra ID's token endpoint (`{simulator}/login/{tenant}/oauth2/v2.0/
+    token`), the OAuth 2.0 form post MSAL sends: client credentials for app-only, a refresh token for App+User. The
+    simulator can be told to issue tokens with or without MFA, or to refuse (`_control/tokens`), so the token
+    readiness check (partner_center.readiness) runs its real code path in tests and the demo. MSAL itself cannot
+    be pointed at it (it insists on an https authority)."""
+
+    def __init__(self, token_url: str, *, kind: str, grant_type: str, scope: str, refresh_token: str = "") -> None:
+        self._url = token_url
+        self.kind = kind
+        self._form = {"grant_type": grant_type, "scope": scope, "client_id": "simulator-client"}
+        if refresh_token:
+            self._form["refresh_token"] = refresh_token
+
+    def __repr__(self) -> str:
+        return f"SimulatorTokenProvider({self.kind})"
+
+    def token(self) -> str:
+        import requests
+
+        try:
+            response = requests.post(self._url, data=self._form, timeout=5, allow_redirects=False)
+            result = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise PartnerCenterUnavailable(
+                f"Could not get a Partner Center {self.kind} token: {type(exc).__name__}"
+            ) from None
+        if not isinstance(result, dict) or "access_token" not in result:
+            raise _msal_failure(self.kind, result if isinstance(result, dict) else None)
+        return str(result["access_token"])

@@ -303,6 +303,16 @@ PARTNER_CENTER_BREAKER_FAILURES = env.int("PARTNER_CENTER_BREAKER_FAILURES", def
 PARTNER_CENTER_BREAKER_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_OPEN_SECONDS", default=30.0)
 # The first open period; each failed trial doubles it up to PARTNER_CENTER_BREAKER_OPEN_SECONDS (partner_center.health).
 PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS", default=5.0)
+# Our own limit on calls to Partner Center, one moving window shared by every process (partner_center.ratelimit), in
+# `limits`' notation: "50/second", "3000/minute". Empty: none (Microsoft's 429 and Retry-After still pause everyone).
+PARTNER_CENTER_RATE_LIMIT = env.str("PARTNER_CENTER_RATE_LIMIT", default="")
+# Where that window lives: Redis wherever several processes run ("memory://" is per process).
+PARTNER_CENTER_RATE_LIMIT_STORAGE = env.str("PARTNER_CENTER_RATE_LIMIT_STORAGE", default=REDIS_URL or "memory://")
+# The simulator's own limit, playing Microsoft's (same notation; empty: unlimited). Calls over it get 429 with
+# Retry-After and are counted as "over_limit" in its call counts.
+PARTNER_CENTER_SIMULATOR_RATE_LIMIT = env.str("PARTNER_CENTER_SIMULATOR_RATE_LIMIT", default="")
+# Token readiness (partner_center_check, the BSS banner): how long one check is reused before a new token is asked.
+PARTNER_CENTER_TOKEN_CHECK_SECONDS = env.float("PARTNER_CENTER_TOKEN_CHECK_SECONDS", default=900.0)
 
 # --- MCA rules ---
 # R4: a Microsoft Cloud Agreement accepted before this moment still counts; after it only the MCA does.
@@ -324,6 +334,17 @@ MCA_DELIVERY_SENDING_LEASE_SECONDS = env.float("MCA_DELIVERY_SENDING_LEASE_SECON
 MCA_RECONCILE_CONCURRENCY = env.int("MCA_RECONCILE_CONCURRENCY", default=4)
 MCA_RECONCILE_THROTTLE_PAUSE = env.float("MCA_RECONCILE_THROTTLE_PAUSE", default=2.0)
 MCA_RECONCILE_THROTTLE_MAX_PAUSE = env.float("MCA_RECONCILE_THROTTLE_MAX_PAUSE", default=60.0)
+# Re-checks on Celery workers (mca.recheck): customers verified at Partner Center longer ago than this many days are
+# asked again along with the unknown and pending ones (0: only those).
+MCA_RECHECK_MAX_AGE_DAYS = env.float("MCA_RECHECK_MAX_AGE_DAYS", default=30.0)
+# Accounts per chunk task.
+MCA_RECHECK_CHUNK_SIZE = env.int("MCA_RECHECK_CHUNK_SIZE", default=200)
+# How long a worker holds an account it is asking about; a killed worker's account is asked again after it.
+MCA_RECHECK_CLAIM_SECONDS = env.float("MCA_RECHECK_CLAIM_SECONDS", default=120.0)
+# A run with nothing answered for this long while accounts are left is resumed (its chunks queued again).
+MCA_RECHECK_STALL_SECONDS = env.float("MCA_RECHECK_STALL_SECONDS", default=300.0)
+# Beat starts a re-check of stale customers this often (seconds; 0: never, run `mca_reconcile --workers` instead).
+MCA_RECHECK_EVERY_SECONDS = env.float("MCA_RECHECK_EVERY_SECONDS", default=0.0)
 # How Microsoft is told: "enhanced" (its enhanced attestation, the only partner path since 2026-01-05) or "legacy"
 # (the one-step partner confirmation, for installations and records from before then). See mca/attestation/.
 MCA_ATTESTATION_FLOW = env.str("MCA_ATTESTATION_FLOW", default="enhanced")
@@ -482,6 +503,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mca.tasks.send_checkpoint_digest_task",
         "schedule": crontab(minute=0, hour=MCA_CHECKPOINT_DIGEST_HOUR),
     },
+    "resume-stalled-rechecks": {
+        "task": "mca.tasks.resume_rechecks_task",
+        "schedule": env.float("MCA_RECHECK_SWEEP_SECONDS", default=60.0),
+    },
+    "check-partner-center-tokens": {
+        "task": "partner_center.tasks.check_tokens_task",
+        "schedule": PARTNER_CENTER_TOKEN_CHECK_SECONDS,
+    },
 }
 
 # --- Webhooks (issue 19, item 6; docs/api.md "Webhooks", docs/operations.md) ----------------------------------
@@ -493,3 +522,9 @@ WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
 BSS_HOLD_NOTICE = env.bool("BSS_HOLD_NOTICE", default=True)
 # Receivers must be https; plain http only for local development and tests.
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+
+if MCA_RECHECK_EVERY_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["recheck-stale-customers"] = {
+        "task": "mca.tasks.start_recheck_task",
+        "schedule": MCA_RECHECK_EVERY_SECONDS,
+    }

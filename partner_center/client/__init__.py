@@ -20,6 +20,7 @@ from partner_center.auth import AppOnlyTokenProvider, AppUserTokenProvider, Stat
 from partner_center.client.agreements import AgreementsMixin
 from partner_center.client.commerce import ETAG_STALE_CODE, CommerceMixin
 from partner_center.client.transport import MAX_ATTEMPTS, call_counts, logger, reset_call_counts
+from partner_center.ratelimit import from_settings as rate_limit_from_settings
 
 __all__ = [
     "ETAG_STALE_CODE",
@@ -55,8 +56,9 @@ class PartnerCenterClient(AgreementsMixin, CommerceMixin):
             }
             app_tokens = AppOnlyTokenProvider(**common)
             user_tokens = AppUserTokenProvider(refresh_token=settings.PARTNER_CENTER_REFRESH_TOKEN, **common)
+        base_url = settings.PARTNER_CENTER_BASE_URL
         return cls(
-            base_url=settings.PARTNER_CENTER_BASE_URL,
+            base_url=base_url,
             app_tokens=app_tokens,
             user_tokens=user_tokens,
             connect_timeout=settings.PARTNER_CENTER_CONNECT_TIMEOUT,
@@ -66,6 +68,7 @@ class PartnerCenterClient(AgreementsMixin, CommerceMixin):
             breaker_failures=settings.PARTNER_CENTER_BREAKER_FAILURES,
             breaker_open_seconds=settings.PARTNER_CENTER_BREAKER_OPEN_SECONDS,
             breaker_first_open_seconds=settings.PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS,
+            rate_limit=rate_limit_from_settings(hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:16]),
         )
 
 
@@ -95,6 +98,8 @@ def _settings_fingerprint() -> str:
             "PARTNER_CENTER_BREAKER_FAILURES",
             "PARTNER_CENTER_BREAKER_OPEN_SECONDS",
             "PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS",
+            "PARTNER_CENTER_RATE_LIMIT",
+            "PARTNER_CENTER_RATE_LIMIT_STORAGE",
         )
     ]
     return hashlib.sha256(repr(values).encode()).hexdigest()

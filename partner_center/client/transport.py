@@ -43,6 +43,7 @@ from partner_center.errors import (
     PartnerCenterUnavailable,
 )
 from partner_center.health import Health
+from partner_center.ratelimit import RateLimit
 from partner_center.types import TokenKind
 
 logger = logging.getLogger("partner_center")
@@ -163,6 +164,7 @@ class Transport:
         breaker_failures: int = 5,
         breaker_open_seconds: float = 30.0,
         breaker_first_open_seconds: float | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens: dict[TokenKind, TokenProvider] = {
@@ -185,9 +187,15 @@ class Transport:
             trial_seconds=connect_timeout + read_timeout,
             first_open_seconds=breaker_first_open_seconds,
         )
+        # One rate for every process (partner_center.ratelimit); None: no limit of our own.
+        self.rate_limit = rate_limit
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def token_provider(self, kind: TokenKind) -> TokenProvider:
+        """The provider of `kind`'s tokens (the token readiness check asks it, as a call would)."""
+        return self._tokens[kind]
 
     # --- transport --------------------------------------------------------------------------------------------
 
@@ -228,6 +236,17 @@ class Transport:
                 )
             # Paused by a 429 or the circuit open: raises at once, no HTTP (not retried: it is not transient here).
             admission = self.health.admit(endpoint.name)
+            if self.rate_limit is not None and self.rate_limit.acquire(
+                endpoint.name, deadline=deadline, monotonic=_monotonic
+            ):
+                remaining = deadline - _monotonic()  # waited for a slot: the attempt has less time
+                if remaining <= 0:
+                    raise PartnerCenterUnavailable(
+                        f"Partner Center {endpoint.name}: no time left in the budget",
+                        request_id=request_id,
+                        timed_out=True,
+                    )
+                admission = self.health.admit(endpoint.name)  # a 429 may have paused everyone meanwhile
             token = provider.token()
             attempt_correlation_id = correlation_id or str(uuid.uuid4())
             headers = {

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
@@ -138,3 +139,41 @@ def call_counts() -> dict[str, int]:
 
 def reset_calls() -> None:
     SimCallCount.objects.all().delete()
+    reset_rate_limit()
+
+
+# --- the simulator's own rate limit, playing Microsoft's (PARTNER_CENTER_SIMULATOR_RATE_LIMIT) --------------------
+# Microsoft does not publish its limits; the simulator enforces the one it is given, with the same moving window as
+# the application's limiter, kept in this process (the simulator is served by one process: runserver, the test
+# server). A call over it is answered 429 with Retry-After and counted as "over_limit".
+
+OVER_LIMIT = "over_limit"
+_limits: dict[str, Any] = {}
+
+
+def _rate_limit() -> Any:
+    from partner_center.ratelimit import RateLimit
+
+    limit = getattr(settings, "PARTNER_CENTER_SIMULATOR_RATE_LIMIT", "")
+    if not limit:
+        return None
+    if limit not in _limits:
+        _limits[limit] = RateLimit(limit, storage_uri="memory://", namespace="simulator")
+    return _limits[limit]
+
+
+def over_rate_limit() -> float | None:
+    """None when this call is within the limit; else the seconds until a call would be."""
+    limit = _rate_limit()
+    if limit is None:
+        return None
+    wait = limit.try_acquire()
+    if not wait:
+        return None
+    count_call(OVER_LIMIT)
+    return wait
+
+
+def reset_rate_limit() -> None:
+    for limit in _limits.values():
+        limit.reset()

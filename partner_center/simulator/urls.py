@@ -50,6 +50,9 @@ urlpatterns = [
         views.subscription,
         name="subscription",
     ),
+    # Entra ID's token endpoint (login.microsoftonline.com in real life), for the token readiness check.
+    path("login/<str:tenant_id>/oauth2/v2.0/token", views.token, name="token"),
+    path("_control/tokens", views.control_tokens, name="control-tokens"),
     path("_control/faults", views.control_faults, name="control-faults"),
     path("_control/calls", views.control_calls, name="control-calls"),
     path("_control/templates", views.control_templates, name="control-templates"),

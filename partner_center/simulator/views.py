@@ -8,6 +8,7 @@ the first answer to a repeated MS-RequestId. The views themselves only parse and
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -24,7 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from partner_center.simulator import faults, services, wire
+from partner_center.simulator import faults, services, tokens, wire
 from partner_center.simulator.faults import ActiveFault
 from partner_center.simulator.models import (
     AttestationStatus,
@@ -173,6 +174,9 @@ def endpoint(names: dict[str, str]) -> Callable[[Handler], Callable[..., HttpRes
                 response["Allow"] = ", ".join(names)
                 return response
             faults.count_call(name)
+            wait = faults.over_rate_limit()
+            if wait is not None:
+                return _fault_response(ActiveFault(FaultMode.THROTTLE, 0, max(1, math.ceil(wait)), 429), ids)
             fault = faults.take_fault(_relative_path(request))
             if fault is not None and (response := _fault_response(fault, ids)) is not None:
                 return response
@@ -427,6 +431,21 @@ def control_faults(request: HttpRequest) -> Answer:
         faults.clear_faults()
         return 200, {"fault": None}
     return 200, {"fault": faults.fault_json(faults.current_fault()), "calls": faults.call_counts()}
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def token(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    """Entra ID's token endpoint, played (partner_center.simulator.tokens)."""
+    status, body = tokens.issue(tenant_id, request.POST.dict())
+    return JsonResponse(body, status=status)
+
+
+@control({"GET", "POST"})
+def control_tokens(request: HttpRequest) -> Answer:
+    if request.method == "POST":
+        return 200, tokens.set_modes(_json_body(request))
+    return 200, tokens.modes()
 
 
 @control({"GET", "DELETE"})

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
+import mca.recheck
 import mca.reconcile
 from bss.models import Account
 from demo.accounts import demo_tenant_id
@@ -55,16 +56,16 @@ def _counters(request):
 
 @pytest.fixture
 def asked_tenants(monkeypatch):
-    """The tenants `acceptance_status` was called for, from any worker thread."""
+    """The tenants a re-check asked about (`recheck_acceptance`, the one path), from any worker thread."""
     asked, lock = [], threading.Lock()
-    real = mca.reconcile.acceptance_status
+    real = mca.recheck.recheck_acceptance
 
     def spy(account, **kwargs):
         with lock:
             asked.append(str(account.partner_center_tenant_id))
         return real(account, **kwargs)
 
-    monkeypatch.setattr(mca.reconcile, "acceptance_status", spy)
+    monkeypatch.setattr(mca.recheck, "recheck_acceptance", spy)
     return asked
 
 
