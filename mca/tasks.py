@@ -55,3 +55,12 @@ def write_checkpoint_task() -> int | None:
         logging.getLogger(__name__).error("%s", refused)
         return None
     return written.checkpoint.sequence if written.checkpoint else None
+
+
+@shared_task(ignore_result=True)
+def refresh_readiness_task(account_ids: list[int] | None = None) -> int:
+    """Beat (all accounts), or after a change (those accounts): rewrite the stored readiness."""
+    from bss.models import Account
+    from mca.readiness import refresh_readiness
+
+    return refresh_readiness(None if account_ids is None else Account.objects.filter(pk__in=account_ids))

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -437,6 +438,9 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
 
 # --- Periodic tasks (celery beat) ---
+# Where staff open the app, for links in e-mails sent without a request (the daily readiness digest).
+SITE_BASE_URL = env.str("SITE_BASE_URL", default="http://127.0.0.1:8000")
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-acceptance-deliveries": {
         "task": "mca.tasks.sweep_deliveries_task",
@@ -453,5 +457,15 @@ CELERY_BEAT_SCHEDULE = {
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
         "schedule": MCA_CHECKPOINT_SECONDS,
+    },
+    # The readiness page counts and filters on the stored readiness: rewritten for every account this often.
+    "refresh-mca-readiness": {
+        "task": "mca.tasks.refresh_readiness_task",
+        "schedule": env.float("MCA_READINESS_REFRESH_SECONDS", default=900.0),
+    },
+    # The daily digest of customers whose next order or change would be refused (CSP staff, each reseller).
+    "mca-readiness-digest": {
+        "task": "bss.tasks.send_readiness_digest_task",
+        "schedule": crontab(hour=env.int("MCA_DIGEST_HOUR_UTC", default=6), minute=0),
     },
 }
