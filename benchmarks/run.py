@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 DEFAULT = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load")
+SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load", "readiness")
 LOG_SCENARIOS = ("verify", "admin", "api", "indexes")  # these need the log filled to --records
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
@@ -33,6 +33,7 @@ SIZES = {
     "seconds": (10.0, 3.0),
     "duration": (60, 10),
     "users": (20, 10),
+    "accounts": (100_000, 2_000),
 }
 
 
@@ -101,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
     parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
+    parser.add_argument("--accounts", type=int, help="readiness: customer accounts (100000; quick 2000)")
     parser.add_argument(
         "--think",
         type=float,
@@ -157,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import indexes
 
         indexes.run()
+    if "readiness" in scenarios:
+        from benchmarks import readiness
+
+        readiness.run(accounts=args.accounts, repeat=args.repeat)
     if "load" in scenarios:
         from benchmarks import load
 

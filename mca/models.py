@@ -348,7 +348,7 @@ class AccountReadiness(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     refusals = models.PositiveIntegerField(default=0, help_text="Planned changes Microsoft would refuse.")
     first_refusal_on = models.DateField(null=True, blank=True, db_index=True)
-    computed_at = models.DateTimeField()
+    computed_at = models.DateTimeField(help_text="When this row last changed (a refresh rewrites changed rows only).")
 
     class Meta:
         verbose_name = "account readiness"

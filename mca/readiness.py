@@ -267,7 +267,8 @@ def predict_refusals(
 
 def refresh_readiness(accounts: QuerySet[Account] | None = None, *, chunk: int = REFRESH_CHUNK) -> int:
     """Rewrite `AccountReadiness` for `accounts` (all by default), `chunk` accounts at a time (each chunk a fixed
-    number of queries); returns the number of accounts written."""
+    number of queries); only rows that changed are written (`computed_at`: when it last changed). Returns the
+    number of accounts written."""
     accounts = Account.objects.all() if accounts is None else accounts
     today = _today()
     written = 0
@@ -284,17 +285,28 @@ def refresh_readiness(accounts: QuerySet[Account] | None = None, *, chunk: int =
         states = states_for(batch, viewer=None)
         outlooks = outlooks_for(batch, states=states, today=today)
         now = timezone.now()
-        rows = [
-            AccountReadiness(
-                account_id=account.pk,
-                state=str(states[account.pk].code),
-                verified_at=states[account.pk].verified_at,
-                refusals=len(outlooks[account.pk].refusals),
-                first_refusal_on=outlooks[account.pk].first_refusal_on,
-                computed_at=now,
+        stored = {
+            row[0]: row[1:]
+            for row in AccountReadiness.objects.filter(account_id__in=[account.pk for account in batch]).values_list(
+                "account_id", "state", "verified_at", "refusals", "first_refusal_on"
             )
-            for account in batch
-        ]
+        }
+        rows = []
+        for account in batch:
+            state, outlook = states[account.pk], outlooks[account.pk]
+            values = (str(state.code), state.verified_at, len(outlook.refusals), outlook.first_refusal_on)
+            if stored.get(account.pk) == values:
+                continue  # unchanged: not rewritten (a periodic refresh of 100 000 accounts writes only changes)
+            rows.append(
+                AccountReadiness(
+                    account_id=account.pk,
+                    state=values[0],
+                    verified_at=values[1],
+                    refusals=values[2],
+                    first_refusal_on=values[3],
+                    computed_at=now,
+                )
+            )
         AccountReadiness.objects.bulk_create(
             rows,
             update_conflicts=True,
