@@ -52,6 +52,7 @@ from mca.permissions import can_confirm_for, ensure_can_confirm
 from mca.readiness import ChangeKind, Outlook, PlannedChange, PredictedRefusal
 from mca.readiness import outlooks_for as _outlooks_for
 from mca.readiness import predict_refusals as _predict_refusals
+from mca.readiness import readiness_version as _readiness_version
 from mca.readiness import refresh_readiness as _refresh_readiness
 from mca.rules import requires_acceptance
 from mca.state import (
@@ -433,6 +434,11 @@ def refresh_readiness(accounts: QuerySet[Account] | None = None) -> int:
     return _refresh_readiness(accounts)
 
 
+def readiness_version() -> str:
+    """Changes whenever the stored readiness changes: a key part for caching counts made from it."""
+    return _readiness_version()
+
+
 def set_tenant(account: Account, tenant_id: Any) -> Account:
     """The one way an account gets its Partner Center tenant (admin edit, import, provisioning): what is known
     about its acceptance moves with it (R2), and its deliveries waiting for a customer go out."""
@@ -483,6 +489,7 @@ __all__ = [
     "outlooks_for",
     "predict_refusals",
     "prepare_for_orders",
+    "readiness_version",
     "record_link_sent",
     "refresh_readiness",
     "resend_link",

@@ -44,6 +44,23 @@ OPEN_ORDER_STATUSES = (
     OrderStatus.HELD,
 )
 REFRESH_CHUNK = 2_000
+_VERSION_KEY = "mca:readiness:version"  # moves whenever a refresh writes a row: cached counts are then out of date
+
+
+def readiness_version() -> str:
+    """A token that changes whenever the stored readiness changes (for caching what is counted from it)."""
+    from django.core.cache import cache
+
+    return str(cache.get(_VERSION_KEY, 0))
+
+
+def _bump_version() -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.incr(_VERSION_KEY)
+    except ValueError:
+        cache.set(_VERSION_KEY, 1, timeout=None)
 
 
 class ChangeKind(models.TextChoices):
@@ -314,6 +331,8 @@ def refresh_readiness(accounts: QuerySet[Account] | None = None, *, chunk: int =
             update_fields=["state", "verified_at", "refusals", "first_refusal_on", "computed_at"],
         )
         written += len(rows)
+        if rows:
+            _bump_version()
 
 
 def refresh_readiness_of(accounts: Any) -> int:

@@ -438,6 +438,9 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
 
 # --- Periodic tasks (celery beat) ---
+# The readiness page's counts per state and owner are cached this long per scope (and until a refresh changes them).
+MCA_READINESS_COUNTS_SECONDS = env.int("MCA_READINESS_COUNTS_SECONDS", default=60)
+
 # Where staff open the app, for links in e-mails sent without a request (the daily readiness digest).
 SITE_BASE_URL = env.str("SITE_BASE_URL", default="http://127.0.0.1:8000")
 
