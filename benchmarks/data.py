@@ -646,3 +646,110 @@ def _load_with_orm(
     print(f"  load: {to_add:,} records by bulk_create in {elapsed:.1f} s ({to_add / elapsed:,.0f}/s)")
     print(f"log now holds {AcceptanceRecord.objects.count():,} records")
     return {"records": to_add, "overall_seconds": elapsed, "overall_rate": to_add / elapsed}
+
+
+# --- readiness (issue 19): accounts in every state, with open orders, renewals and scheduled seat changes -------
+
+READINESS_MARK = "BENCH-SUB-"  # the generated subscriptions' partner_center_subscription_id prefix
+
+
+def ensure_readiness_data(accounts: int) -> dict[str, float]:
+    """`accounts` customer accounts (`ensure_accounts`), and for them what the readiness page reads: what is known
+    about each customer (about 45 % accepted, 10 % stale, the rest unknown when synced or required when not), an
+    auto-renewing subscription for 40 % (a third renewing with other seats or another term), a scheduled seat change
+    for 10 %, an open order for 5 %; then the stored readiness. Each part is created once (a second run adds only
+    what a larger `accounts` needs)."""
+    from bss.choices import BillingTerm, OrderStatus
+    from bss.models import Order, OrderLine, Product, ScheduledSeatChange, Subscription
+    from mca.choices import AcceptanceKind
+    from mca.knowledge import knowledge_key
+    from mca.models import AccountReadiness, CustomerKnowledge
+    from mca.readiness import refresh_readiness
+    from mca.seal import seal_knowledge
+
+    figures: dict[str, float] = {}
+    started = time.perf_counter()
+    ensure_accounts(accounts * RECORDS_PER_ACCOUNT)
+    figures["accounts_s"] = time.perf_counter() - started
+    rng = random.Random(19)  # noqa: S311 - test data, not security
+    products = list(Product.objects.filter(sku__in=["MS-M365-BS", "MS-M365-E3", "ACR-CYBER-BACKUP"]).order_by("sku"))
+    today = timezone.localdate()
+    started = time.perf_counter()
+    done = set(
+        Subscription.objects.filter(partner_center_subscription_id__startswith=READINESS_MARK).values_list(
+            "account_id", flat=True
+        )
+    )
+    known = set(CustomerKnowledge.objects.values_list("key", flat=True))
+    planned_marker = set(Order.objects.filter(number__startswith="SO-BR-").values_list("account_id", flat=True))
+    knowledge, subscriptions, orders = [], [], []
+    for account in Account.objects.filter(name__startswith="Bench ").only("pk", "partner_center_tenant_id"):
+        # The same draw for an account on every run: a second run adds no knowledge to the ones drawn "none".
+        draw = random.Random(account.pk * 7919).random()  # noqa: S311 - test data, not security
+        key = knowledge_key(account)
+        if key not in known and draw < 0.55:
+            stale = draw >= 0.45
+            row = CustomerKnowledge(
+                key=key,
+                kind=AcceptanceKind.PARTNER_CENTER_ATTESTATION if stale else AcceptanceKind.DIRECT_AT_MICROSOFT,
+                accepted_at=datetime(2022, 6, 1, tzinfo=UTC) if stale else datetime(2025, 6, 1, tzinfo=UTC),
+                verified_at=timezone.now(),
+            )
+            seal_knowledge(row)
+            knowledge.append(row)
+            known.add(key)
+        if account.pk not in done and rng.random() < 0.4:
+            changed = rng.random() < 0.33
+            subscriptions.append(
+                Subscription(
+                    account_id=account.pk,
+                    product=rng.choice(products),
+                    seats=10,
+                    partner_center_subscription_id=f"{READINESS_MARK}{account.pk}",
+                    renews_on=today + timedelta(days=rng.randrange(1, 365)),
+                    next_term_seats=rng.choice([5, 15]) if changed else None,
+                    next_term_billing_term=BillingTerm.MONTHLY if changed and rng.random() < 0.3 else "",
+                )
+            )
+        if account.pk not in planned_marker and rng.random() < 0.05:
+            orders.append(
+                Order(
+                    number=f"SO-BR-{account.pk}", account_id=account.pk, channel="storefront", status=OrderStatus.PLACED
+                )
+            )
+    CustomerKnowledge.objects.bulk_create(knowledge, batch_size=5_000)
+    Subscription.objects.bulk_create(subscriptions, batch_size=5_000)
+    Order.objects.bulk_create(orders, batch_size=5_000)
+    product = products[0]
+    created = {order.number: order.pk for order in Order.objects.filter(number__in=[o.number for o in orders])}
+    OrderLine.objects.bulk_create(
+        (OrderLine(order_id=created[o.number], product=product, quantity=3, unit_price=product.price) for o in orders),
+        batch_size=5_000,
+    )
+    new_subscriptions = Subscription.objects.filter(
+        partner_center_subscription_id__in=[s.partner_center_subscription_id for s in subscriptions]
+    ).only("pk")
+    ScheduledSeatChange.objects.bulk_create(
+        (
+            ScheduledSeatChange(
+                subscription_id=s.pk,
+                seats=rng.choice([8, 12]),
+                effective_on=today + timedelta(days=rng.randrange(1, 90)),
+            )
+            for s in new_subscriptions.iterator()
+            if rng.random() < 0.25
+        ),
+        batch_size=5_000,
+    )
+    figures["plans_s"] = time.perf_counter() - started
+    missing = Account.objects.filter(readiness__isnull=True).exists()
+    if knowledge or subscriptions or orders or missing:
+        started = time.perf_counter()
+        refresh_readiness()
+        figures["refresh_s"] = time.perf_counter() - started
+    figures["accounts"] = Account.objects.count()
+    figures["stored"] = AccountReadiness.objects.count()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE")
+    return figures

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 DEFAULT = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load", "recheck")
+SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load", "recheck", "readiness")
 LOG_SCENARIOS = ("verify", "admin", "api", "indexes")  # these need the log filled to --records
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
@@ -33,7 +33,7 @@ SIZES = {
     "seconds": (10.0, 3.0),
     "duration": (60, 10),
     "users": (20, 10),
-    "accounts": (100_000, 200),
+    "accounts": (100_000, 200),  # recheck, readiness
 }
 
 
@@ -105,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="confirm: alternate rounds with the after-commit checkpoint scheduling on and off (issue 17's cost)",
     )
-    parser.add_argument("--accounts", type=int, help="recheck: synced accounts re-checked per run (100000; quick 200)")
+    parser.add_argument("--accounts", type=int, help="recheck, readiness: accounts (100000; quick 200)")
     parser.add_argument(
         "--rate", type=float, default=20.0, help="recheck: the simulator's limit in calls/s (ours 5 %% below)"
     )
@@ -171,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import recheck
 
         recheck.run(accounts=args.accounts, rate=args.rate)
+    if "readiness" in scenarios:
+        from benchmarks import readiness
+
+        readiness.run(accounts=args.accounts, repeat=args.repeat)
     if "load" in scenarios:
         from benchmarks import load
 

@@ -5,6 +5,8 @@ from django import forms
 from bss.choices import Channel, OrderStatus
 from bss.models import Product
 from bss.services.orders import MAX_SEATS
+from bss.services.readiness import NOT_COUNTED
+from mca import gate
 
 
 class OrderFilterForm(forms.Form):
@@ -28,3 +30,22 @@ class SeatsForm(forms.Form):
 
 class DirectLinkForm(forms.Form):
     email = forms.EmailField(label="Send the link to (the customer's administrator)")
+
+
+class ReadinessFilterForm(forms.Form):
+    """The readiness page's filters. The owner choices are the owners within the user's scope only: another
+    reseller's id is refused ("not one of the available choices"), never silently widened."""
+
+    q = forms.CharField(label="Customer or domain", required=False, max_length=100)
+    state = forms.ChoiceField(label="MCA state", required=False)
+    reseller = forms.ChoiceField(label="Owner", required=False)
+    at_risk = forms.BooleanField(label="Only customers with a refusal predicted", required=False)
+
+    def __init__(self, *args: object, owners: list[dict], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = [
+            ("", "Any state"),
+            *gate.McaState.choices,
+            (NOT_COUNTED, "Not counted yet"),
+        ]
+        self.fields["reseller"].choices = [("", "Any owner"), *((str(owner["id"]), owner["name"]) for owner in owners)]

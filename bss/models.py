@@ -136,6 +136,11 @@ class Account(models.Model):
     class Meta:
         ordering = ["name"]
         permissions = [("confirm_mca_acceptance", "Can confirm a customer's MCA acceptance")]
+        # The readiness page pages all visible accounts by name (a reseller's staff: within their reseller).
+        indexes = [
+            models.Index(fields=["name", "id"], name="account_by_name"),
+            models.Index(fields=["reseller", "name", "id"], name="account_reseller_by_name"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["reseller", "partner_center_tenant_id"],
@@ -292,13 +297,80 @@ class Subscription(models.Model):
     partner_center_subscription_id = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The term: when it ends and whether Microsoft renews it then (NCE auto-renewal), and what the customer
+    # scheduled for the next term (Partner Center's "scheduled next term instructions"). A renewal as it is never
+    # needs the MCA (R1); a renewal with other seats or another billing term is a seat or term change as well.
+    renews_on = models.DateField(null=True, blank=True, help_text="The last day of the current term.")
+    auto_renew = models.BooleanField(default=True, help_text="Microsoft renews the subscription at the term's end.")
+    next_term_seats = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seats from the renewal on (empty: unchanged)."
+    )
+    next_term_billing_term = models.CharField(
+        max_length=3,
+        choices=BillingTerm.choices,
+        blank=True,
+        help_text="Billing term from the renewal on (empty: unchanged).",
+    )
 
     class Meta:
         ordering = ["account", "product"]
-        constraints = [models.CheckConstraint(condition=Q(seats__gte=1), name="subscription_at_least_one_seat")]
+        constraints = [
+            models.CheckConstraint(condition=Q(seats__gte=1), name="subscription_at_least_one_seat"),
+            models.CheckConstraint(
+                condition=Q(next_term_seats__isnull=True) | Q(next_term_seats__gte=1),
+                name="subscription_next_term_at_least_one_seat",
+            ),
+        ]
+        indexes = [
+            # The readiness page reads each listed account's auto-renewals in one query.
+            models.Index(
+                fields=["account", "renews_on"],
+                condition=Q(is_active=True, auto_renew=True, renews_on__isnull=False),
+                name="subscription_auto_renewals",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.product} x {self.seats} for {self.account}"
+
+    @property
+    def renewal_operations(self) -> list[str]:
+        """What the next renewal does at Microsoft: a renewal, plus the seat or term change scheduled with it."""
+        operations = [Operation.RENEWAL]
+        if self.next_term_seats is not None and self.next_term_seats != self.seats:
+            operations.append(Operation.SEAT_INCREASE if self.next_term_seats > self.seats else Operation.SEAT_DECREASE)
+        if self.next_term_billing_term and self.next_term_billing_term != self.product.billing_term:
+            operations.append(Operation.TERM_CHANGE)
+        return operations
+
+
+class ScheduledSeatChange(models.Model):
+    """A seat count a subscription moves to on a later day (mid-term), as scheduled by a channel or staff."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="scheduled_seat_changes")
+    seats = models.PositiveIntegerField()
+    effective_on = models.DateField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True, help_text="When it was applied or cancelled.")
+
+    class Meta:
+        ordering = ["effective_on", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(seats__gte=1), name="scheduledseatchange_at_least_one")]
+        indexes = [
+            models.Index(
+                fields=["subscription", "effective_on"], condition=Q(done_at__isnull=True), name="seat_change_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription}: {self.seats} seats on {self.effective_on}"
+
+    @property
+    def operation(self) -> str:
+        return Operation.SEAT_INCREASE if self.seats > self.subscription.seats else Operation.SEAT_DECREASE
 
 
 class IllegalTransition(Exception):

@@ -28,3 +28,11 @@ def retry_provisioning_task() -> int:
     for order_id in ids:
         provision_order_task.delay(order_id)
     return len(ids) + release_due_held_orders()
+
+
+@shared_task(ignore_result=True)
+def send_readiness_digest_task() -> int:
+    """Beat, daily: the readiness digest to CSP staff and each reseller's staff."""
+    from bss.services.digest import send_readiness_digest
+
+    return send_readiness_digest()

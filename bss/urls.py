@@ -25,4 +25,6 @@ urlpatterns = [
     path("subscriptions/<int:pk>/renew/", views.subscription_renew, name="subscription-renew"),
     path("subscriptions/<int:pk>/cancel/", views.subscription_cancel, name="subscription-cancel"),
     path("acceptances/", views.acceptance_list, name="acceptance-list"),
+    path("mca/", views.readiness_page, name="readiness"),
+    path("mca/export.csv", views.readiness_csv, name="readiness-csv"),
 ]

@@ -15,15 +15,22 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from bss.choices import Channel, Operation, OrderStatus
-from bss.forms import AccountFilterForm, DirectLinkForm, NewSubscriptionForm, OrderFilterForm, SeatsForm
+from bss.forms import (
+    AccountFilterForm,
+    DirectLinkForm,
+    NewSubscriptionForm,
+    OrderFilterForm,
+    ReadinessFilterForm,
+    SeatsForm,
+)
 from bss.models import Account, Order, Subscription
-from bss.services import execution, subscriptions
+from bss.services import execution, readiness, subscriptions
 from bss.services.acceptance import OperationResult
 from bss.services.orders import OrderInvalid, gated_operations
 from mca import gate, selectors
@@ -554,3 +561,50 @@ def acceptance_list(request: HttpRequest) -> HttpResponse:
         )
     page = Paginator(records, 50).get_page(request.GET.get("page"))
     return render(request, "bss/acceptance_list.html", {"page": page, "q": q})
+
+
+# --- MCA readiness --------------------------------------------------------------------------------------------
+
+READINESS_PAGE_SIZE = 50
+
+
+def _readiness_filters(request: HttpRequest, counts: readiness.Counts) -> tuple[ReadinessFilterForm, Any]:
+    """The filter form (owner choices: the user's scope only) and the filters, or None when the input is invalid."""
+    form = ReadinessFilterForm(request.GET or None, owners=counts.by_owner)
+    if not request.GET:
+        return form, readiness.ReadinessFilters()
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    filters = readiness.ReadinessFilters(
+        state=data["state"], reseller=data["reseller"], at_risk=data["at_risk"], q=data["q"].strip()
+    )
+    return form, filters
+
+
+@bss_view
+def readiness_page(request: HttpRequest) -> HttpResponse:
+    counts = readiness.counts_for(request.user)
+    form, filters = _readiness_filters(request, counts)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context: dict[str, Any] = {"form": form, "counts": counts, "query": query.urlencode(), "rows": [], "page": None}
+    if filters is None:
+        return render(request, "bss/readiness.html", context, status=400)
+    accounts = readiness.accounts_for(request.user, filters).select_related("reseller")
+    page = Paginator(accounts.order_by("name", "pk"), READINESS_PAGE_SIZE).get_page(request.GET.get("page"))
+    context["page"] = page
+    context["rows"] = readiness.rows_for(list(page.object_list), viewer=request.user)
+    return render(request, "bss/readiness.html", context)
+
+
+@bss_view
+def readiness_csv(request: HttpRequest) -> HttpResponse:
+    counts = readiness.counts_for(request.user)
+    form, filters = _readiness_filters(request, counts)
+    if filters is None:
+        errors = "; ".join(f"{name}: {' '.join(messages_)}" for name, messages_ in form.errors.items())
+        return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(readiness.csv_lines(request.user, filters), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="mca-readiness.csv"'
+    return response

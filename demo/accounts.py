@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from bss.choices import BillingTerm, Channel, Operation, OrderStatus, Role, Vendor
-from bss.models import Account, CloudServiceProvider, Contact, Order, OrderLine, OrderStatusChange, Product, Reseller
+from bss.models import (
+    Account,
+    CloudServiceProvider,
+    Contact,
+    Order,
+    OrderLine,
+    OrderStatusChange,
+    Product,
+    Reseller,
+    ScheduledSeatChange,
+    Subscription,
+)
 from bss.roles import grant_role
 
 DEMO_PASSWORD = "demo"
@@ -199,6 +211,38 @@ DEMO_ORDERS = [
     ("SO-DEMO-TAILSPIN", "tailspin", "MS-M365-E3", 5, "wl-customer"),
 ]
 
+
+@dataclass(frozen=True)
+class DemoSubscription:
+    """A subscription with its term (days from the seed until it renews) and what is planned for it: the readiness
+    page's refusals predicted (issue 19) in every kind: a renewal with more seats, a scheduled seat change, a
+    billing-term change at renewal, and changes Microsoft would not refuse (accepted customer, non-Microsoft)."""
+
+    reference: str  # partner_center_subscription_id, the natural key
+    account: str
+    sku: str
+    seats: int
+    renews_in_days: int
+    auto_renew: bool = True
+    next_term_seats: int | None = None
+    next_term_billing_term: str = ""
+    seat_change: tuple[int, int] | None = None  # (seats, days from the seed)
+
+
+DEMO_SUBSCRIPTIONS = [
+    # Litware (synced, nothing known): a renewal with more seats and a scheduled increase, both refused.
+    DemoSubscription("DEMO-SUB-LITWARE", "litware", "MS-M365-BS", 10, 30, next_term_seats=15, seat_change=(12, 7)),
+    # Proseware (only a 2022 attestation: stale): renewing unchanged is fine; the scheduled decrease is refused.
+    DemoSubscription("DEMO-SUB-PROSEWARE", "proseware", "MS-M365-E3", 20, 60, seat_change=(18, 14)),
+    # Blue Yonder accepted at Microsoft: nothing it plans is refused.
+    DemoSubscription("DEMO-SUB-BLUEYONDER", "blue-yonder", "MS-M365-E3", 50, 20, next_term_seats=60),
+    # Trey Research (Fabrikam, not checked yet): a billing-term change at renewal, at risk.
+    DemoSubscription("DEMO-SUB-TREY", "trey", "MS-M365-BS", 5, 45, next_term_billing_term=BillingTerm.MONTHLY),
+    # Coho Winery: a non-Microsoft product's seat change never needs the MCA (R1).
+    DemoSubscription("DEMO-SUB-COHO", "coho", "ACR-CYBER-BACKUP", 8, 25, seat_change=(10, 3)),
+    DemoSubscription("DEMO-SUB-ADVENTURE", "adventure-works", "MS-AZURE-PLAN", 1, 90, auto_renew=False),
+]
+
 # username -> (role, account key or reseller slug, first name, last name)
 DEMO_USERS = [
     ("admin", Role.ADMIN, None, "Ada", "Admin"),
@@ -289,7 +333,31 @@ def seed_demo_data() -> dict[str, Account]:
         else:
             grant_role(user, role)
     _seed_orders(accounts)
+    _seed_subscriptions(accounts)
     return accounts
+
+
+def _seed_subscriptions(accounts: dict[str, Account]) -> None:
+    """The demo's subscriptions and scheduled seat changes, created once, their days counted from the first seed."""
+    today = timezone.localdate()
+    for demo in DEMO_SUBSCRIPTIONS:
+        if Subscription.objects.filter(partner_center_subscription_id=demo.reference).exists():
+            continue
+        subscription = Subscription.objects.create(
+            account=accounts[demo.account],
+            product=Product.objects.get(sku=demo.sku),
+            seats=demo.seats,
+            partner_center_subscription_id=demo.reference,
+            renews_on=today + timedelta(days=demo.renews_in_days),
+            auto_renew=demo.auto_renew,
+            next_term_seats=demo.next_term_seats,
+            next_term_billing_term=demo.next_term_billing_term,
+        )
+        if demo.seat_change is not None:
+            seats, days = demo.seat_change
+            ScheduledSeatChange.objects.create(
+                subscription=subscription, seats=seats, effective_on=today + timedelta(days=days)
+            )
 
 
 def _seed_orders(accounts: dict[str, Account]) -> None:

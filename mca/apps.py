@@ -21,3 +21,18 @@ class McaConfig(AppConfig):
         circuit_closed.connect(sweep_when_partner_center_can_be_asked, dispatch_uid="mca.sweep_after_close")
         # Writes that may move a customer's MCA state announce it (mca.signals.state_changed) through mca.state.
         knowledge.announce_state_changes_with(state.state_changes)
+        # The stored readiness (counts and filters of the readiness page) follows a customer whose acceptance
+        # became known, after the change commits; beat rewrites everything periodically (MCA_READINESS_REFRESH_SECONDS).
+        # Not on every state_changed: a receiver that always wants it makes every state-moving write compute the
+        # states before and after (mca.signals.connect_when); the page shows each listed row's state live anyway.
+        from mca.signals import acceptance_known
+
+        acceptance_known.connect(_refresh_after_acceptance, dispatch_uid="mca.readiness.acceptance_known")
+
+
+def _refresh_after_acceptance(sender: object, accounts: object = None, **kwargs: object) -> None:
+    from mca.tasks import refresh_readiness_task
+
+    ids = list(accounts.values_list("pk", flat=True)) if accounts is not None else []  # type: ignore[attr-defined]
+    if ids:
+        refresh_readiness_task.delay(ids)

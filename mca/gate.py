@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django import forms
@@ -49,6 +49,11 @@ from mca.log import is_first_party
 from mca.models import Attestation
 from mca.outbox import release_waiting_deliveries
 from mca.permissions import can_confirm_for, ensure_can_confirm
+from mca.readiness import ChangeKind, Outlook, PlannedChange, PredictedRefusal
+from mca.readiness import outlooks_for as _outlooks_for
+from mca.readiness import predict_refusals as _predict_refusals
+from mca.readiness import readiness_version as _readiness_version
+from mca.readiness import refresh_readiness as _refresh_readiness
 from mca.rules import requires_acceptance
 from mca.state import (
     CustomerMcaState,
@@ -412,6 +417,44 @@ def states_for(
     return _states_for(accounts, viewer=viewer)
 
 
+def predict_refusals(
+    accounts: Iterable[Account],
+    *,
+    viewer: AbstractBaseUser | AnonymousUser | None = None,
+    states: dict[int, CustomerMcaState] | None = None,
+    today: date | None = None,
+) -> dict[int, list[PredictedRefusal]]:
+    """Per account id, the open orders, scheduled seat changes and auto-renewals Microsoft would refuse for lack of
+    a current acceptance, each with the day it would fail (earliest first; accounts with none are absent). The
+    gate's own rules (R1 per operation, the state model's R2-R4a, R4 on the day) on local knowledge only: a fixed
+    number of queries for any number of accounts, never a Partner Center call. Pass `states` when the caller has
+    `states_for` of the same accounts already."""
+    return _predict_refusals(accounts, viewer=viewer, states=states, today=today)
+
+
+def outlooks_for(
+    accounts: Iterable[Account],
+    *,
+    viewer: AbstractBaseUser | AnonymousUser | None = None,
+    states: dict[int, CustomerMcaState] | None = None,
+    today: date | None = None,
+) -> dict[int, Outlook]:
+    """Per account id, every planned change (open orders, scheduled seat changes, auto-renewals) and the refusals
+    predicted among them (as `predict_refusals`), for pages that list both."""
+    return _outlooks_for(accounts, viewer=viewer, states=states, today=today)
+
+
+def refresh_readiness(accounts: QuerySet[Account] | None = None) -> int:
+    """Rewrite the stored readiness (state, refusals, first refusal day) of `accounts` (all by default), in chunks;
+    pages count and filter a portfolio on it."""
+    return _refresh_readiness(accounts)
+
+
+def readiness_version() -> str:
+    """Changes whenever the stored readiness changes: a key part for caching counts made from it."""
+    return _readiness_version()
+
+
 def set_tenant(account: Account, tenant_id: Any) -> Account:
     """The one way an account gets its Partner Center tenant (admin edit, import, provisioning): what is known
     about its acceptance moves with it (R2), and its deliveries waiting for a customer go out."""
@@ -435,6 +478,7 @@ __all__ = [
     "ACCEPTANCE_REQUIRED_CODE",
     "AcceptanceInvalid",
     "AcceptanceRequired",
+    "ChangeKind",
     "ConfirmationContext",
     "CustomerMcaState",
     "Decision",
@@ -443,7 +487,10 @@ __all__ = [
     "McaState",
     "Outcome",
     "OutcomeKind",
+    "Outlook",
     "PendingAttestation",
+    "PlannedChange",
+    "PredictedRefusal",
     "cancel_link",
     "check",
     "check_now",
@@ -456,9 +503,13 @@ __all__ = [
     "look_alike_problem",
     "mask_email",
     "may_confirm",
+    "outlooks_for",
     "poll_signature",
+    "predict_refusals",
     "prepare_for_orders",
+    "readiness_version",
     "record_link_sent",
+    "refresh_readiness",
     "resend_link",
     "set_tenant",
     "state_for",

@@ -393,3 +393,21 @@ class RecheckItem(models.Model):
 
     def __str__(self) -> str:
         return f"Re-check {self.run_id}, account {self.account_id}: {self.outcome or 'to ask'}"
+class AccountReadiness(models.Model):
+    """The last computed MCA state of one account and what it would refuse (`mca.readiness`): a copy of what
+    `states_for` and `predict_refusals` said at `computed_at`, so a portfolio of 100 000 accounts can be counted,
+    filtered and paged in SQL. Pages show each listed row's state live; this table only counts and filters."""
+
+    account = models.OneToOneField("bss.Account", on_delete=models.CASCADE, primary_key=True, related_name="readiness")
+    state = models.CharField(max_length=10, db_index=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    refusals = models.PositiveIntegerField(default=0, help_text="Planned changes Microsoft would refuse.")
+    first_refusal_on = models.DateField(null=True, blank=True, db_index=True)
+    computed_at = models.DateTimeField(help_text="When this row last changed (a refresh rewrites changed rows only).")
+
+    class Meta:
+        verbose_name = "account readiness"
+        verbose_name_plural = "account readiness"
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.state}"

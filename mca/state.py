@@ -47,6 +47,10 @@ class McaState(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+# How an account counts as accepted through R4 (the Cloud Agreement before the cut-over): the readiness forecast
+# reads it to apply the cut-over on the day of a planned change.
+CLOUD_AGREEMENT_HOW = "Microsoft Cloud Agreement"
+
 # Who looks decides what "next" means: the customer's own user, a reseller user, or CSP / white-label staff.
 CUSTOMER, RESELLER, STAFF = "customer", "reseller", "staff"
 
@@ -243,7 +247,7 @@ def states_for(
                 McaState.ACCEPTED,
                 "Microsoft Cloud Agreement accepted before the cut-over",
                 kind,
-                accepted_how="Microsoft Cloud Agreement",
+                accepted_how=CLOUD_AGREEMENT_HOW,
                 accepted_at=account.cloud_agreement_accepted_at,
             )
             continue

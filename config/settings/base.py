@@ -478,6 +478,12 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
 
 # --- Periodic tasks (celery beat) ---
+# The readiness page's counts per state and owner are cached this long per scope (and until a refresh changes them).
+MCA_READINESS_COUNTS_SECONDS = env.int("MCA_READINESS_COUNTS_SECONDS", default=60)
+
+# Where staff open the app, for links in e-mails sent without a request (the daily readiness digest).
+SITE_BASE_URL = env.str("SITE_BASE_URL", default="http://127.0.0.1:8000")
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-acceptance-deliveries": {
         "task": "mca.tasks.sweep_deliveries_task",
@@ -510,6 +516,16 @@ CELERY_BEAT_SCHEDULE = {
     "check-partner-center-tokens": {
         "task": "partner_center.tasks.check_tokens_task",
         "schedule": PARTNER_CENTER_TOKEN_CHECK_SECONDS,
+    },
+    # The readiness page counts and filters on the stored readiness: rewritten for every account this often.
+    "refresh-mca-readiness": {
+        "task": "mca.tasks.refresh_readiness_task",
+        "schedule": env.float("MCA_READINESS_REFRESH_SECONDS", default=900.0),
+    },
+    # The daily digest of customers whose next order or change would be refused (CSP staff, each reseller).
+    "mca-readiness-digest": {
+        "task": "bss.tasks.send_readiness_digest_task",
+        "schedule": crontab(hour=env.int("MCA_DIGEST_HOUR_UTC", default=6), minute=0),
     },
 }
 

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from demo.accounts import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
 from demo.history import seed_history, seed_links
 from demo.simulator import seed_simulator
+from mca import gate
 
 
 class Command(BaseCommand):
@@ -28,6 +29,7 @@ class Command(BaseCommand):
         history = seed_history(accounts)
         # Acceptance links need Microsoft (the simulator served by the server) to answer: only when it does.
         links = seed_links(accounts) if wait_for_server else []
+        gate.refresh_readiness()  # the readiness page counts the demo customers at once, not at the next beat
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(accounts)} customer accounts, {len(history)} past MCA confirmations, "
@@ -45,6 +47,7 @@ class Command(BaseCommand):
             ("Storefront", "/store/"),
             ("White-label storefront", "/store/fabrikam/"),
             ("BSS", "/bss/"),
+            ("MCA readiness (BSS)", "/bss/mca/"),
             ("Setup area (admin)", "/admin/"),
             ("API", "/api/v1/"),
             ("API docs (Swagger UI)", "/api/docs/"),
