@@ -23,4 +23,9 @@ urlpatterns = [
     path("subscriptions/<int:pk>/renew/", views.subscription_renew, name="subscription-renew"),
     path("subscriptions/<int:pk>/cancel/", views.subscription_cancel, name="subscription-cancel"),
     path("acceptances/", views.acceptance_list, name="acceptance-list"),
+    path("campaigns/", views.campaign_list, name="campaign-list"),
+    path("campaigns/new/", views.campaign_new, name="campaign-new"),
+    path("campaigns/<int:pk>/", views.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:pk>/extend/", views.campaign_extend, name="campaign-extend"),
+    path("campaigns/<int:pk>/bounce/", views.campaign_bounce, name="campaign-bounce"),
 ]

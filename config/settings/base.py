@@ -314,6 +314,14 @@ MCA_ATTESTATION_FLOW = env.str("MCA_ATTESTATION_FLOW", default="enhanced")
 if MCA_ATTESTATION_FLOW not in ("enhanced", "legacy"):
     raise ImproperlyConfigured(f"MCA_ATTESTATION_FLOW must be 'enhanced' or 'legacy', not {MCA_ATTESTATION_FLOW!r}.")
 # Enhanced flow: first wait before asking Microsoft whether a signatory accepted (doubling up to an hour).
+# Acceptance campaigns (docs/campaigns.md): days before a reminder (a campaign may set its own), reminders per
+# signatory, new links per account after expiry, a worker's hold on a send, attempts before "failed".
+CAMPAIGN_REMINDER_DAYS = env.int("CAMPAIGN_REMINDER_DAYS", default=3)
+CAMPAIGN_MAX_REMINDERS = env.int("CAMPAIGN_MAX_REMINDERS", default=2)
+CAMPAIGN_MAX_REISSUES = env.int("CAMPAIGN_MAX_REISSUES", default=3)
+CAMPAIGN_SEND_LEASE_SECONDS = env.float("CAMPAIGN_SEND_LEASE_SECONDS", default=300.0)
+CAMPAIGN_MAX_ATTEMPTS = env.int("CAMPAIGN_MAX_ATTEMPTS", default=5)
+CAMPAIGN_RETRY_SECONDS = env.float("CAMPAIGN_RETRY_SECONDS", default=60.0)
 MCA_ATTESTATION_POLL_SECONDS = env.float("MCA_ATTESTATION_POLL_SECONDS", default=60.0)
 # "Check now" and the checkout's light poll ask Microsoft about one link at most this often, however many pages ask.
 MCA_ATTESTATION_MIN_CHECK_SECONDS = env.float("MCA_ATTESTATION_MIN_CHECK_SECONDS", default=5.0)
@@ -449,6 +457,10 @@ CELERY_BEAT_SCHEDULE = {
     "retry-order-provisioning": {
         "task": "bss.tasks.retry_provisioning_task",
         "schedule": env.float("BSS_PROVISIONING_SWEEP_SECONDS", default=60.0),
+    },
+    "sweep-acceptance-campaigns": {
+        "task": "bss.tasks.campaign_sweep_task",
+        "schedule": env.float("CAMPAIGN_SWEEP_SECONDS", default=60.0),
     },
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
