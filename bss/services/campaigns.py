@@ -234,9 +234,7 @@ def _add(campaign: Campaign, accounts: list[Account], added: Added) -> None:
         )
     CampaignSend.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     ids = [account.pk for account in accounts]
-    mine = dict(
-        CampaignSend.objects.filter(campaign=campaign, account_id__in=ids).values_list("account_id", "state")
-    )
+    mine = dict(CampaignSend.objects.filter(campaign=campaign, account_id__in=ids).values_list("account_id", "state"))
     for account in accounts:
         state = mine.get(account.pk)
         if state == CampaignSendState.QUEUED:
@@ -502,12 +500,13 @@ def _email(
         )
     except (smtplib.SMTPException, OSError) as error:
         return _retry_later(row, f"The mail server could not take the e-mail: {error}")
+    masked = gate.mask_email(row.signatory_email)
     with transaction.atomic():
         gate.record_link_sent(
             actor=row.campaign.created_by,
             account=row.account,
             context=context,
-            how=f"e-mailed by campaign {row.campaign_id} to the signatory only ({gate.mask_email(row.signatory_email)})",
+            how=f"e-mailed by campaign {row.campaign_id} to the signatory only ({masked})",
         )
         return _finish(
             row,
