@@ -4,6 +4,7 @@
     python -m benchmarks            # the default set (gate, verify, admin) on a bench SQLite file, 20k records
     python -m benchmarks --quick gate verify admin checkout    # smaller sizes, for CI: well under a minute
     python -m benchmarks load --duration 60 --users 20         # gunicorn + locust, PostgreSQL and Redis
+    python -m benchmarks campaign [--quick]   # 10,000 (quick 500) campaign links by Celery workers, one killed
 
 The database is created and migrated if needed; records are appended until the log holds `--records`. `load`
 needs PostgreSQL: without DATABASE_URL it uses `mca_bench_load` on 127.0.0.1:5432 (for the whole run).
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 DEFAULT = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load")
+SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load", "campaign")
 LOG_SCENARIOS = ("verify", "admin", "api", "indexes")  # these need the log filled to --records
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
@@ -33,6 +34,7 @@ SIZES = {
     "seconds": (10.0, 3.0),
     "duration": (60, 10),
     "users": (20, 10),
+    "accounts": (10_000, 500),
 }
 
 
@@ -101,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flow", default="legacy", help="confirm: attestation flow (legacy or enhanced)")
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
     parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
+    parser.add_argument("--accounts", type=int, help="campaign: accounts in the campaign (10000; quick 500)")
     parser.add_argument(
         "--think",
         type=float,
@@ -122,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenarios = args.scenarios
-    url = setup_django(needs_postgres="load" in scenarios)
+    url = setup_django(needs_postgres=bool({"load", "campaign"} & set(scenarios)))
     from django.db import connection
 
     print(
@@ -166,5 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             print("load: interrupted; gunicorn and locust stopped", flush=True)
             return 130
         if figures["errors"]:
+            return 1
+    if "campaign" in scenarios:
+        from benchmarks import campaign
+
+        if not campaign.run(size=args.accounts)["ok"]:
             return 1
     return 0

@@ -415,7 +415,7 @@ def _link_expired(attestation: Attestation | None) -> bool:
 
 
 def _errors_text(error: Exception) -> str:
-    messages = getattr(error, "messages", None) or getattr(error, "errors", None)
+    messages = getattr(error, "message_dict", None)
     if isinstance(messages, dict):
         return "; ".join(f"{key}: {' '.join(str(m) for m in value)}" for key, value in messages.items())
     return str(error)

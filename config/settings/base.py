@@ -443,6 +443,9 @@ LOGGING = {
 # SMTP by default (EMAIL_HOST, EMAIL_PORT, ... from Django's defaults); local settings print e-mails to the console.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
+# Where the file e-mail backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend) writes: the campaign
+# benchmark counts the messages there.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent-mail"))
 
 # --- Periodic tasks (celery beat) ---
 CELERY_BEAT_SCHEDULE = {
