@@ -47,10 +47,7 @@ def _accounts(size: int, tag: str) -> list[int]:
     reseller, _ = Reseller.objects.get_or_create(slug="bench-campaign", defaults={"name": "Bench Campaign Reseller"})
     languages = ("en-US", "de-DE", "fr-FR")
     Account.objects.bulk_create(
-        (
-            Account(name=f"Campaign {tag} {n:05d}", reseller=reseller, language=languages[n % 3])
-            for n in range(size)
-        ),
+        (Account(name=f"Campaign {tag} {n:05d}", reseller=reseller, language=languages[n % 3]) for n in range(size)),
         batch_size=2000,
     )
     ids = list(Account.objects.filter(name__startswith=f"Campaign {tag} ").order_by("pk").values_list("pk", flat=True))
@@ -93,10 +90,7 @@ def _worker(stack: Stack, name: str) -> None:
 def _counts(campaign_id: int) -> Counter:
     return Counter(
         dict(
-            CampaignSend.objects.filter(campaign_id=campaign_id)
-            .order_by()
-            .values_list("state")
-            .annotate(n=Count("pk"))
+            CampaignSend.objects.filter(campaign_id=campaign_id).order_by().values_list("state").annotate(n=Count("pk"))
         )
     )
 
@@ -134,6 +128,7 @@ def run(size: int = 10_000, kill_at: float = 0.3, timeout: float = 3600.0) -> di
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(mail_dir),
             "CAMPAIGN_SEND_LEASE_SECONDS": str(LEASE_SECONDS),
+            "CAMPAIGN_RETRY_SECONDS": "10",
             "MCA_CHECKPOINT_AFTER_COMMIT": "false",
             "CONN_MAX_AGE": "3600",
         },
@@ -181,12 +176,7 @@ def run(size: int = 10_000, kill_at: float = 0.3, timeout: float = 3600.0) -> di
     counts = _counts(campaign_id)
     emails = set(Contact.objects.filter(account_id__in=ids).values_list("email", flat=True))
     links = Counter(
-        dict(
-            SimAttestation.objects.filter(email__in=emails)
-            .order_by()
-            .values_list("email")
-            .annotate(n=Count("pk"))
-        )
+        dict(SimAttestation.objects.filter(email__in=emails).order_by().values_list("email").annotate(n=Count("pk")))
     )
     mails = _mails(mail_dir)
     link_sent = AcceptanceRecord.objects.filter(account_id__in=ids, event=RecordEvent.LINK_SENT).count()

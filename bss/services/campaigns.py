@@ -464,7 +464,14 @@ def send_one(send_id: int) -> str | None:
         return _finish(row, CampaignSendState.FAILED, f"{campaign.created_by} may no longer confirm: {error}")
     except (gate.AcceptanceInvalid, gate.IdempotencyConflict) as error:
         return _finish(row, CampaignSendState.FAILED, _errors_text(error))
-    if attestation is None or not outcome.link:
+    if attestation is not None and not outcome.link and attestation.state == AttestationState.CREATING:
+        # A worker died while Microsoft was issuing this link: ask again now (same MS-RequestId, once the dead
+        # worker's short claim on the attestation is over) rather than wait for the attestation poller.
+        gate.check_now(account)
+        attestation.refresh_from_db()
+        if attestation.acceptance_url:
+            return _email(row, attestation, attestation.acceptance_url, attestation.expires_at, kind, context)
+    if attestation is None or not attestation.acceptance_url:
         # Microsoft has not issued the link yet (Partner Center unreachable or slow): the same submission is
         # replayed later, and the attestation poller keeps asking with the same MS-RequestId meanwhile.
         last = attestation.last_error if attestation is not None else ""
