@@ -649,27 +649,47 @@ class Progress:
     reissues: int
 
     def __getitem__(self, state: str) -> int:
-        return self.counts.get(str(state), 0)
+        # KeyError for anything but a state, so templates fall back to the properties (links_sent, ...).
+        return self.counts[str(state)]
 
     @property
-    def sent(self) -> int:
+    def links_sent(self) -> int:
         """Links out with a signatory or settled after a send (sent, accepted, expired later)."""
         return self["sent"] + self["accepted"] + self["expired"]
 
     @property
-    def expired(self) -> int:
+    def links_expired(self) -> int:
         """Links that expired: re-issued ones plus those left expired."""
         return self.reissues + self["expired"]
 
 
 def progress(campaign: Campaign) -> Progress:
     """The campaign's counts: two queries."""
-    counts = dict(campaign.sends.order_by().values_list("state").annotate(n=Count("pk")))
-    totals = campaign.sends.aggregate(emails=Sum("emails"), reminders=Sum("reminders"), reissues=Sum("reissues"))
-    return Progress(
-        counts={str(state): counts.get(state, 0) for state in PROGRESS},
-        total=sum(counts.values()),
-        emails=totals["emails"] or 0,
-        reminders=totals["reminders"] or 0,
-        reissues=totals["reissues"] or 0,
-    )
+    return progress_for([campaign])[campaign.pk]
+
+
+def progress_for(shown: Sequence[Campaign]) -> dict[int, Progress]:
+    """Per campaign id, its counts: two queries whatever the number of campaigns (the list page)."""
+    ids = [campaign.pk for campaign in shown]
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    rows = CampaignSend.objects.filter(campaign_id__in=ids).order_by().values_list("campaign_id", "state")
+    for campaign_id, state, n in rows.annotate(n=Count("pk")):
+        counts[campaign_id][state] = n
+    totals = {
+        row["campaign_id"]: row
+        for row in CampaignSend.objects.filter(campaign_id__in=ids)
+        .order_by()
+        .values("campaign_id")
+        .annotate(emails=Sum("emails"), reminders=Sum("reminders"), reissues=Sum("reissues"))
+    }
+    result = {}
+    for pk in ids:
+        total = totals.get(pk, {})
+        result[pk] = Progress(
+            counts={str(state): counts[pk].get(state, 0) for state in PROGRESS},
+            total=sum(counts[pk].values()),
+            emails=total.get("emails") or 0,
+            reminders=total.get("reminders") or 0,
+            reissues=total.get("reissues") or 0,
+        )
+    return result

@@ -156,7 +156,7 @@ def test_progress_counts_sent_accepted_bounced_failed_and_needs_a_signatory(
 
     counts = campaigns.progress(campaign)
     assert [counts[state] for state in ("accepted", "bounced", "failed", "needs_signatory", "sent")] == [1, 1, 1, 1, 0]
-    assert counts.total == 4 and counts.sent == 1 and counts.expired == 0 and counts.emails == 1
+    assert counts.total == 4 and counts.links_sent == 1 and counts.links_expired == 0 and counts.emails == 1
     assert "signatory_email" in campaign.sends.get(account=tailspin).last_error
     skipped = campaign.sends.get(account=nobody)
     assert skipped.attempts == 0 and not skipped.signatory_email and len(mailoutbox) == 1
@@ -206,3 +206,22 @@ def test_a_resellers_staff_cannot_see_start_or_extend_a_campaign_over_anothers_c
     assert Campaign.objects.count() == 2
     client.force_login(demo_user("reseller"))  # a reseller user, not BSS staff
     assert client.get(reverse("bss:campaign-list")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_campaign_pages_show_progress_in_a_fixed_number_of_queries(demo, demo_user, client, django_assert_num_queries):
+    bss = demo_user("bss")
+    campaign = Campaign.objects.create(name="Stale customers", created_by=bss, reminder_days=3)
+    states = [CampaignSendState.SENT, CampaignSendState.ACCEPTED, CampaignSendState.BOUNCED, CampaignSendState.FAILED]
+    for key, state in zip(["wide-world", "lucerne", "tailspin", "litware"], states, strict=True):
+        CampaignSend.objects.create(campaign=campaign, account=demo[key], state=state, reissues=1)
+    client.force_login(bss)
+    client.get(reverse("bss:campaign-list"))  # the session and permission caches warm
+    with django_assert_num_queries(9):
+        page = client.get(reverse("bss:campaign-detail", args=[campaign.pk])).content.decode()
+    assert "<dt>Sent</dt><dd>2 (0 e-mail(s), 0 reminder(s))</dd>" in page
+    assert "<dt>Expired</dt><dd>4 (4 re-issued)</dd>" in page and "<dt>Bounced</dt><dd>1</dd>" in page
+    Campaign.objects.create(name="Second campaign", created_by=bss, reminder_days=3)
+    with django_assert_num_queries(6):  # the same for any number of campaigns
+        listing = client.get(reverse("bss:campaign-list")).content.decode()
+    assert "Stale customers" in listing and "Second campaign" in listing
