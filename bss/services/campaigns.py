@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from bss.choices import CampaignSendState, Channel, SignatorySource
@@ -547,6 +547,7 @@ def sync_progress(limit: int = 5000) -> int:
         CampaignSend.objects.filter(pk__in=ids, state=CampaignSendState.SENT).update(
             state=CampaignSendState.QUEUED, due_at=now, updated_at=now
         )
+        _publish(ids)
     return changed + len(ids)
 
 
@@ -596,16 +597,29 @@ def send_due_reminders(limit: int = 1000) -> int:
 
 
 def due_send_ids(limit: int = 1000) -> list[int]:
-    """Queued rows that are due, and rows whose worker died (lease over): the sweep queues them again."""
+    """Rows whose message is missing: retries that came due (no message was published for them), rows whose worker
+    died (lease over), and rows left queued for a whole lease (their message was lost). A row just published has
+    its message in the queue and is left alone, so a sweep never floods the queue with copies."""
     now = timezone.now()
+    quiet = now - timedelta(seconds=_setting("CAMPAIGN_SEND_LEASE_SECONDS", 300))
     return list(
         CampaignSend.objects.filter(
             Q(state=CampaignSendState.QUEUED, due_at__lte=now)
+            & (Q(updated_at__lt=F("due_at")) | Q(updated_at__lte=quiet))
             | Q(state=CampaignSendState.SENDING, lease_until__lte=now)
+            & (Q(updated_at__lt=F("lease_until")) | Q(updated_at__lte=quiet))
         )
         .order_by("due_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def _publish(ids: Sequence[int]) -> None:
+    """Queue `ids` again, marking them published (`updated_at`) so the next sweep leaves them to their message."""
+    if ids:
+        with transaction.atomic():
+            CampaignSend.objects.filter(pk__in=list(ids)).update(updated_at=timezone.now())
+            _queue_after_commit(ids)
 
 
 def sweep() -> dict[str, int]:
@@ -613,9 +627,7 @@ def sweep() -> dict[str, int]:
     progressed = sync_progress()
     reminded = send_due_reminders()
     ids = due_send_ids()
-    if ids:
-        with transaction.atomic():
-            _queue_after_commit(ids)
+    _publish(ids)
     return {"progressed": progressed, "reminded": reminded, "queued": len(ids)}
 
 

@@ -90,9 +90,13 @@ def test_a_worker_dying_mid_send_resumes_without_a_second_link_or_e_mail(
     monkeypatch.setattr(campaigns, "_email", real_email)
 
     assert campaigns.send_one(row.pk) is None  # the dead worker's lease still holds it
-    CampaignSend.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    CampaignSend.objects.filter(pk=row.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1), updated_at=timezone.now() - timedelta(minutes=5)
+    )
     assert campaigns.due_send_ids() == [row.pk]
-    assert campaigns.send_one(row.pk) == CampaignSendState.SENT
+    assert campaigns.sweep()["queued"] == 1  # published again (run at once here: eager tasks)
+    row.refresh_from_db()
+    assert row.state == CampaignSendState.SENT and campaigns.due_send_ids() == []
     assert campaigns.send_one(row.pk) is None
     assert len(mailoutbox) == 1 and mailoutbox[0].subject.startswith("Veuillez accepter")
     assert _links(pc_simulator, "thomas@tailspin.example") == 1  # the submission was replayed by its key
