@@ -4,6 +4,7 @@
     python -m benchmarks            # the default set (gate, verify, admin) on a bench SQLite file, 20k records
     python -m benchmarks --quick gate verify admin checkout    # smaller sizes, for CI: well under a minute
     python -m benchmarks load --duration 60 --users 20         # gunicorn + locust, PostgreSQL and Redis
+    python -m benchmarks campaign [--quick]   # 10,000 (quick 500) campaign links by Celery workers, one killed
 
 The database is created and migrated if needed; records are appended until the log holds `--records`. `load`
 needs PostgreSQL: without DATABASE_URL it uses `mca_bench_load` on 127.0.0.1:5432 (for the whole run).
@@ -20,7 +21,19 @@ import tempfile
 from pathlib import Path
 
 DEFAULT = ("gate", "verify", "admin")
-SCENARIOS = ("gate", "verify", "admin", "api", "indexes", "checkout", "confirm", "load", "recheck", "readiness")
+SCENARIOS = (
+    "gate",
+    "verify",
+    "admin",
+    "api",
+    "indexes",
+    "checkout",
+    "confirm",
+    "load",
+    "recheck",
+    "readiness",
+    "campaign",
+)
 LOG_SCENARIOS = ("verify", "admin", "api", "indexes")  # these need the log filled to --records
 DEFAULT_SQLITE = f"sqlite:///{Path(tempfile.gettempdir()) / 'mca-bench.sqlite3'}"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/mca_bench_load"
@@ -33,7 +46,6 @@ SIZES = {
     "seconds": (10.0, 3.0),
     "duration": (60, 10),
     "users": (20, 10),
-    "accounts": (100_000, 200),  # recheck, readiness
 }
 
 
@@ -82,6 +94,15 @@ def setup_django(needs_postgres: bool = False) -> str:
     return url
 
 
+# Accounts per scenario: (default, --quick); --accounts wins over both.
+ACCOUNTS = {"recheck": (100_000, 200), "readiness": (100_000, 2_000), "campaign": (10_000, 500)}
+
+
+def _accounts(args: argparse.Namespace, scenario: str) -> int:
+    default, quick = ACCOUNTS[scenario]
+    return args.accounts or (quick if args.quick else default)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The options, with each size left out taken from SIZES (its quick figure with --quick)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
@@ -105,12 +126,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="confirm: alternate rounds with the after-commit checkpoint scheduling on and off (issue 17's cost)",
     )
-    parser.add_argument("--accounts", type=int, help="recheck, readiness: accounts (100000; quick 200)")
     parser.add_argument(
         "--rate", type=float, default=20.0, help="recheck: the simulator's limit in calls/s (ours 5 %% below)"
     )
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
     parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        help="recheck, readiness, campaign: accounts (each scenario's own size: ACCOUNTS in benchmarks/run.py)",
+    )
     parser.add_argument(
         "--think",
         type=float,
@@ -132,7 +157,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenarios = args.scenarios
-    url = setup_django(needs_postgres="load" in scenarios or "recheck" in scenarios)
+    url = setup_django(needs_postgres=bool({"load", "recheck", "campaign"} & set(scenarios)))
     from django.db import connection
 
     print(
@@ -170,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     if "recheck" in scenarios:
         from benchmarks import recheck
 
-        recheck.run(accounts=args.accounts, rate=args.rate)
+        recheck.run(accounts=_accounts(args, "recheck"), rate=args.rate)
     if "readiness" in scenarios:
         from benchmarks import readiness
 
-        readiness.run(accounts=args.accounts, repeat=args.repeat)
+        readiness.run(accounts=_accounts(args, "readiness"), repeat=args.repeat)
     if "load" in scenarios:
         from benchmarks import load
 
@@ -184,5 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             print("load: interrupted; gunicorn and locust stopped", flush=True)
             return 130
         if figures["errors"]:
+            return 1
+    if "campaign" in scenarios:
+        from benchmarks import campaign
+
+        if not campaign.run(size=_accounts(args, "campaign"))["ok"]:
             return 1
     return 0

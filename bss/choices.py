@@ -39,6 +39,7 @@ class Channel(models.TextChoices):
     BSS_EXECUTION = "bss_execution", "BSS order execution"
     BSS_SUBSCRIPTION = "bss_subscription", "BSS subscription"
     API = "api", "API"
+    BSS_CAMPAIGN = "bss_campaign", "BSS acceptance campaign"
 
 
 class OrderStatus(models.TextChoices):
@@ -72,3 +73,22 @@ class ProvisioningOutcome(models.TextChoices):
     HELD = "held", "Held for MCA acceptance"
     WAITING = "waiting", "Waiting, will retry"
     FAILED = "failed", "Failed"
+
+
+class CampaignSendState(models.TextChoices):
+    """Where one account of an acceptance campaign stands (docs/campaigns.md)."""
+
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    ACCEPTED = "accepted", "Accepted"
+    EXPIRED = "expired", "Expired"
+    BOUNCED = "bounced", "Bounced"
+    FAILED = "failed", "Failed"
+    NEEDS_SIGNATORY = "needs_signatory", "Needs a signatory"
+    SKIPPED = "skipped", "Skipped (accepted already)"
+
+
+class SignatorySource(models.TextChoices):
+    CONTACT = "contact", "The account's primary contact"
+    RECORDS = "records", "The last signatory named in the acceptance log"

@@ -15,12 +15,14 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from bss.choices import (
     BillingTerm,
+    CampaignSendState,
     Channel,
     Operation,
     OrderStatus,
     ProvisioningOutcome,
     ProvisioningStepName,
     Role,
+    SignatorySource,
     Vendor,
 )
 
@@ -514,3 +516,105 @@ class ProvisioningEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}: {self.get_step_display()} {self.get_outcome_display()}"
+
+
+class CampaignQuerySet(models.QuerySet["Campaign"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CampaignQuerySet:
+        """CSP staff see every campaign; a reseller's staff only their reseller's (the accounts' scoping)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        membership = Membership.of(user)
+        if membership is None:
+            return self.none()
+        if membership.role in (Role.CSP_BSS, Role.ADMIN):
+            return self.all()
+        if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS):
+            return self.filter(reseller_id=membership.reseller_id)
+        return self.none()
+
+
+class Campaign(models.Model):
+    """An acceptance campaign: staff chose accounts, and each account's signatory is e-mailed Microsoft's acceptance
+    link (enhanced flow), reminded, and sent a new link when it expires (bss.services.campaigns)."""
+
+    name = models.CharField(max_length=200)
+    reseller = models.ForeignKey(
+        Reseller,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text="The reseller whose staff started it; empty for the CSP's staff (any account).",
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    selection = models.CharField(max_length=300, blank=True, help_text="How the accounts were chosen.")
+    reminder_days = models.PositiveIntegerField(help_text="Days after a send (or a reminder) before a reminder.")
+    max_reminders = models.PositiveIntegerField(default=2)
+    reissue_expired = models.BooleanField(default=True, help_text="Send a new link when a link expires.")
+    sender = models.CharField(max_length=200, blank=True, help_text="Who asks, as the e-mails name it.")
+
+    objects = CampaignQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignSend(models.Model):
+    """One account in one campaign: who its signatory is, and what happened to its link. The unique constraints are
+    the claim that makes a campaign idempotent: one row per account per campaign, and one open campaign per
+    account (a second campaign over the same customer would withdraw the first one's link)."""
+
+    OPEN_STATES = ("queued", "sending", "sent")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="campaign_sends")
+    state = models.CharField(max_length=20, choices=CampaignSendState.choices, default=CampaignSendState.QUEUED)
+    signatory_first_name = models.CharField(max_length=100, blank=True)
+    signatory_last_name = models.CharField(max_length=100, blank=True)
+    signatory_email = models.EmailField(blank=True)
+    signatory_phone = models.CharField(max_length=40, blank=True)
+    signatory_source = models.CharField(max_length=10, choices=SignatorySource.choices, blank=True)
+    # The mca Attestation (enhanced flow) whose link went out; an id, not a key: bss.models sits below mca.
+    attestation_pk = models.BigIntegerField(null=True, blank=True)
+    link_expires_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(default=timezone.now, help_text="When the send (or its next attempt) is due.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the row until then.")
+    attempts = models.PositiveIntegerField(default=0)
+    email_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    emails = models.PositiveIntegerField(default=0, help_text="E-mails handed to the mail server (links+reminders).")
+    reminders = models.PositiveIntegerField(default=0)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+    reissues = models.PositiveIntegerField(default=0, help_text="Links re-issued after one expired.")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "account"], name="campaign_send_one_per_account"),
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(state__in=("queued", "sending", "sent")),
+                name="campaign_send_one_open_per_account",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "due_at"], name="campaign_send_due"),
+            models.Index(fields=["campaign", "state"], name="campaign_send_progress"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.account}"
+
+    @property
+    def signatory_name(self) -> str:
+        return f"{self.signatory_first_name} {self.signatory_last_name}".strip()

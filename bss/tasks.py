@@ -36,3 +36,20 @@ def send_readiness_digest_task() -> int:
     from bss.services.digest import send_readiness_digest
 
     return send_readiness_digest()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def campaign_send_task(send_id: int) -> str | None:
+    # acks_late: a worker killed mid-send leaves the message for another (or the sweep re-queues the row after its
+    # lease); `send_one` claims the row and replays the gate's submission by its key, so a link goes out once.
+    from bss.services.campaigns import send_one
+
+    return send_one(send_id)
+
+
+@shared_task(ignore_result=True)
+def campaign_sweep_task() -> dict[str, int]:
+    """Beat: accepted and expired links, reminders due, sends due or abandoned by a dead worker."""
+    from bss.services.campaigns import sweep
+
+    return sweep()

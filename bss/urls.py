@@ -27,4 +27,9 @@ urlpatterns = [
     path("acceptances/", views.acceptance_list, name="acceptance-list"),
     path("mca/", views.readiness_page, name="readiness"),
     path("mca/export.csv", views.readiness_csv, name="readiness-csv"),
+    path("campaigns/", views.campaign_list, name="campaign-list"),
+    path("campaigns/new/", views.campaign_new, name="campaign-new"),
+    path("campaigns/<int:pk>/", views.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:pk>/extend/", views.campaign_extend, name="campaign-extend"),
+    path("campaigns/<int:pk>/bounce/", views.campaign_bounce, name="campaign-bounce"),
 ]

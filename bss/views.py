@@ -20,17 +20,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from bss.choices import Channel, Operation, OrderStatus
+from bss.choices import CampaignSendState, Channel, Operation, OrderStatus
 from bss.forms import (
     AccountFilterForm,
+    BounceForm,
+    CampaignForm,
     DirectLinkForm,
     NewSubscriptionForm,
     OrderFilterForm,
     ReadinessFilterForm,
     SeatsForm,
 )
-from bss.models import Account, Order, Subscription
-from bss.services import execution, readiness, subscriptions
+from bss.models import Account, Campaign, Order, Reseller, Subscription
+from bss.services import campaigns, execution, readiness, subscriptions
 from bss.services.acceptance import OperationResult
 from bss.services.orders import OrderInvalid, gated_operations
 from mca import gate, selectors
@@ -608,3 +610,116 @@ def readiness_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(readiness.csv_lines(request.user, filters), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="mca-readiness.csv"'
     return response
+
+
+# --- acceptance campaigns -------------------------------------------------------------------------------------
+
+
+def _campaign(request: HttpRequest, pk: int) -> Campaign:
+    return get_object_or_404(campaigns.campaigns_visible_to(request.user).select_related("reseller"), pk=pk)
+
+
+def _campaign_form(request: HttpRequest, data: Any = None) -> CampaignForm:
+    visible = Account.objects.visible_to(request.user).exclude(reseller__isnull=True).values("reseller_id")
+    return CampaignForm(data, resellers=Reseller.objects.filter(pk__in=visible))
+
+
+@bss_view
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    shown = list(campaigns.campaigns_visible_to(request.user).select_related("reseller", "created_by")[:100])
+    counts = campaigns.progress_for(shown)
+    rows = [(campaign, counts[campaign.pk]) for campaign in shown]
+    return render(request, "bss/campaign_list.html", {"rows": rows})
+
+
+def _start_errors(form: forms.Form, error: campaigns.CampaignInvalid) -> None:
+    for field_name, messages_ in error.errors.items():
+        target = field_name if field_name in form.fields else None
+        for message in messages_:
+            form.add_error(target, message)
+
+
+@bss_view
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    form = _campaign_form(request, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            added = campaigns.start_campaign(
+                actor=request.user,
+                name=data["name"],
+                authority_confirmed=data["authority_confirmed"],
+                states=data["states"],
+                reseller=data["reseller"],
+                direct_only=data["direct_only"],
+                account_ids=data["accounts"],
+                reminder_days=data["reminder_days"],
+            )
+        except campaigns.CampaignInvalid as error:
+            _start_errors(form, error)
+        else:
+            _added_message(request, added)
+            return redirect("bss:campaign-detail", pk=added.campaign.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "bss/campaign_form.html", {"form": form}, status=status)
+
+
+def _added_message(request: HttpRequest, added: campaigns.Added) -> None:
+    text = f"{len(added.queued)} link(s) queued; {len(added.needs_signatory)} account(s) need a signatory"
+    if added.elsewhere:
+        text += f"; {len(added.elsewhere)} already in another open campaign"
+    if added.not_eligible:
+        text += f"; {len(added.not_eligible)} hand-picked account(s) not required, stale or expired"
+    messages.success(request, text + ".")
+
+
+@bss_view
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk)
+    state = request.GET.get("state", "")
+    sends = campaign.sends.select_related("account").order_by("pk")
+    if state in CampaignSendState.values:
+        sends = sends.filter(state=state)
+    page = Paginator(sends, 50).get_page(request.GET.get("page"))
+    context = {
+        "campaign": campaign,
+        "progress": campaigns.progress(campaign),
+        "page": page,
+        "state": state,
+        "states": CampaignSendState.choices,
+        "extend_form": _campaign_form(request),
+        "bounce_form": BounceForm(),
+    }
+    return render(request, "bss/campaign_detail.html", context)
+
+
+@bss_view
+@require_POST
+def campaign_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk)
+    ids = [part.strip() for part in request.POST.get("accounts", "").replace("\n", ",").split(",") if part.strip()]
+    if not ids or not all(part.isdigit() for part in ids):
+        messages.error(request, "Give the account numbers to add, separated by commas.")
+        return redirect("bss:campaign-detail", pk=campaign.pk)
+    try:
+        added = campaigns.extend_campaign(actor=request.user, campaign=campaign, account_ids=[int(i) for i in ids])
+    except campaigns.CampaignInvalid as error:
+        messages.error(request, str(error))
+    else:
+        _added_message(request, added)
+    return redirect("bss:campaign-detail", pk=campaign.pk)
+
+
+@bss_view
+@require_POST
+def campaign_bounce(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk)
+    form = BounceForm(request.POST)
+    if form.is_valid():
+        count = campaigns.mark_bounced(
+            email=form.cleaned_data["email"], reason=form.cleaned_data["reason"], campaign=campaign
+        )
+        messages.success(request, f"{count} send(s) marked bounced.")
+    else:
+        messages.error(request, "Enter the e-mail address that bounced.")
+    return redirect("bss:campaign-detail", pk=campaign.pk)

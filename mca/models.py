@@ -393,6 +393,8 @@ class RecheckItem(models.Model):
 
     def __str__(self) -> str:
         return f"Re-check {self.run_id}, account {self.account_id}: {self.outcome or 'to ask'}"
+
+
 class AccountReadiness(models.Model):
     """The last computed MCA state of one account and what it would refuse (`mca.readiness`): a copy of what
     `states_for` and `predict_refusals` said at `computed_at`, so a portfolio of 100 000 accounts can be counted,

@@ -107,6 +107,8 @@ def resume_rechecks_task() -> int:
     from mca.recheck import resume_stalled_runs
 
     return resume_stalled_runs()
+
+
 @shared_task(ignore_result=True)
 def refresh_readiness_task(account_ids: list[int] | None = None) -> int:
     """Beat (all accounts), or after a change (those accounts): rewrite the stored readiness."""

@@ -207,3 +207,59 @@ def notice_when_held(sender: object = None, *, order: Order, reason: str, **kwar
             logging.getLogger(__name__).exception("The hold notice for order %s was not sent", order_id)
 
     transaction.on_commit(send)
+
+
+# The campaign e-mails (bss.services.campaigns): the first link, a reminder with the same link, a new link after the
+# old one expired. Declared once; each is rendered in the customer's language (en, de, fr).
+CAMPAIGN_FIRST, CAMPAIGN_REMINDER, CAMPAIGN_REISSUED = "first", "reminder", "reissued"
+
+
+def send_campaign_link(
+    *,
+    account: Account,
+    to: str,
+    name: str,
+    link: str,
+    expires_at: datetime | None,
+    kind: str = CAMPAIGN_FIRST,
+    sender: str = "",
+) -> str:
+    """E-mail an acceptance campaign's link to the signatory `to`, in the customer's language. Returns the address.
+    The mail server's refusal is raised (smtplib.SMTPRecipientsRefused: the campaign records a bounce)."""
+    with translation.override(account.interface_language):
+        names = {"customer": account.name, "sender": sender or gettext("Your Microsoft partner")}
+        if kind == CAMPAIGN_REMINDER:
+            subject = gettext("Reminder: please accept the Microsoft Customer Agreement for %(customer)s") % names
+            opening = gettext(
+                "This is a reminder: the Microsoft Customer Agreement for %(customer)s is still waiting for your "
+                "acceptance."
+            )
+        elif kind == CAMPAIGN_REISSUED:
+            subject = gettext("A new link to accept the Microsoft Customer Agreement for %(customer)s") % names
+            opening = gettext(
+                "The previous acceptance link for %(customer)s expired; here is a new one. The old link no longer "
+                "works."
+            )
+        else:
+            subject = gettext("Please accept the Microsoft Customer Agreement for %(customer)s") % names
+            opening = gettext(
+                "%(sender)s asks you, as the person who accepts agreements for %(customer)s, to accept the current "
+                "Microsoft Customer Agreement. Without it, new Microsoft purchases and changes for %(customer)s "
+                "will be refused."
+            )
+        until = ""
+        if expires_at:
+            expires = date_format(timezone.localtime(expires_at), "Y-m-d H:i T")
+            until = gettext("The link works until %(expires)s.") % {"expires": expires} + "\n"
+        body = (
+            gettext("Dear %(name)s,") % {"name": name}
+            + "\n\n"
+            + (opening % names)
+            + "\n\n"
+            + gettext("Please review and accept it on Microsoft's page:")
+            + f"\n\n{link}\n\n{until}\n"
+            + gettext("If you are not the right person, reply to this e-mail.")
+            + "\n"
+        )
+    send_mail(subject, body, None, [to])
+    return to

@@ -351,6 +351,14 @@ MCA_ATTESTATION_FLOW = env.str("MCA_ATTESTATION_FLOW", default="enhanced")
 if MCA_ATTESTATION_FLOW not in ("enhanced", "legacy"):
     raise ImproperlyConfigured(f"MCA_ATTESTATION_FLOW must be 'enhanced' or 'legacy', not {MCA_ATTESTATION_FLOW!r}.")
 # Enhanced flow: first wait before asking Microsoft whether a signatory accepted (doubling up to an hour).
+# Acceptance campaigns (docs/campaigns.md): days before a reminder (a campaign may set its own), reminders per
+# signatory, new links per account after expiry, a worker's hold on a send, attempts before "failed".
+CAMPAIGN_REMINDER_DAYS = env.int("CAMPAIGN_REMINDER_DAYS", default=3)
+CAMPAIGN_MAX_REMINDERS = env.int("CAMPAIGN_MAX_REMINDERS", default=2)
+CAMPAIGN_MAX_REISSUES = env.int("CAMPAIGN_MAX_REISSUES", default=3)
+CAMPAIGN_SEND_LEASE_SECONDS = env.float("CAMPAIGN_SEND_LEASE_SECONDS", default=300.0)
+CAMPAIGN_MAX_ATTEMPTS = env.int("CAMPAIGN_MAX_ATTEMPTS", default=5)
+CAMPAIGN_RETRY_SECONDS = env.float("CAMPAIGN_RETRY_SECONDS", default=60.0)
 MCA_ATTESTATION_POLL_SECONDS = env.float("MCA_ATTESTATION_POLL_SECONDS", default=60.0)
 # "Check now" and the checkout's light poll ask Microsoft about one link at most this often, however many pages ask.
 MCA_ATTESTATION_MIN_CHECK_SECONDS = env.float("MCA_ATTESTATION_MIN_CHECK_SECONDS", default=5.0)
@@ -476,6 +484,9 @@ LOGGING = {
 # SMTP by default (EMAIL_HOST, EMAIL_PORT, ... from Django's defaults); local settings print e-mails to the console.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
+# Where the file e-mail backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend) writes: the campaign
+# benchmark counts the messages there.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent-mail"))
 
 # --- Periodic tasks (celery beat) ---
 # The readiness page's counts per state and owner are cached this long per scope (and until a refresh changes them).
@@ -500,6 +511,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-webhooks": {
         "task": "webhooks.tasks.sweep_webhooks_task",
         "schedule": env.float("WEBHOOKS_SWEEP_SECONDS", default=60.0),
+    },
+    "sweep-acceptance-campaigns": {
+        "task": "bss.tasks.campaign_sweep_task",
+        "schedule": env.float("CAMPAIGN_SWEEP_SECONDS", default=60.0),
     },
     "write-log-checkpoint": {
         "task": "mca.tasks.write_checkpoint_task",
