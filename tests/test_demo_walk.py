@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
 import requests
 from django.core.management import call_command
 from django.urls import reverse
