@@ -14,7 +14,6 @@ from django.urls import reverse
 from bss.choices import CampaignSendState
 from bss.models import Account, Campaign
 from bss.services import campaigns
-from mca import gate
 from mca.models import Attestation
 from mca.state import McaState
 
@@ -66,10 +65,14 @@ def test_make_run_demo_shows_every_state_and_a_campaign_for_the_stale_customer_e
     link = Attestation.objects.get(pk=row.attestation_pk)
     assert link.acceptance_url and link.acceptance_url in email.body
 
-    # The signatory accepts on Microsoft's (the simulator's) page; the poller and the campaign's sweep catch up.
+    # The signatory accepts on Microsoft's (the simulator's) page. Nothing has polled yet, so the sweep settles
+    # nothing; the campaign page's "Check now" (what `make run`, which has no beat, offers) asks Microsoft.
     assert requests.post(link.acceptance_url, timeout=10).status_code == 200
-    gate.check_now(fourth_coffee)
     campaigns.sweep()
+    row.refresh_from_db()
+    assert row.state == CampaignSendState.SENT
+    checked = client.post(reverse("bss:campaign-check", args=[campaign.pk]))
+    assert checked.status_code == 302
 
     row.refresh_from_db()
     assert row.state == CampaignSendState.ACCEPTED
@@ -77,3 +80,12 @@ def test_make_run_demo_shows_every_state_and_a_campaign_for_the_stale_customer_e
     assert re.search(r"<dt>Accepted</dt><dd>1\b", detail)
     page = client.get(reverse("bss:readiness"), {"q": "Fourth Coffee"})
     assert [(r.account.name, r.state.code) for r in page.context["rows"]] == [("Fourth Coffee", McaState.ACCEPTED)]
+
+
+def test_check_now_on_another_organisations_campaign_is_refused(demo, demo_user, client):
+    """A reseller's staff cannot make Microsoft be asked about the CSP's campaign (nor learn that it exists)."""
+    csp_campaign = Campaign.objects.create(name="CSP", created_by=demo_user("bss"), reminder_days=3)
+    client.force_login(demo_user("wl-bss"))
+    assert client.post(reverse("bss:campaign-check", args=[csp_campaign.pk])).status_code == 404
+    client.force_login(demo_user("reseller"))  # not BSS staff at all
+    assert client.post(reverse("bss:campaign-check", args=[csp_campaign.pk])).status_code == 403
