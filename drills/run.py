@@ -14,14 +14,14 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from drills import load
+from drills import campaign, load
 from drills.lifecycle import LockHeld, RunLock, Stopped, stop_on_exit, stop_stale
 from drills.stack import LOG_DIR, RUN_ID, Stack, wait_until
 
 # The drills, in the order they run; each flow's drills run on a stack started with that flow. A new drill: add its
 # name to its flow's tuple and its function to `_drills()`.
 LEGACY = ("down", "throttle", "kill", "burst", "pg_kill", "append_only", "bad_input", "provisioning", "insider")
-ENHANCED = ("enhanced_down", "bad_input_enhanced")
+ENHANCED = ("enhanced_down", "bad_input_enhanced", "campaign")
 ORDER = (*LEGACY, *ENHANCED)
 REFUSED = 2  # exit status when another run holds the lock
 BACKLOG_WAIT = 180  # seconds a drill waits for the earlier drills' deliveries to settle before it starts
@@ -37,6 +37,7 @@ def _setup_django(stack: Stack) -> None:
 def _drills() -> dict:
     from drills import cases
     from drills.bad_input import bad_input
+    from drills.campaign import campaign_worker_killed
     from drills.provisioning import provisioning_fails_midway
 
     return {
@@ -51,6 +52,7 @@ def _drills() -> dict:
         "insider": lambda stack: __import__("drills.insider", fromlist=["insider_attacks"]).insider_attacks(stack),
         "enhanced_down": cases.enhanced_down,
         "bad_input_enhanced": lambda stack: bad_input(stack, flow="enhanced"),
+        "campaign": campaign_worker_killed,
     }
 
 
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         for stale in stop_stale():
             print(stale.line(), flush=True)
         # The cache in Redis, as in docker-compose: Partner Center's shared health is then one for every process.
-        stack = Stack(cache_in_redis=True)
+        stack = Stack(cache_in_redis=True, extra_env=campaign.STACK_ENV)
         print(f"Drill stack: run {RUN_ID}, database {stack.db_name}, {stack.base_url}, logs in {LOG_DIR}", flush=True)
         started = time.monotonic()
         outcomes: list[Outcome] = []
