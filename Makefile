@@ -74,4 +74,4 @@ drill: $(TEST_STAMP)
 	$(BIN)/python -m drills $(if $(ONLY),--only $(ONLY)) $(DRILL_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .cache

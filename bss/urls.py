@@ -32,4 +32,5 @@ urlpatterns = [
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign-detail"),
     path("campaigns/<int:pk>/extend/", views.campaign_extend, name="campaign-extend"),
     path("campaigns/<int:pk>/bounce/", views.campaign_bounce, name="campaign-bounce"),
+    path("campaigns/<int:pk>/check/", views.campaign_check, name="campaign-check"),
 ]

@@ -712,6 +712,15 @@ def campaign_extend(request: HttpRequest, pk: int) -> HttpResponse:
 
 @bss_view
 @require_POST
+def campaign_check(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign(request, pk)
+    settled = campaigns.check_links_now(campaign)
+    messages.success(request, f"Asked Microsoft about the links out: {settled} send(s) settled.")
+    return redirect("bss:campaign-detail", pk=campaign.pk)
+
+
+@bss_view
+@require_POST
 def campaign_bounce(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk)
     form = BounceForm(request.POST)

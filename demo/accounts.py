@@ -197,7 +197,9 @@ DEMO_ACCOUNTS = [
         "US",
         "en-US",
         "fourth-coffee",
-        ("Frank", "Miller", "frank@fourthcoffee.example", "+12065550108"),
+        # Its contact now; its stale 2021 confirmation was Frank Miller's (demo/simulator.py), and Microsoft keeps
+        # one confirmation per person: Fiona can accept the current agreement (the stale customer's campaign).
+        ("Fiona", "Ortiz", "fiona@fourthcoffee.example", "+12065550118"),
     ),
 ]
 

@@ -40,13 +40,22 @@ class DemoConfirmation:
     agreement_type: str
     template_id: uuid.UUID
     date_agreed: datetime
+    # Who confirmed (first, last, e-mail, phone): the account's contact when None.
+    person: tuple[str, str, str, str] | None = None
 
 
 DEMO_CONFIRMATIONS = [
     DemoConfirmation("adventure-works", MCA, MCA_TEMPLATE_ID, datetime(2024, 5, 10, tzinfo=UTC)),
     DemoConfirmation("coho-winery", CLOUD_AGREEMENT, CLOUD_AGREEMENT_TEMPLATE_ID, datetime(2019, 11, 15, tzinfo=UTC)),
     # Before the 2023-04-01 refresh: stale, so Fourth Coffee's purchases are refused until it accepts again.
-    DemoConfirmation("fourth-coffee", MCA, MCA_TEMPLATE_ID, datetime(2021, 6, 15, tzinfo=UTC)),
+    # By Frank Miller, its signatory then (Fiona Ortiz is its contact now).
+    DemoConfirmation(
+        "fourth-coffee",
+        MCA,
+        MCA_TEMPLATE_ID,
+        datetime(2021, 6, 15, tzinfo=UTC),
+        person=("Frank", "Miller", "frank@fourthcoffee.example", "+12065550108"),
+    ),
 ]
 
 
@@ -97,7 +106,7 @@ def seed_simulator() -> None:
             },
         )
     for confirmation in DEMO_CONFIRMATIONS:
-        first, last, email, phone = _demo_account(confirmation.tenant).contact
+        first, last, email, phone = confirmation.person or _demo_account(confirmation.tenant).contact
         template = SimAgreementTemplate.objects.get(template_id=confirmation.template_id)
         _upsert(
             SimAgreement,

@@ -551,6 +551,20 @@ def sync_progress(limit: int = 5000) -> int:
     return changed + len(ids)
 
 
+# "Check now" on a campaign page asks Microsoft about this many of its links at most (the beat's poller does the rest).
+CHECK_NOW_LIMIT = 25
+
+
+def check_links_now(campaign: Campaign, limit: int = CHECK_NOW_LIMIT) -> int:
+    """The campaign page's "Check now" (and where no beat runs, as in `make run`): ask Microsoft at once about the
+    links still out (the oldest `limit` rows, through the gate's "Check now"), then settle the rows whose link was
+    accepted or expired, as the sweep does. Returns the rows settled."""
+    rows = campaign.sends.filter(state=CampaignSendState.SENT).select_related("account").order_by("pk")[:limit]
+    for row in rows:
+        gate.check_now(row.account)
+    return sync_progress()
+
+
 def send_due_reminders(limit: int = 1000) -> int:
     """A reminder with the same link to each signatory who has not accepted `reminder_days` after the send (or the
     last reminder), up to the campaign's `max_reminders`. Each reminder is claimed by a conditional update before

@@ -3,6 +3,7 @@ Center simulator and the demo data. Every variable is optional here, so the READ
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
+    BASE_DIR,
     DEMO_APPS,
     DEV_CHECKPOINT_SIGNING_KEY,
     DEV_LOG_HMAC_KEYS,
@@ -10,6 +11,7 @@ from config.settings.base import (
     MCA_CHECKPOINT_SIGNING_KEY,
     MCA_LOG_HMAC_KEY_ID,
     MCA_LOG_HMAC_KEYS,
+    REDIS_URL,
     SIMULATOR_APPS,
     checkpoint_signing_seed,
     env,
@@ -29,6 +31,16 @@ PARTNER_CENTER_SIMULATOR_ENABLED = True
 # The demo signs in with a password only; MCA_REQUIRE_MFA=true asks staff and resellers for an authenticator code
 # as production does (docs/security.md, "Second factor").
 MCA_REQUIRE_MFA = env.bool("MCA_REQUIRE_MFA", default=False)
+
+# `make run` is two processes: `seed_demo` asks Partner Center (the simulator) about the demo customers, and the
+# server shows the answers. Without Redis they share a cache on disk, so the readiness page and a campaign see what
+# the seed learned (e.g. Fourth Coffee's confirmation from before the refresh: stale); and a "not accepted" answer
+# is reused for a day instead of 5 minutes, so the demo does not fall back to "not checked yet" while it is shown.
+if not REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": BASE_DIR / ".cache"}
+    }
+MCA_NOT_ACCEPTED_TTL = env.int("MCA_NOT_ACCEPTED_TTL", default=86400)
 
 # Signatories' acceptance links and the like are printed where `make run` runs, not sent.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -6,6 +6,7 @@ from demo.accounts import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
 from demo.history import seed_history, seed_links
 from demo.simulator import seed_simulator
 from mca import gate
+from mca.reconcile import reconcile_unknown
 
 
 class Command(BaseCommand):
@@ -29,6 +30,10 @@ class Command(BaseCommand):
         history = seed_history(accounts)
         # Acceptance links need Microsoft (the simulator served by the server) to answer: only when it does.
         links = seed_links(accounts) if wait_for_server else []
+        # Ask Partner Center about the synced customers nobody has asked yet, as `mca_reconcile` does (the same
+        # re-check path, in this process): the readiness page then shows what Microsoft says (accepted there, stale,
+        # none) instead of "not checked yet", and the open links are looked at (the lapsed one becomes expired).
+        rechecked = reconcile_unknown(max_age_days=None) if wait_for_server else None
         gate.refresh_readiness()  # the readiness page counts the demo customers at once, not at the next beat
         self.stdout.write(
             self.style.SUCCESS(
@@ -36,6 +41,9 @@ class Command(BaseCommand):
                 f"{len(links)} acceptance links out."
             )
         )
+        if rechecked is not None:
+            for line in rechecked.lines():
+                self.stdout.write(f"  {line}")
         self.stdout.write("")
         self.stdout.write(f"Logins (password '{DEMO_PASSWORD}' for all):")
         for username, role, org, *_ in DEMO_USERS:
