@@ -93,6 +93,26 @@ NOT_CHECKED = Sentence(gettext_noop("Not checked with Partner Center yet"))
 CLOUD_AGREEMENT = Sentence(gettext_noop("Microsoft Cloud Agreement accepted before the cut-over"))
 NEW_CUSTOMER = Sentence(gettext_noop("New Microsoft customer: the MCA must be accepted before the first order"))
 
+# An accepted customer per how it is known (mca.state, AcceptanceKind), with who confirmed when known.
+ACCEPTED_BY_KIND = {
+    "confirmed_here": (
+        Sentence(gettext_noop("Confirmed here on %(day)s (%(by)s)")),
+        Sentence(gettext_noop("Confirmed here on %(day)s")),
+    ),
+    "pc_attestation": (
+        Sentence(gettext_noop("Partner confirmation reported by Partner Center on %(day)s (%(by)s)")),
+        Sentence(gettext_noop("Partner confirmation reported by Partner Center on %(day)s")),
+    ),
+    "direct": (
+        Sentence(gettext_noop("Accepted directly at Microsoft on %(day)s (%(by)s)")),
+        Sentence(gettext_noop("Accepted directly at Microsoft on %(day)s")),
+    ),
+    "signatory": (
+        Sentence(gettext_noop("Accepted at Microsoft by the signatory (enhanced attestation) on %(day)s (%(by)s)")),
+        Sentence(gettext_noop("Accepted at Microsoft by the signatory (enhanced attestation) on %(day)s")),
+    ),
+}
+
 # mca/status.py
 NOT_ACCEPTED = Sentence(gettext_noop("Partner Center has no MCA acceptance for this customer"))
 DIRECT_AT_MICROSOFT = Sentence(gettext_noop("Accepted directly at Microsoft"))

@@ -298,11 +298,11 @@ def states_for(
 
 
 def _accepted_sentence(known: CustomerKnowledge) -> str:
-    text = f"{known.get_kind_display()} on {timezone.localtime(known.accepted_at):%Y-%m-%d}"
-    if known.confirmed_by:
-        text += f" ({known.confirmed_by})"
+    with_by, without = sentences.ACCEPTED_BY_KIND[known.kind]
+    day = f"{timezone.localtime(known.accepted_at):%Y-%m-%d}"
+    text = with_by(day=day, by=known.confirmed_by) if known.confirmed_by else without(day=day)
     if known.verified_at:
-        text += f", verified {_day(known.verified_at)}"
+        return sentences.VERIFIED(reason=text, when=_day(known.verified_at))
     return text
 
 
