@@ -257,7 +257,25 @@ class AcceptanceOutcomeSerializer(serializers.Serializer):
 class OrderLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderLine
-        fields = ["id", "product", "operation", "quantity", "subscription", "unit_price"]
+        fields = [
+            "id",
+            "product",
+            "operation",
+            "quantity",
+            "subscription",
+            "unit_price",
+            "previous_seats",
+            "priced_quantity",
+            "total",
+        ]
+        read_only_fields = ["previous_seats"]
+
+    priced_quantity = serializers.IntegerField(
+        read_only=True, help_text="The seats the line is priced for: a seat change's added seats (5 -> 7: 2)."
+    )
+    total = serializers.DecimalField(
+        max_digits=12, decimal_places=2, read_only=True, help_text="unit_price x priced_quantity."
+    )
 
 
 class OrderSerializer(serializers.ModelSerializer):

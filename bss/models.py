@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -456,6 +457,27 @@ class Order(models.Model):
         )
 
 
+SEAT_CHANGES = (Operation.SEAT_INCREASE, Operation.SEAT_DECREASE)
+
+
+def seat_difference(operation: str, quantity: int, previous_seats: int | None) -> int | None:
+    """The seats a seat change adds (positive) or removes (negative); None for any other operation, or when the
+    count before the change is not known (lines stored before it was recorded)."""
+    if operation not in SEAT_CHANGES or previous_seats is None:
+        return None
+    return quantity - previous_seats
+
+
+def priced_seats(operation: str, quantity: int, previous_seats: int | None) -> int:
+    """The seats a line is priced for, the one rule every page, cart and API uses: a seat change the seats it adds
+    (5 -> 7: two), a decrease none (nothing more to pay); any other line, or a change whose previous count is
+    unknown, its seat count."""
+    difference = seat_difference(operation, quantity, previous_seats)
+    if difference is None:
+        return quantity
+    return max(difference, 0)
+
+
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
@@ -470,6 +492,11 @@ class OrderLine(models.Model):
         help_text="The subscription an existing-subscription operation changes.",
     )
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    previous_seats = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A seat change's subscription seats before the change (empty on lines stored before it was kept).",
+    )
 
     class Meta:
         constraints = [
@@ -482,6 +509,18 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_operation_display()}: {self.product} x {self.quantity}"
+
+    @property
+    def seat_difference(self) -> int | None:
+        return seat_difference(self.operation, self.quantity, self.previous_seats)
+
+    @property
+    def priced_quantity(self) -> int:
+        return priced_seats(self.operation, self.quantity, self.previous_seats)
+
+    @property
+    def total(self) -> Decimal:
+        return self.unit_price * self.priced_quantity
 
 
 class OrderStatusChange(models.Model):

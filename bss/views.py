@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -145,9 +146,12 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @bss_view
 def order_detail(request: HttpRequest, number: str) -> HttpResponse:
     order = _order(request, number)
+    lines = list(order.lines.select_related("product", "subscription"))
     context = {
         "order": order,
-        "lines": order.lines.select_related("product", "subscription"),
+        "lines": lines,
+        "total": sum((line.total for line in lines), Decimal("0")),
+        "currency": next((line.product.currency for line in lines), ""),
         "changes": order.status_changes.select_related("changed_by"),
         "events": order.provisioning_events.all(),
         "executable": order.status in EXECUTABLE,

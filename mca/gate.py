@@ -29,6 +29,7 @@ from django.utils.formats import date_format
 
 from bss.choices import Operation
 from bss.models import Account, Product
+from mca import sentences
 from mca.attestation import (
     AcceptanceInvalid,
     IdempotencyConflict,
@@ -259,17 +260,19 @@ def _pending_reason(pending: PendingAttestation) -> tuple[str, str]:
     if pending.expired:
         return (
             ReasonCode.LINK_EXPIRED,
-            f"{expired_sentence(pending.signatory_name, pending.expires_at)}: send a new one",
+            sentences.SEND_A_NEW_ONE(expired=expired_sentence(pending.signatory_name, pending.expires_at)),
         )
     if pending.state == AttestationState.CREATING:
         return (
             ReasonCode.PENDING_SIGNATORY,
-            f"Pending: preparing Microsoft's acceptance link for {pending.signatory_name}",
+            sentences.PENDING_PREPARING(name=pending.signatory_name),
         )
-    until = f" (the link expires {_when(pending.expires_at)})" if pending.expires_at else ""
+    name = pending.signatory_name
     return (
         ReasonCode.PENDING_SIGNATORY,
-        f"Pending: waiting for {pending.signatory_name} to accept at Microsoft{until}",
+        sentences.PENDING_UNTIL(name=name, expires=_when(pending.expires_at))
+        if pending.expires_at
+        else sentences.PENDING(name=name),
     )
 
 
@@ -319,9 +322,9 @@ def with_known_acceptance(accounts: QuerySet[Account]) -> QuerySet[Account]:
 
 def _not_required_reason(gated: list[GatedOperation]) -> str:
     if not gated:
-        return "Nothing in this order needs the Microsoft Customer Agreement"
+        return sentences.NOTHING_NEEDS_IT()
     if all(not item.is_microsoft for item in gated):
-        return "Not needed: no Microsoft product in this order"
+        return sentences.NO_MICROSOFT_PRODUCT()
     labels = sorted({Operation(item.operation).label.lower() for item in gated if item.is_microsoft})
     return f"Not needed for a {' or '.join(labels)}"
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from bss.choices import Role
 from bss.models import Account, Membership
+from mca import sentences
 from mca.choices import AttestationState, ReasonCode
 from mca.knowledge import knowledge_key, still_counts
 from mca.models import Attestation, CustomerKnowledge
@@ -165,8 +166,10 @@ def _day(moment: datetime | None) -> str:
 def expired_sentence(signatory_name: str, expires_at: datetime | None, now: datetime | None = None) -> str:
     """Never "expired on <a future date>": Microsoft may end a link before the expiry it first announced."""
     now = now or timezone.now()
-    when = f" on {_day(expires_at)}" if expires_at is not None and expires_at <= now else ""
-    return f"The acceptance link sent to {signatory_name or 'the signatory'} expired{when}"
+    name = signatory_name or "the signatory"
+    if expires_at is not None and expires_at <= now:
+        return sentences.LINK_EXPIRED_ON(name=name, when=_day(expires_at))
+    return sentences.LINK_EXPIRED(name=name)
 
 
 def link_is_expired(state: str, expires_at: datetime | None, now: datetime | None = None) -> bool:
@@ -245,7 +248,7 @@ def states_for(
         if cloud_agreement_counts(account.cloud_agreement_accepted_at):
             result[account.pk] = _make(
                 McaState.ACCEPTED,
-                "Microsoft Cloud Agreement accepted before the cut-over",
+                sentences.CLOUD_AGREEMENT(),
                 kind,
                 accepted_how=CLOUD_AGREEMENT_HOW,
                 accepted_at=account.cloud_agreement_accepted_at,
@@ -267,10 +270,12 @@ def states_for(
                     McaState.EXPIRED, expired_sentence(link.signatory_name, link.expires_at, now), kind, **values
                 )
             else:
-                until = f" (the link expires {_day(link.expires_at)})" if link.expires_at else ""
+                name = link.signatory_name
                 result[account.pk] = _make(
                     McaState.PENDING,
-                    f"Waiting for {link.signatory_name} to accept at Microsoft{until}",
+                    sentences.WAITING_UNTIL(name=name, expires=_day(link.expires_at))
+                    if link.expires_at
+                    else sentences.WAITING(name=name),
                     kind,
                     **values,
                 )
@@ -280,29 +285,24 @@ def states_for(
             day = known.accepted_at if known is not None else answer.stale_date
             result[account.pk] = _make(
                 McaState.STALE,
-                f"The only partner confirmation is from {timezone.localtime(day):%Y-%m-%d}, before the MCA refresh: "
-                "the customer must accept the current agreement",
+                sentences.STALE_SHORT(day=f"{timezone.localtime(day):%Y-%m-%d}"),
                 kind,
             )
         elif account.is_synced and answer is None:
-            result[account.pk] = _make(McaState.UNKNOWN, "Not checked with Partner Center yet", kind)
+            result[account.pk] = _make(McaState.UNKNOWN, sentences.NOT_CHECKED(), kind)
         elif account.is_synced:
-            result[account.pk] = _make(
-                McaState.REQUIRED, "Partner Center has no MCA acceptance for this customer", kind
-            )
+            result[account.pk] = _make(McaState.REQUIRED, sentences.NOT_ACCEPTED(), kind)
         else:
-            result[account.pk] = _make(
-                McaState.REQUIRED, "New Microsoft customer: the MCA must be accepted before the first order", kind
-            )
+            result[account.pk] = _make(McaState.REQUIRED, sentences.NEW_CUSTOMER(), kind)
     return result
 
 
 def _accepted_sentence(known: CustomerKnowledge) -> str:
-    text = f"{known.get_kind_display()} on {timezone.localtime(known.accepted_at):%Y-%m-%d}"
-    if known.confirmed_by:
-        text += f" ({known.confirmed_by})"
+    with_by, without = sentences.ACCEPTED_BY_KIND[known.kind]
+    day = f"{timezone.localtime(known.accepted_at):%Y-%m-%d}"
+    text = with_by(day=day, by=known.confirmed_by) if known.confirmed_by else without(day=day)
     if known.verified_at:
-        text += f", verified {_day(known.verified_at)}"
+        return sentences.VERIFIED(reason=text, when=_day(known.verified_at))
     return text
 
 

@@ -18,6 +18,7 @@ from django.utils.formats import date_format
 
 from bss.choices import Role
 from bss.models import Account
+from mca import sentences
 from mca.choices import AcceptanceKind, ReasonCode, RecheckOutcome
 from mca.knowledge import knowledge_key, known_acceptance, remember_acceptance, still_counts
 from mca.models import CustomerKnowledge
@@ -73,10 +74,9 @@ class AcceptanceStatus:
     @property
     def summary(self) -> str:
         """One line a person can read, e.g. "Accepted directly at Microsoft, verified 2026-11-02 14:10"."""
-        text = self.reason.message
-        if self.verified_at is not None:
-            text += f", verified {_when(self.verified_at)}"
-        return text
+        if self.verified_at is None:
+            return self.reason.message
+        return sentences.VERIFIED(reason=self.reason.message, when=_when(self.verified_at))
 
 
 def _when(moment: datetime) -> str:
@@ -104,16 +104,17 @@ def confirmed_by_for_everyone(confirmed_by: str) -> str:
 
 def _accepted(knowledge: CustomerKnowledge) -> AcceptanceStatus:
     if knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT:
-        reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, "Accepted directly at Microsoft")
+        reason = Reason(ReasonCode.DIRECT_AT_MICROSOFT, sentences.DIRECT_AT_MICROSOFT())
     elif knowledge.kind == AcceptanceKind.SIGNATORY_AT_MICROSOFT:
         by = knowledge.confirmed_by.replace(" (signatory, at Microsoft)", "") or "the signatory"
         reason = Reason(
-            ReasonCode.SIGNATORY_AT_MICROSOFT, f"Accepted at Microsoft by {by} on {_day(knowledge.accepted_at)}"
+            ReasonCode.SIGNATORY_AT_MICROSOFT,
+            sentences.SIGNATORY_AT_MICROSOFT(name=by, day=_day(knowledge.accepted_at)),
         )
     elif knowledge.kind == AcceptanceKind.PARTNER_CENTER_ATTESTATION:
         reason = Reason(
             ReasonCode.PARTNER_CENTER_ATTESTATION,
-            f"Partner Center reports acceptance (partner confirmation of {_day(knowledge.accepted_at)})",
+            sentences.PARTNER_CENTER_ATTESTATION(day=_day(knowledge.accepted_at)),
         )
     else:
         by = confirmed_by_for_everyone(knowledge.confirmed_by)
@@ -203,10 +204,10 @@ def _ask_partner_center(
 
 
 _UNAVAILABLE_TEXT = {
-    "down": "Partner Center unreachable — please confirm the customer's acceptance",
-    "slow": "Partner Center did not answer in time — please confirm the customer's acceptance",
-    "throttled": "Partner Center is throttling requests — please confirm the customer's acceptance",
-    "bad": "Partner Center's answer could not be read — please confirm the customer's acceptance",
+    "down": sentences.PARTNER_CENTER_DOWN(),
+    "slow": sentences.PARTNER_CENTER_SLOW(),
+    "throttled": sentences.PARTNER_CENTER_THROTTLED(),
+    "bad": sentences.PARTNER_CENTER_BAD(),
 }
 
 
@@ -382,11 +383,11 @@ def acceptance_status(
             f"{_when(cloud_agreement_cutoff())}: the MCA must be accepted",
         )
     elif account.is_synced:
-        reason = Reason(ReasonCode.NOT_ACCEPTED, "Partner Center has no MCA acceptance for this customer")
+        reason = Reason(ReasonCode.NOT_ACCEPTED, sentences.NOT_ACCEPTED())
     else:
         reason = Reason(
             ReasonCode.NEW_CUSTOMER,
-            "New Microsoft customer: the MCA must be accepted before the first Microsoft order",
+            sentences.NEW_CUSTOMER_FIRST_MICROSOFT_ORDER(),
         )
     return _with_form(account, reason, deadline, correlation_id, answered_at, form=form)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bss.choices import Operation
-from bss.models import Product, Subscription
+from bss.models import Product, Subscription, priced_seats
 from bss.services.orders import LineRequest
 from storefront.session import CheckoutSession
 from storefront.stores import Store
@@ -30,15 +30,13 @@ class CartLine:
 
     @property
     def total(self) -> Decimal:
-        """What this line costs: a seat change is priced as the seats it adds (5 -> 7: two seats), a decrease
-        adds nothing to pay."""
+        """What this line costs (a seat change priced as the difference, `bss.models.priced_seats`)."""
         return self.product.price * self.charged_seats
 
     @property
     def charged_seats(self) -> int:
-        if self.subscription is not None and self.operation in (Operation.SEAT_INCREASE, Operation.SEAT_DECREASE):
-            return max(self.quantity - self.subscription.seats, 0)
-        return self.quantity
+        previous = self.subscription.seats if self.subscription is not None else None
+        return priced_seats(self.operation, self.quantity, previous)
 
     def as_request(self) -> LineRequest:
         """For a seat change the line's quantity is the subscription's new seat count."""

@@ -517,7 +517,7 @@ class OrderView(StoreView):
             number=number,
             account__in=self.store.accounts_for(request.user),
         )
-        total = sum(line.unit_price * line.quantity for line in order.lines.all())
+        total = sum(line.total for line in order.lines.all())
         state = gate.state_for(order.account, viewer=request.user)
         return self.render(
             "storefront/order.html",

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bss.choices import Operation, OrderStatus
-from bss.models import Account, Order, OrderLine, Product, Subscription
+from bss.models import SEAT_CHANGES, Account, Order, OrderLine, Product, Subscription
 from bss.services.acceptance import OperationResult, settle
 from bss.services.holds import hold_for_acceptance
 from bss.services.notify import notify_signatory
@@ -195,6 +195,10 @@ def _write_lines(order: Order, lines: Sequence[LineRequest]) -> None:
             quantity=line.quantity,
             subscription=line.subscription,
             unit_price=line.product.price,
+            # Kept so the line is priced as the difference (5 -> 7: two seats) after the subscription has changed.
+            previous_seats=line.subscription.seats
+            if line.subscription is not None and line.operation in SEAT_CHANGES
+            else None,
         )
         for line in lines
     )

@@ -9,6 +9,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from mca.sentences import translate
 from mca.state import CustomerMcaState
 
 register = template.Library()
@@ -28,7 +29,14 @@ def mca_badge(state: CustomerMcaState | None) -> SafeString:
     if state is None:
         return SafeString("")
     return SafeString(
-        render_to_string("mca/_badge.html", {"state": state, "symbol": _SYMBOL.get(str(state.code), "")}).strip()
+        render_to_string(
+            "mca/_badge.html",
+            {
+                "state": state,
+                "symbol": _SYMBOL.get(str(state.code), ""),
+                "tooltip": f"{translate(state.sentence)}. {state.next_action}",
+            },
+        ).strip()
     )
 
 
@@ -36,3 +44,10 @@ def mca_badge(state: CustomerMcaState | None) -> SafeString:
 def mca_state_of(states: dict[int, CustomerMcaState] | None, account_id: int) -> CustomerMcaState | None:
     """`{% mca_badge states|mca_state_of:account.pk %}` for lists (states from `gate.states_for`)."""
     return (states or {}).get(account_id)
+
+
+@register.filter
+def mca_sentence(text: str) -> str:
+    """`{{ decision.reason|mca_sentence }}`: a reason sentence of the gate's (stored in English) in the active
+    language (`mca.sentences.translate`); any other text as it is."""
+    return translate(text)

@@ -268,3 +268,14 @@ def test_white_label_staff_execute_their_resellers_orders(api, demo, other_produ
     mine = placed_order(demo["tailspin"], other_product)
     response = api("wl-bss").post(f"/api/v1/orders/{mine.pk}/execute/")
     assert response.status_code == 200 and response.json()["status"] == "executed"
+
+
+def test_order_detail_prices_a_seat_change_as_the_seats_it_adds(api, demo, other_product):
+    subscription = SubscriptionFactory(account=demo["northwind"], product=other_product, seats=5)
+    response = api("bss").patch(f"/api/v1/subscriptions/{subscription.pk}/", {"seats": 7}, format="json")
+    assert response.status_code == 202, response.content
+    Subscription.objects.filter(pk=subscription.pk).update(seats=7)  # as provisioning leaves it
+
+    (line,) = api("bss").get(f"/api/v1/orders/{response.json()['id']}/").json()["lines"]
+    assert (line["quantity"], line["previous_seats"], line["priced_quantity"]) == (7, 5, 2)
+    assert line["total"] == f"{other_product.price * 2:.2f}"

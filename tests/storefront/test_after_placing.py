@@ -197,3 +197,27 @@ def test_check_now_on_an_order_page_answers_about_that_order(client, demo, demo_
     text = response.content.decode()
     assert f"Order {order.number} is provisioned: nothing waits for the acceptance." in text
     assert "Partner Center was asked again" not in text  # not the customer's "must be accepted" as the answer
+
+
+def test_the_order_page_prices_a_placed_seat_change_as_the_seats_it_adds(client, demo, demo_user):
+    """The line keeps the count before the change: after provisioning moved the subscription to 7 seats, the order
+    still shows 5 -> 7 priced as two seats, not seven."""
+    from bss.choices import Channel
+    from bss.services.orders import LineRequest, place_order
+    from mca.context import ConfirmationContext
+
+    product = Product.objects.get(sku="ACR-CYBER-BACKUP")
+    subscription = Subscription.objects.create(account=demo["northwind"], product=product, seats=5)
+    order = place_order(
+        actor=demo_user("customer"),
+        account=demo["northwind"],
+        lines=[LineRequest(product, 7, Operation.SEAT_INCREASE, subscription)],
+        context=ConfirmationContext(channel=Channel.STOREFRONT),
+    ).order
+    Subscription.objects.filter(pk=subscription.pk).update(seats=7)
+    client.force_login(demo_user("customer"))
+    page = client.get(f"/store/orders/{order.number}/").content.decode()
+    assert "(5 → 7)" in page and "<td>+2</td>" in page
+    two, seven = f"{product.price * 2:,.2f}", f"{product.price * 7:,.2f}"
+    assert page.count(f"{two} {product.currency}") == 2  # the line's price and the total
+    assert f"{seven} {product.currency}" not in page

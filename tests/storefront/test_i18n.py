@@ -151,3 +151,37 @@ def test_every_storefront_template_is_translated_into_german_and_french(template
             catalogue = gettext.GNUTranslations(handle)
         untranslated = [s for s in strings if catalogue.gettext(s) == s and s not in SAME_IN_TRANSLATION]
         assert not untranslated, (language, untranslated)
+
+
+@pytest.mark.parametrize(
+    "username, words",
+    [
+        ("ww", "Neuer Microsoft-Kunde: Die MCA muss vor der ersten Microsoft-Bestellung angenommen werden."),
+        ("wl-customer", "Nouveau client Microsoft : le MCA doit être accepté avant la première commande Microsoft."),
+    ],
+)
+def test_the_mca_steps_reason_is_translated_while_the_stored_note_stays_english(
+    client, demo, demo_user, german_customer, settings, add_to_cart, username, words
+):
+    """The gate's reason is English where it is kept (the held order's history note, the API's state) and in the
+    customer's language on the MCA step."""
+    from bss.services.holds import hold_for_acceptance
+    from mca import gate
+    from tests.bss.conftest import make_order
+
+    settings.MCA_ATTESTATION_FLOW = "enhanced"
+    user = german_customer if username == "ww" else demo_user(username)
+    account = Account.objects.get(members__user=user)
+    account.partner_center_tenant_id = None  # a new Microsoft customer: the reason names no date or person
+    account.save(update_fields=["partner_center_tenant_id"])
+    client.force_login(user)
+    store = "/store/" if username == "ww" else "/store/fabrikam/"
+    add_to_cart(store=store)
+    page = client.get(f"{store}checkout/", follow=True).content.decode()
+    english = gate.check(account, ["new_purchase"]).reason
+    assert english == "New Microsoft customer: the MCA must be accepted before the first Microsoft order"
+    assert f'<p class="reason" id="mca-reason">{words}</p>' in page and english not in page
+
+    order = make_order(account)
+    hold_for_acceptance(order, by=None, reason=gate.check(account, ["new_purchase"]).hold_reason)
+    assert order.status_changes.last().note == english
