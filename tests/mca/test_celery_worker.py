@@ -74,6 +74,9 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "CELERY_BROKER_URL": REDIS_URL,
+            # The worker's cache in the flushed test database: the local settings' default, a folder in the checkout,
+            # outlives the test and would hand the next worker answers remembered for the pinned demo tenants.
+            "REDIS_URL": REDIS_URL,
             "PARTNER_CENTER_BASE_URL": simulator_url,
             "PARTNER_CENTER_READ_TIMEOUT": "10",
         }
