@@ -201,6 +201,8 @@ def test_search_pages_through_its_matches_by_name(client, demo_user, portfolio):
     assert first.context["page"].paginator.count == 60
     listed = [row.account.name for row in first.context["rows"] + second.context["rows"]]
     assert listed == [f"Lumen {n:03d}" for n in range(1, 61)]
+    short = client.get(URL, {"q": "00"})  # shorter than a trigram: walked in the name index, same order
+    assert [row.account.name for row in short.context["rows"]] == [f"Lumen {n:03d}" for n in range(1, 10)]
 
 
 def test_the_digest_goes_to_each_role_with_its_own_customers_only(demo_user, portfolio, mailoutbox):
