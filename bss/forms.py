@@ -5,8 +5,7 @@ from django import forms
 from bss.choices import Channel, OrderStatus
 from bss.models import Product, Reseller
 from bss.services.orders import MAX_SEATS
-from bss.services.readiness import NOT_COUNTED
-from mca import gate
+from bss.services.readiness import STATE_CHOICES
 
 
 class OrderFilterForm(forms.Form):
@@ -43,11 +42,7 @@ class ReadinessFilterForm(forms.Form):
 
     def __init__(self, *args: object, owners: list[dict], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["state"].choices = [
-            ("", "Any state"),
-            *gate.McaState.choices,
-            (NOT_COUNTED, "Not counted yet"),
-        ]
+        self.fields["state"].choices = [("", "Any state"), *STATE_CHOICES]
         self.fields["reseller"].choices = [("", "Any owner"), *((str(owner["id"]), owner["name"]) for owner in owners)]
 
 

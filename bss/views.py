@@ -571,8 +571,6 @@ def acceptance_list(request: HttpRequest) -> HttpResponse:
 
 # --- MCA readiness --------------------------------------------------------------------------------------------
 
-READINESS_PAGE_SIZE = 50
-
 
 def _readiness_filters(request: HttpRequest, counts: readiness.Counts) -> tuple[ReadinessFilterForm, Any]:
     """The filter form (owner choices: the user's scope only) and the filters, or None when the input is invalid."""
@@ -597,8 +595,7 @@ def readiness_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "counts": counts, "query": query.urlencode(), "rows": [], "page": None}
     if filters is None:
         return render(request, "bss/readiness.html", context, status=400)
-    accounts = readiness.accounts_for(request.user, filters).select_related("reseller")
-    page = Paginator(accounts.order_by("name", "pk"), READINESS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = readiness.page_for(request.user, filters, counts, request.GET.get("page"))
     context["page"] = page
     context["rows"] = readiness.rows_for(list(page.object_list), viewer=request.user)
     return render(request, "bss/readiness.html", context)

@@ -410,6 +410,11 @@ class AccountReadiness(models.Model):
     class Meta:
         verbose_name = "account readiness"
         verbose_name_plural = "account readiness"
+        # The readiness page's "at risk" filter, alone or with a state (7 % of 100 000 accounts): an index-only scan
+        # of the accounts at risk instead of reading every row of a state to drop the rest (issue 19).
+        indexes = [
+            models.Index(fields=["state", "account"], condition=Q(refusals__gt=0), name="readiness_at_risk_by_state")
+        ]
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.state}"

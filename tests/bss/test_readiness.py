@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from bss.models import Account
+from bss.services import readiness
 from mca import gate
 from mca.choices import AcceptanceKind
 from mca.knowledge import knowledge_key, remember_acceptance
@@ -145,19 +146,63 @@ def test_a_customer_name_never_becomes_a_spreadsheet_formula(client, demo_user, 
 def test_the_page_costs_a_fixed_number_of_queries(client, demo_user, portfolio, django_assert_num_queries):
     client = _signed_in(client, demo_user, "bss")
     client.get(URL)  # warm the session
-    # session, user, membership; page count, page rows; states_for (knowledge, links); planned changes (orders,
-    # lines, seat changes, renewals); the counts (grouped counts, resellers' names) are cached from the warm-up
-    with django_assert_num_queries(11):
+    # session, user, membership; page rows (its ids in a subquery); states_for (knowledge, links); planned changes
+    # (orders, lines, seat changes, renewals); the counts (grouped counts, resellers' names) are cached from the
+    # warm-up, and the page's total is read from them: no COUNT(*)
+    with django_assert_num_queries(10):
         few = client.get(URL)
     contoso = portfolio["litware"].reseller
+    for query in ({"at_risk": "on"}, {"reseller": contoso.pk, "state": "pending", "at_risk": "on"}):  # Litware's order
+        with django_assert_num_queries(10):
+            client.get(URL, query)
+    with django_assert_num_queries(11):  # a search is counted (the counts do not hold it)
+        client.get(URL, {"q": "a"})
     for n in range(40):
         account = Account.objects.create(name=f"Extra {n:02d}", reseller=contoso)
         make_order(account)
     gate.refresh_readiness()  # the stored readiness changed: the counts are made again (2 more queries)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         more = client.get(URL)
     assert len(more.context["rows"]) == 50 > len(few.context["rows"])
     assert more.context["counts"].total == few.context["counts"].total + 40
+    page_2 = client.get(URL, {"page": "2"})
+    listed = [row.account.name for row in more.context["rows"] + page_2.context["rows"]]
+    assert listed == list(Account.objects.order_by("name", "pk").values_list("name", flat=True))
+
+
+@pytest.mark.parametrize("role", ["bss", "wl-bss"])
+def test_each_filters_total_from_the_counts_is_what_the_filter_matches(client, demo_user, portfolio, role):
+    """The total of a page without search comes from the cached counts: it must be what the filter matches."""
+    client = _signed_in(client, demo_user, role)
+    counts = client.get(URL).context["counts"]
+    user = demo_user(role)
+    owners = ["", *(str(owner["id"]) for owner in counts.by_owner)]
+    states = ["", *counts.by_state]
+    checked = 0
+    for reseller in owners:
+        for state in states:
+            for at_risk in (False, True):
+                filters = readiness.ReadinessFilters(state=state, reseller=reseller, at_risk=at_risk)
+                expected = readiness.accounts_for(user, filters).count()
+                assert readiness.known_count(counts, filters) == expected, filters
+                query = {"state": state, "reseller": reseller} | ({"at_risk": "on"} if at_risk else {})
+                page = client.get(URL, query).context["page"]
+                assert page.paginator.count == expected and len(page.object_list) == min(expected, 50), filters
+                checked += expected
+    assert checked > 0
+    assert readiness.known_count(counts, readiness.ReadinessFilters(q="a")) is None  # a search is counted
+
+
+def test_search_pages_through_its_matches_by_name(client, demo_user, portfolio):
+    client = _signed_in(client, demo_user, "bss")
+    contoso = portfolio["litware"].reseller
+    Account.objects.bulk_create(Account(name=f"Lumen {n:03d}", reseller=contoso) for n in range(60, 0, -1))
+    first, second = client.get(URL, {"q": "lumen"}), client.get(URL, {"q": "lumen", "page": "2"})
+    assert first.context["page"].paginator.count == 60
+    listed = [row.account.name for row in first.context["rows"] + second.context["rows"]]
+    assert listed == [f"Lumen {n:03d}" for n in range(1, 61)]
+    short = client.get(URL, {"q": "00"})  # shorter than a trigram: walked in the name index, same order
+    assert [row.account.name for row in short.context["rows"]] == [f"Lumen {n:03d}" for n in range(1, 10)]
 
 
 def test_the_digest_goes_to_each_role_with_its_own_customers_only(demo_user, portfolio, mailoutbox):
