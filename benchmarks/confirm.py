@@ -50,9 +50,10 @@ class ClientResult:
 
 def _use_broker() -> None:
     """Deliveries are queued on Redis as in production (not run in-process: that would call Partner Center)."""
+    from config.broker import transport_for
     from config.celery import app
 
-    app.conf.update(task_always_eager=False, broker_url=BROKER)
+    app.conf.update(task_always_eager=False, broker_url=BROKER, broker_transport=transport_for(BROKER))
 
 
 def _confirm_client(args: tuple[int, float, float, list[int]]) -> ClientResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -85,26 +85,49 @@ class Reseller(models.Model):
         return self.brand_name or self.name
 
 
+class AccountScope(NamedTuple):
+    """Which accounts a user may see and act for (`AccountQuerySet.visible_to`): every account, one reseller's
+    customers, the user's own account, or none. `value` is the reseller's or the account's id."""
+
+    kind: str  # ALL_ACCOUNTS, RESELLER_ACCOUNTS, OWN_ACCOUNT or NO_ACCOUNT
+    value: int | None = None
+
+
+ALL_ACCOUNTS, RESELLER_ACCOUNTS, OWN_ACCOUNT, NO_ACCOUNT = "all", "reseller", "own", "none"
+
+
+def account_scope(user: AbstractBaseUser | AnonymousUser) -> AccountScope:
+    """The one place account scoping is decided (see `AccountQuerySet.visible_to`).
+
+    CSP staff and administrators see every account; reseller users and white-label BSS staff see their
+    reseller's customers; a customer user sees its own account; anyone else sees none.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return AccountScope(NO_ACCOUNT)
+    if user.is_superuser:
+        return AccountScope(ALL_ACCOUNTS)
+    membership = Membership.of(user)
+    if membership is None:
+        return AccountScope(NO_ACCOUNT)
+    if membership.role in (Role.CSP_BSS, Role.ADMIN):
+        return AccountScope(ALL_ACCOUNTS)
+    if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS):
+        return AccountScope(RESELLER_ACCOUNTS, membership.reseller_id)
+    if membership.role == Role.CUSTOMER:
+        return AccountScope(OWN_ACCOUNT, membership.account_id)
+    return AccountScope(NO_ACCOUNT)
+
+
 class AccountQuerySet(models.QuerySet["Account"]):
     def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> AccountQuerySet:
-        """The accounts a user may see and act for: the one place account scoping is decided.
-
-        CSP staff and administrators see every account; reseller users and white-label BSS staff see their
-        reseller's customers; a customer user sees its own account; anyone else sees none.
-        """
-        if not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_superuser:
+        """The accounts a user may see and act for (`account_scope` decides)."""
+        scope = account_scope(user)
+        if scope.kind == ALL_ACCOUNTS:
             return self.all()
-        membership = Membership.of(user)
-        if membership is None:
-            return self.none()
-        if membership.role in (Role.CSP_BSS, Role.ADMIN):
-            return self.all()
-        if membership.role in (Role.RESELLER, Role.WHITE_LABEL_BSS):
-            return self.filter(reseller_id=membership.reseller_id)
-        if membership.role == Role.CUSTOMER:
-            return self.filter(pk=membership.account_id)
+        if scope.kind == RESELLER_ACCOUNTS:
+            return self.filter(reseller_id=scope.value)
+        if scope.kind == OWN_ACCOUNT:
+            return self.filter(pk=scope.value)
         return self.none()
 
 

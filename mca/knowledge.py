@@ -18,7 +18,7 @@ from bss.models import Account
 from mca.choices import AcceptanceKind
 from mca.models import AcceptanceRecord, CustomerKnowledge
 from mca.rules import attestation_counts
-from mca.seal import knowledge_seal_problem, knowledge_sealed
+from mca.seal import knowledge_seal_problem, knowledge_sealed, seal_knowledge
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,13 @@ def remember_acceptance(
     }
     # No savepoint of its own: a failure fails the caller's transaction anyway (two round trips saved).
     with transaction.atomic(savepoint=False), state_changes(key, source=source):
+        connection = transaction.get_connection()
+        if not verified and connection.vendor == "postgresql":
+            written = _write_if_newer_or_stronger(connection, key, values)
+            if written is not None:
+                return written
+        # The rest, and SQLite: a row stronger than this one, one that may need its seal checked before it is
+        # kept, a verified refresh, or a row another transaction wrote meanwhile.
         current = CustomerKnowledge.objects.select_for_update().filter(key=key).first()
         if current is None:
             try:
@@ -246,6 +253,72 @@ def remember_acceptance(
             current.verified_at = timezone.now()
         current.save()
         return current
+
+
+# --- The common write in one statement (PostgreSQL) ------------------------------------------------------------
+# A confirmation for a customer usually adds a row or replaces one that is older or as strong: one
+# INSERT ... ON CONFLICT DO UPDATE ... WHERE newer-or-stronger, sealed in Python over the new values (the seal does
+# not cover the id), instead of a locking SELECT and an UPDATE built by the ORM (about a quarter of a
+# confirmation's client CPU, issue 20). The row as it was before (for "did it count before") is read in the same
+# statement, from the statement's snapshot. When the statement writes nothing (the row is stronger, or another
+# transaction wrote it after that snapshot) `remember_acceptance` goes on with the row locked and compared in
+# Python, as it always did.
+
+_WRITTEN_FIELDS = [field for field in CustomerKnowledge._meta.concrete_fields if not field.primary_key]
+_OLD_FIELDS = [CustomerKnowledge._meta.pk, *_WRITTEN_FIELDS]
+
+
+def _strength_sql(column: str) -> str:
+    cases = " ".join(f"WHEN '{kind}' THEN {strength}" for kind, strength in _STRENGTH.items())
+    return f"(CASE {column} {cases} END)"  # NULL for a kind it does not know: nothing written, Python decides
+
+
+def _upsert_sql() -> str:
+    table = CustomerKnowledge._meta.db_table
+    quote = '"{}"'.format
+    key = quote(CustomerKnowledge._meta.get_field("key").column)
+    written = ", ".join(quote(field.column) for field in _WRITTEN_FIELDS)
+    updates = ", ".join(
+        f"{quote(field.column)} = EXCLUDED.{quote(field.column)}" for field in _WRITTEN_FIELDS if field.name != "key"
+    )
+    old = ", ".join(f"old.{quote(field.column)}" for field in _OLD_FIELDS)
+    accepted_at = quote(CustomerKnowledge._meta.get_field("accepted_at").column)
+    kind = quote(CustomerKnowledge._meta.get_field("kind").column)
+    new_strength, old_strength = _strength_sql(f"EXCLUDED.{kind}"), _strength_sql(f"k.{kind}")
+    # Table and column names come from the model, the strengths from _STRENGTH; values are parameters.
+    return (
+        f"WITH old AS (SELECT * FROM {table} WHERE {key} = %s), "  # noqa: S608
+        f"written AS (INSERT INTO {table} AS k ({written}) VALUES ({', '.join(['%s'] * len(_WRITTEN_FIELDS))}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
+        f"WHERE {new_strength} > {old_strength} "
+        f"OR ({new_strength} = {old_strength} AND EXCLUDED.{accepted_at} >= k.{accepted_at}) "
+        f"RETURNING k.{quote(CustomerKnowledge._meta.pk.column)}) "
+        f"SELECT (SELECT * FROM written), {old} FROM (VALUES (1)) AS one LEFT JOIN old ON TRUE"
+    )
+
+
+_UPSERT_SQL = _upsert_sql()
+_OLD_ATTNAMES = [field.attname for field in _OLD_FIELDS]
+
+
+def _write_if_newer_or_stronger(connection: Any, key: str, values: dict[str, Any]) -> CustomerKnowledge | None:
+    """The knowledge row written in one statement when there was none or this one is newer or as strong, or None
+    when the statement wrote nothing (the caller then decides with the row locked)."""
+    knowledge = CustomerKnowledge(key=key, **values)
+    knowledge.updated_at = timezone.now()
+    seal_knowledge(knowledge)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_SQL, [key, *(getattr(knowledge, field.attname) for field in _WRITTEN_FIELDS)])
+        written_id, *old_values = cursor.fetchone()
+    if written_id is None:
+        return None
+    old = None if old_values[0] is None else CustomerKnowledge.from_db(connection.alias, _OLD_ATTNAMES, old_values)
+    if old is None or old.pk != written_id or not still_counts(old):
+        _announce(key)  # nothing was known, or it did not count (stale, or a row that does not verify): now it does
+    knowledge.pk = written_id
+    knowledge._state.adding = False
+    knowledge._state.db = connection.alias
+    return knowledge
 
 
 # How a change of state is announced: `mca.state.state_changes`, registered by McaConfig.ready (mca.state reads this

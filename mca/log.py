@@ -170,7 +170,7 @@ def append(record: AcceptanceRecord, *, then: Callable[[AcceptanceRecord], objec
         _announce(record)
         head = lock_head()
         _seal(record, head.last_sequence, head.last_hash)
-        cursor.execute(_INSERT_AND_MOVE_HEAD_SQL, [_db_value(field, record) for field in _RECORD_FIELDS])
+        cursor.execute(_INSERT_AND_MOVE_HEAD_SQL, [_db_value(field, record, connection) for field in _RECORD_FIELDS])
     record._state.adding = False
     record._state.db = connection.alias
     return record
@@ -198,8 +198,8 @@ def _seal(record: AcceptanceRecord, last_sequence: int, last_hash: str) -> None:
     record.key_id, record.mac = seal(record.entry_hash)
 
 
-def _db_value(field: Field, record: AcceptanceRecord) -> Any:
-    return field.get_db_prep_save(field.pre_save(record, True), connection=transaction.get_connection())
+def _db_value(field: Field, record: AcceptanceRecord, connection: Any) -> Any:
+    return field.get_db_prep_save(field.pre_save(record, True), connection=connection)
 
 
 # Every column of the record, the id included (drawn from its sequence before the lock), declared by the model.

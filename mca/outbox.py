@@ -41,16 +41,41 @@ def send_after_commit(delivery_id: int) -> None:
 def enqueue_delivery(record: AcceptanceRecord, account: Account) -> AcceptanceDelivery:
     """The outbox row for telling Partner Center about `record`, written in the caller's transaction and sent
     after commit; it waits when the account has no Partner Center customer yet (provisioning releases it)."""
-    delivery = AcceptanceDelivery.objects.create(
+    delivery = AcceptanceDelivery(
         record=record,
         account=account,
         request_id=uuid.uuid4(),
         state=DeliveryState.PENDING if account.is_synced else DeliveryState.WAITING_FOR_CUSTOMER,
         next_attempt_at=timezone.now() if account.is_synced else None,
     )
+    _insert(delivery)
     if account.is_synced:
         send_after_commit(delivery.pk)
     return delivery
+
+
+# On PostgreSQL the row goes in through one fixed statement built once from the model (as `mca.log` writes the
+# record): the ORM's building of the INSERT was about a tenth of a confirmation's client CPU (issue 20). The model
+# sends no save signals for this row that anyone receives; the values are prepared by the fields, as save() does.
+_DELIVERY_FIELDS = [field for field in AcceptanceDelivery._meta.concrete_fields if not field.primary_key]
+_INSERT_DELIVERY_SQL = (
+    f"INSERT INTO {AcceptanceDelivery._meta.db_table} "  # noqa: S608 - the model's table and column names
+    f"({', '.join(field.column for field in _DELIVERY_FIELDS)}) VALUES ({', '.join(['%s'] * len(_DELIVERY_FIELDS))}) "
+    f"RETURNING {AcceptanceDelivery._meta.pk.column}"
+)
+
+
+def _insert(delivery: AcceptanceDelivery) -> None:
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        delivery.save(force_insert=True)
+        return
+    values = [field.get_db_prep_save(field.pre_save(delivery, True), connection) for field in _DELIVERY_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_DELIVERY_SQL, values)
+        delivery.pk = cursor.fetchone()[0]
+    delivery._state.adding = False
+    delivery._state.db = connection.alias
 
 
 def release_waiting_deliveries(account: Account) -> int:

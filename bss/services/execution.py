@@ -226,7 +226,9 @@ def release_held_orders(*, accounts: QuerySet[Account] | Iterable[Account]) -> l
     """The customers' acceptance is known: every order of these accounts held in "awaiting acceptance" whose
     gate now says yes moves to "executed" and provisioning starts. Idempotent; returns the released orders."""
     released = []
-    held = Order.objects.filter(account__in=list(accounts), status=OrderStatus.AWAITING_ACCEPTANCE).select_related(
+    # A queryset (what `acceptance_known` sends) goes in as a subquery: one query on a first confirmation.
+    accounts_in = accounts if isinstance(accounts, QuerySet) else list(accounts)
+    held = Order.objects.filter(account__in=accounts_in, status=OrderStatus.AWAITING_ACCEPTANCE).select_related(
         "account"
     )
     for order in held:

@@ -378,3 +378,62 @@ def test_a_record_written_while_partner_center_is_down_names_the_last_known_temp
     )
     assert record.template_id == shown.template.template_id
     assert record.document_link == shown.document_link
+
+
+def _announced(callbacks) -> bool:
+    return any(callback.__qualname__.split(".")[0] == "_announce" for callback in callbacks)
+
+
+def test_acceptance_known_is_announced_only_when_the_acceptance_did_not_count_before(
+    demo, demo_user, django_capture_on_commit_callbacks
+):
+    """The knowledge write (one statement on PostgreSQL, issue 20) still tells whether the customer's acceptance
+    counted before: a first confirmation and one replacing a row that does not verify announce it, a repeated
+    one does not, and a weaker one never replaces the stronger row."""
+    from mca.knowledge import knowledge_key, remember_acceptance
+    from mca.seal import knowledge_sealed
+
+    litware, bss = demo["litware"], demo_user("bss")
+    key = knowledge_key(litware)
+
+    def confirm(**overrides) -> tuple[bool, AcceptanceRecord]:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            record = confirm_acceptance(actor=bss, account=litware, data=form_data(**overrides), context=context())
+        return _announced(callbacks), record
+
+    assert confirm()[0] is True
+    announced, record = confirm(email="second@example.com")
+    knowledge = CustomerKnowledge.objects.get(key=key)
+    assert announced is False and knowledge.record_id == record.pk and knowledge_sealed(knowledge)
+
+    CustomerKnowledge.objects.filter(key=key).update(confirmed_by="Someone without the key")  # breaks the seal
+    announced, record = confirm(email="third@example.com")
+    knowledge = CustomerKnowledge.objects.get(key=key)
+    assert announced is True and knowledge.record_id == record.pk and knowledge_sealed(knowledge)
+
+    earlier = confirm(date_agreed="2026-11-15", email="earlier@example.com")  # the others: 2026-11-20
+    assert earlier[0] is False and CustomerKnowledge.objects.get(key=key).record_id == record.pk  # older: kept
+
+    at_microsoft = timezone.now() - timedelta(days=30)
+    remember_acceptance(key=key, kind=AcceptanceKind.DIRECT_AT_MICROSOFT, accepted_at=at_microsoft)
+    announced, _ = confirm(email="fourth@example.com")
+    knowledge = CustomerKnowledge.objects.get(key=key)
+    assert announced is False and knowledge.kind == AcceptanceKind.DIRECT_AT_MICROSOFT and knowledge_sealed(knowledge)
+
+
+@pytest.mark.postgres
+def test_a_known_customer_s_knowledge_is_written_in_one_statement(demo, demo_user):
+    """Issue 20: no locking SELECT before the knowledge write on the common path (PostgreSQL)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    litware, bss = demo["litware"], demo_user("bss")
+    confirm_acceptance(actor=bss, account=litware, data=form_data(), context=context())
+    with CaptureQueriesContext(connection) as queries:
+        record = confirm_acceptance(
+            actor=bss, account=litware, data=form_data(email="again@example.com"), context=context()
+        )
+    knowledge = [query["sql"] for query in queries.captured_queries if "mca_customerknowledge" in query["sql"]]
+    assert len(knowledge) == 1, knowledge
+    assert "ON CONFLICT" in knowledge[0] and "FOR UPDATE" not in knowledge[0]
+    assert CustomerKnowledge.objects.get(record=record).kind == AcceptanceKind.CONFIRMED_HERE

@@ -54,6 +54,23 @@ def test_an_order_held_during_execution_goes_on_and_the_history_names_who_execut
     assert released.changed_by is None and "executed by bss" in released.note and "held for it" in released.note
 
 
+def test_releasing_for_the_accounts_of_a_key_reads_the_held_orders_in_one_query(demo):
+    """Issue 20: the accounts `acceptance_known` sends (a queryset) go into the orders' query as a subquery, not
+    read first: a first confirmation of a customer with nothing held costs one query here."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mca.knowledge import accounts_for
+
+    litware = demo["litware"]
+    with CaptureQueriesContext(connection) as queries:
+        assert release_held_orders(accounts=accounts_for(knowledge_key(litware))) == []
+    assert len(queries.captured_queries) == 1, [query["sql"] for query in queries.captured_queries]
+    order = _held(make_order(litware))
+    _accept(litware)
+    assert release_held_orders(accounts=accounts_for(knowledge_key(litware))) == [order]
+
+
 @pytest.mark.parametrize(
     ("status", "heading", "next_step"),
     [
