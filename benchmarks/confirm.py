@@ -171,15 +171,25 @@ def _drop_raw() -> None:
 
 
 def _checkpoint_writer(start_at: float, stop_at: float, lag: float) -> None:
-    """What the worker does when the scheduled checkpoint task fires: one checkpoint per lag window."""
+    """What a worker does with the checkpoint task the clients schedule: when the time the task was scheduled for
+    comes (the cache key holds it), run `write_checkpoint_task`'s body — clear the key, then verify and sign. (A
+    writer that signed every `lag` seconds without clearing the key left it in place for its whole timeout, so every
+    commit after its fire time asked the cache twice: a cost production does not have.)"""
     connections.close_all()
+    from django.core.cache import cache
+
+    from mca.checkpoints import _SCHEDULED, scheduled_checkpoint_due
     from mca.verify import write_checkpoint
 
     while time.time() < start_at:
         time.sleep(0.01)
-    while time.time() + lag <= stop_at:
-        time.sleep(lag)
-        write_checkpoint()
+    while time.time() < stop_at:
+        fires_at = cache.get(_SCHEDULED)
+        if isinstance(fires_at, float) and time.time() >= fires_at:
+            scheduled_checkpoint_due()
+            write_checkpoint()
+        else:
+            time.sleep(0.05)
     connections.close_all()
 
 

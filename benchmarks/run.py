@@ -110,7 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (the second figure of each option)")
     parser.add_argument("--records", type=int, help="log size for verify/admin/api/indexes (20000; quick 2000)")
     parser.add_argument("--calls", type=int, help="gate: calls per measurement (500; quick 50)")
-    parser.add_argument("--rounds", type=int, help="checkout: interleaved rounds (300; quick 20)")
+    parser.add_argument(
+        "--rounds", type=int, help="checkout: interleaved rounds (300; quick 20); confirm: rounds per client count (2)"
+    )
     parser.add_argument("--repeat", type=int, help="admin, api: requests per page, p50 and p95 of (20; quick 3)")
     parser.add_argument("--workers", type=int, default=None, help="loader: worker processes (default: CPUs)")
     parser.add_argument("--follow", type=int, default=100, help="api: next cursors followed from the first page")
@@ -177,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import confirm
 
         for clients in (int(count) for count in str(args.clients).split(",")):
-            confirm.run(clients=clients, seconds=args.seconds, flow=args.flow, cadence=args.cadence)
+            confirm.run(
+                clients=clients, seconds=args.seconds, rounds=args.rounds or 2, flow=args.flow, cadence=args.cadence
+            )
     if set(LOG_SCENARIOS) & set(scenarios):
         ensure_records(args.records, workers=args.workers)
     if "verify" in scenarios:
