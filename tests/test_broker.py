@@ -1,28 +1,19 @@
 """The Celery broker's Redis transport (config.broker, issue 20): one Redis client per channel, not per message."""
 
-import os
 import uuid
 
 import pytest
 from kombu import Connection
 
 from config.broker import REDIS_TRANSPORT, transport_for
+from tests.redis_support import REDIS_TEST_URL, require_redis
 from tests.test_settings import PRODUCTION, production_without, settings_of
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
 def redis_url() -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    return REDIS_URL
+    require_redis()
+    return REDIS_TEST_URL
 
 
 def test_plain_redis_brokers_get_the_transport_that_keeps_its_client():

@@ -25,6 +25,7 @@ import redis
 
 from drills.lifecycle import LockHeld, RunLock, stop_stale
 from drills.stack import PG_ADMIN_URL, PID_FILE, RUN_ENV, Stack, clear_redis_keys
+from tests.redis_support import require_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.drill_stack]
 
@@ -69,12 +70,7 @@ def redis_keys(prefix: str) -> list[bytes]:
 @pytest.fixture
 def runner_env(tmp_path):
     """The environment of a runner started by a test: its own lock name, the tests' Redis database."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=5).ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    require_redis(REDIS_URL)
     return {**os.environ, "MCA_DRILL_LOCK": f"test-{uuid.uuid4()}", "DRILL_REDIS_URL": REDIS_URL}
 
 

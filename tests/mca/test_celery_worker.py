@@ -24,6 +24,7 @@ from mca.delivery import sweep_due_deliveries
 from mca.models import AcceptanceDelivery
 from partner_center.simulator.models import SimAgreement
 from tests.mca.helpers import context, form_data
+from tests.redis_support import require_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker]
 
@@ -47,15 +48,7 @@ def _drop_pools() -> None:
 
 @pytest.fixture
 def redis_broker():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    client = require_redis(REDIS_URL)
     client.flushdb()
     previous = {"task_always_eager": celery_app.conf.task_always_eager, "broker_url": celery_app.conf.broker_url}
     celery_app.conf.update(task_always_eager=False, broker_url=REDIS_URL)

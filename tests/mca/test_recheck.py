@@ -16,6 +16,7 @@ from mca.models import RecheckItem, RecheckRun
 from mca.recheck import ask_chunk, chunks, plan_run, resume_stalled_runs
 from partner_center.client import PartnerCenterClient
 from partner_center.errors import PartnerCenterError
+from tests.redis_support import require_redis
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
@@ -41,15 +42,7 @@ def counted(pc_simulator):
 
 @pytest.fixture
 def redis_url():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    client = require_redis(REDIS_URL)
     client.flushdb()
     yield REDIS_URL
     client.flushdb()

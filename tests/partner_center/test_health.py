@@ -25,6 +25,7 @@ from partner_center.client import get_client
 from partner_center.errors import PartnerCenterNotFound, PartnerCenterThrottled, PartnerCenterUnavailable
 from partner_center.health import Health
 from tests.mca.helpers import TEMPLATE_ID, context, form_data
+from tests.redis_support import REDIS_TEST_URL, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW = [Operation.NEW_PURCHASE]
@@ -382,15 +383,8 @@ for kind in ("orders", "customer_agreements"):
 
 @pytest.fixture
 def redis_cache(settings):
-    import redis
-
-    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {url}")
-        pytest.skip(f"Redis is not reachable at {url}")
+    url = REDIS_TEST_URL
+    require_redis(url)
     settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}}
     return url
 
