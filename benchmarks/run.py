@@ -146,6 +146,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "answer comes, so the figures are the stack's capacity)",
     )
     args = parser.parse_args(argv)
+    # --rounds means two things: checkout's interleaved rounds (a size below) and confirm's rounds per client count,
+    # whose default is 2 whatever checkout's size is.
+    args.confirm_rounds = args.rounds or 2
     for option, (default, quick) in SIZES.items():
         if getattr(args, option) is None:
             setattr(args, option, quick if args.quick else default)
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for clients in (int(count) for count in str(args.clients).split(",")):
             confirm.run(
-                clients=clients, seconds=args.seconds, rounds=args.rounds or 2, flow=args.flow, cadence=args.cadence
+                clients=clients, seconds=args.seconds, rounds=args.confirm_rounds, flow=args.flow, cadence=args.cadence
             )
     if set(LOG_SCENARIOS) & set(scenarios):
         ensure_records(args.records, workers=args.workers)

@@ -65,6 +65,11 @@ def test_confirm_measures_the_checkpoint_cadence_only_when_asked():
     assert parse_args(["confirm", "--cadence", "--clients", "2"]).cadence is True
 
 
+def test_confirm_runs_two_rounds_unless_told_whatever_checkout_s_size():
+    assert (parse_args(["confirm"]).confirm_rounds, parse_args(["confirm"]).rounds) == (2, 300)
+    assert parse_args(["confirm", "--rounds", "4"]).confirm_rounds == 4
+
+
 def test_quick_mode_prints_every_figure_line(tmp_path):
     env = {
         key: value
