@@ -7,10 +7,17 @@ class McaConfig(AppConfig):
 
     def ready(self) -> None:
         from mca import checkpoints, knowledge, outbox, state
-        from mca.tasks import deliver_acceptance_task, write_checkpoint_task
+        from celery import current_app
 
-        # The outbox hands rows to the sender through the Celery task (in-process when no broker is set).
-        outbox.send_rows_with(lambda delivery_id: deliver_acceptance_task.delay(delivery_id))
+        from mca.tasks import deliver_acceptance_task, send_due_deliveries_task, write_checkpoint_task
+
+        # The outbox hands rows to the sender through the Celery task (in-process when no broker is set); with a
+        # broker, the rows committed within MCA_DELIVERY_HANDOVER_SECONDS share one wake-up of the sender.
+        outbox.send_rows_with(
+            lambda delivery_id: deliver_acceptance_task.delay(delivery_id),
+            drain_in=lambda seconds: send_due_deliveries_task.apply_async(countdown=seconds),
+            in_process=lambda: bool(current_app.conf.task_always_eager),
+        )
         # A checkpoint follows new records within MCA_CHECKPOINT_MAX_LAG_SECONDS, batched through the cache.
         checkpoints.schedule_checkpoints_with(lambda lag: write_checkpoint_task.apply_async(countdown=lag))
         # Partner Center's circuit opened or closed: the sweeps run when its trial may go and once it has closed.

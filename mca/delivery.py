@@ -31,7 +31,7 @@ from mca.choices import DeliveryState
 from mca.knowledge import forget_acceptance_from, link_account_to_tenant
 from mca.messages import error_text
 from mca.models import AcceptanceDelivery
-from mca.outbox import send_later
+from mca.outbox import drain_started, send_later
 from mca.signals import delivery_failed
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterError, PartnerCenterThrottled, PartnerCenterUnavailable
@@ -202,6 +202,37 @@ def sweep_due_deliveries() -> int:
     for delivery_id in ids:
         send_later(delivery_id)
     return len(ids)
+
+
+# Rows handed out per statement by a drain; a drain goes on until fewer come back.
+_DRAIN_BATCH = 500
+
+
+def send_due_now() -> int:
+    """The drain woken after commits (`mca.outbox.hand_over`): hand every pending row that is due to the sender,
+    each once. Returns how many were handed out.
+
+    A handed-out row's next try moves a sending lease ahead, so neither the next drain nor the sweep hands it out
+    again while its message waits in the queue (a backlog would otherwise be re-queued on every drain); if the
+    message is lost, the sweep sends the row once that lease has passed. A pending row is sent whatever its next
+    try says (`_claim` checks it only for failing rows), so the move delays nothing."""
+    drain_started()  # before reading: a row committed from here on wakes the next drain
+    handed_out = 0
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            ids = list(
+                AcceptanceDelivery.objects.select_for_update(skip_locked=True)
+                .filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:_DRAIN_BATCH]
+            )
+            AcceptanceDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now + sending_lease())
+        for delivery_id in ids:
+            send_later(delivery_id)
+        handed_out += len(ids)
+        if len(ids) < _DRAIN_BATCH:
+            return handed_out
 
 
 def deliver_pending_for(account: Account) -> bool:

@@ -8,9 +8,13 @@ modules form layers - tasks > delivery (sender) > attestation flows > outbox - i
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,13 +22,28 @@ from bss.models import Account
 from mca.choices import DeliveryState
 from mca.models import AcceptanceDelivery, AcceptanceRecord
 
+logger = logging.getLogger(__name__)
+
 _send_row: Callable[[int], object] | None = None
+# How the sender is woken `seconds` from now to hand out every due row (the Celery task's apply_async), and whether
+# tasks run in this process (no broker: then each row is sent right after its commit, as before).
+_drain_in: Callable[[float], object] | None = None
+_in_process: Callable[[], bool] = lambda: True
 
 
-def send_rows_with(send: Callable[[int], object]) -> None:
-    """How a row is handed to the sender (the Celery task's `delay`; set once when the app is ready)."""
-    global _send_row
+def send_rows_with(
+    send: Callable[[int], object],
+    *,
+    drain_in: Callable[[float], object] | None = None,
+    in_process: Callable[[], bool] | None = None,
+) -> None:
+    """How a row is handed to the sender (the Celery task's `delay`), and how the sender is woken to hand out every
+    due row at once (set once when the app is ready)."""
+    global _send_row, _drain_in, _in_process
     _send_row = send
+    _drain_in = drain_in
+    if in_process is not None:
+        _in_process = in_process
 
 
 def send_later(delivery_id: int) -> None:
@@ -35,7 +54,59 @@ def send_later(delivery_id: int) -> None:
 
 
 def send_after_commit(delivery_id: int) -> None:
-    transaction.on_commit(lambda: send_later(delivery_id))
+    transaction.on_commit(lambda: hand_over(delivery_id))
+
+
+# --- the hand-over after commit: one wake-up of the sender per window, not one message per confirmation ---
+
+_DRAIN_SCHEDULED = "mca:outbox-drain-scheduled"  # cache key: a drain is on its way; its value, when the key expires
+# The drain starts this long after its key expires, and a process trusts the key's time this long less: the clocks of
+# the hosts that compare against it may disagree a little.
+_CLOCK_MARGIN_SECONDS = 0.25
+# Until when (time.time()) this process knows the key is there, so a row it commits before then is read by the
+# scheduled drain without asking the cache.
+_covered_until = 0.0
+
+
+def hand_over(delivery_id: int) -> None:
+    """After the row's transaction committed: make sure the sender sends it soon.
+
+    A Celery message per confirmation was a fifth of a confirmation's CPU (issue 20). Instead, the first row
+    committed in a window sets a cache key for MCA_DELIVERY_HANDOVER_SECONDS and schedules one drain just after the
+    key expires; the rows committed while the key is there find it (or this process remembers it) and add nothing:
+    the drain reads them, since it starts after the key is gone and clears it before it reads the due rows. A row
+    committed after that wakes the next drain. A lost drain only delays: beat's sweep sends every due row anyway.
+    The key expires by itself, so a late drain or a cache that is not shared costs more drains, never a row. Without
+    a broker (tasks run in this process), or with the setting at 0, each row is handed over on its own at once."""
+    global _covered_until
+    window = settings.MCA_DELIVERY_HANDOVER_SECONDS
+    if window <= 0 or _drain_in is None or _in_process():
+        send_later(delivery_id)
+        return
+    now = time.time()
+    if now < _covered_until:
+        return
+    expires_at = now + window
+    if not cache.add(_DRAIN_SCHEDULED, expires_at, timeout=window):
+        # The key was there after this row committed, so the drain it stands for reads the row.
+        scheduled = cache.get(_DRAIN_SCHEDULED)
+        if isinstance(scheduled, float):  # None: it has just expired or been cleared
+            _covered_until = scheduled - _CLOCK_MARGIN_SECONDS
+        return
+    _covered_until = expires_at - _CLOCK_MARGIN_SECONDS
+    try:
+        _drain_in(window + _CLOCK_MARGIN_SECONDS)
+    except Exception:  # a broker outage must not fail a committed confirmation; beat's sweep is the net
+        _covered_until = 0.0
+        cache.delete(_DRAIN_SCHEDULED)
+        logger.exception("Could not wake the delivery sender; beat's sweep will send delivery %s", delivery_id)
+
+
+def drain_started() -> None:
+    """The scheduled drain starts: rows committed from here on schedule the next one."""
+    global _covered_until
+    _covered_until = 0.0
+    cache.delete(_DRAIN_SCHEDULED)
 
 
 def enqueue_delivery(record: AcceptanceRecord, account: Account) -> AcceptanceDelivery:

@@ -13,6 +13,14 @@ def deliver_acceptance_task(delivery_id: int) -> str | None:
 
 
 @shared_task(ignore_result=True)
+def send_due_deliveries_task() -> int:
+    # Woken after commits, at most once per MCA_DELIVERY_HANDOVER_SECONDS (mca.outbox.hand_over).
+    from mca.delivery import send_due_now
+
+    return send_due_now()
+
+
+@shared_task(ignore_result=True)
 def sweep_deliveries_task() -> int:
     from mca.delivery import sweep_due_deliveries
 

@@ -35,11 +35,15 @@ def fresh_cache():
     from django.core.cache import cache
 
     from mca.checkpoints import scheduled_checkpoint_due
+    from mca.outbox import drain_started
     from mca.templates import forget_stored_templates
+    from webhooks.events import forget_cached_routes
 
     cache.clear()
     forget_stored_templates()  # the process's memo of what the (now emptied) database holds
     scheduled_checkpoint_due()  # and its memo of a checkpoint task still to fire (the cache's key is gone)
+    drain_started()  # and of a delivery drain still to start
+    forget_cached_routes()  # and its copy of the webhook subscriptions
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ one INSERT when somebody does; saving or deleting a subscription forgets the cac
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,8 +34,18 @@ class Route:
     event_types: frozenset[str]
 
 
+# This process's copy of the routes and until when (time.monotonic()) it is used without asking the cache: every
+# acceptance asks twice whether anybody subscribed, and the cache's answer was a Redis round trip each (issue 20). A
+# subscription saved or deleted reaches the other processes at most this much later, this one at once.
+ROUTES_MEMO_SECONDS = 1.0
+_memo: tuple[float, list[Route]] | None = None
+
+
 def routes() -> list[Route]:
     """The active subscriptions, from the cache (one query when it has forgotten them)."""
+    global _memo
+    if _memo is not None and time.monotonic() < _memo[0]:
+        return _memo[1]
     cached = cache.get(ROUTES_KEY)
     if cached is None:
         cached = [
@@ -44,13 +55,21 @@ def routes() -> list[Route]:
             )
         ]
         cache.set(ROUTES_KEY, cached, ROUTES_TTL_SECONDS)
-    return [Route(pk, reseller_id, frozenset(types)) for pk, reseller_id, types in cached]
+    found = [Route(pk, reseller_id, frozenset(types)) for pk, reseller_id, types in cached]
+    _memo = (time.monotonic() + ROUTES_MEMO_SECONDS, found)
+    return found
+
+
+def forget_cached_routes() -> None:
+    global _memo
+    _memo = None
+    cache.delete(ROUTES_KEY)
 
 
 def forget_routes(**kwargs: Any) -> None:
-    cache.delete(ROUTES_KEY)
+    forget_cached_routes()
     # A subscription saved in a transaction that is still open: forget again once it commits.
-    transaction.on_commit(lambda: cache.delete(ROUTES_KEY))
+    transaction.on_commit(forget_cached_routes)
 
 
 def subscribed(event_type: str) -> bool:

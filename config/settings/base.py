@@ -333,6 +333,9 @@ MCA_ADMIN_COUNT_TIMEOUT_MS = env.int("MCA_ADMIN_COUNT_TIMEOUT_MS", default=50)
 # A delivery left in "sending" this long was abandoned by a worker that died: the sweeper takes it over (it asks
 # Partner Center first). Above the longest claim of a live worker: four calls of PARTNER_CENTER_RETRY_BUDGET.
 MCA_DELIVERY_SENDING_LEASE_SECONDS = env.float("MCA_DELIVERY_SENDING_LEASE_SECONDS", default=120.0)
+# With a broker: the deliveries committed within this many seconds are handed to the sender by one task, not a Celery
+# message each (0: a message per delivery, at once). A delivery reaches Partner Center at most this much later.
+MCA_DELIVERY_HANDOVER_SECONDS = env.float("MCA_DELIVERY_HANDOVER_SECONDS", default=1.0)
 # mca_reconcile: questions to Partner Center in flight at once, and the pause after a throttled answer
 # (doubling up to the maximum).
 MCA_RECONCILE_CONCURRENCY = env.int("MCA_RECONCILE_CONCURRENCY", default=4)

@@ -313,3 +313,22 @@ def test_executing_an_order_that_waits_for_the_signatory_emits_held_once(demo, d
     assert types_of(Message.objects.all()) == [EventType.STATE_CHANGED, EventType.ORDER_HELD]
     changed = Message.objects.get(event_type=EventType.STATE_CHANGED).payload["data"]
     assert (changed["previous"], changed["state"], changed["source"]) == ("unknown", "pending", "link_sent")
+
+
+def test_the_process_copy_of_the_routes_follows_a_subscription_saved_here_at_once_and_elsewhere_within_a_second(
+    demo, demo_user, subscribe, monkeypatch
+):
+    from django.core.cache import cache
+
+    assert events.routes() == []  # this process now holds "nobody subscribed" for ROUTES_MEMO_SECONDS
+    subscription = subscribe()  # saved here: the copy is forgotten at once
+    assert [route.subscription_id for route in events.routes()] == [subscription.pk]
+    # Deactivated by another process: its save forgets the shared cache, not this process's copy...
+    Subscription.objects.filter(pk=subscription.pk).update(is_active=False)
+    cache.delete(events.ROUTES_KEY)
+    assert [route.subscription_id for route in events.routes()] == [subscription.pk]
+    # ...which is read again once it is older than ROUTES_MEMO_SECONDS.
+    monkeypatch.setattr(events, "ROUTES_MEMO_SECONDS", 0.0)
+    cache.delete(events.ROUTES_KEY)
+    events.forget_cached_routes()
+    assert events.routes() == []
