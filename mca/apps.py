@@ -6,9 +6,9 @@ class McaConfig(AppConfig):
     verbose_name = "MCA acceptance"
 
     def ready(self) -> None:
-        from mca import checkpoints, knowledge, outbox, state
         from celery import current_app
 
+        from mca import checkpoints, knowledge, outbox, state
         from mca.tasks import deliver_acceptance_task, send_due_deliveries_task, write_checkpoint_task
 
         # The outbox hands rows to the sender through the Celery task (in-process when no broker is set); with a

@@ -28,7 +28,10 @@ _send_row: Callable[[int], object] | None = None
 # How the sender is woken `seconds` from now to hand out every due row (the Celery task's apply_async), and whether
 # tasks run in this process (no broker: then each row is sent right after its commit, as before).
 _drain_in: Callable[[float], object] | None = None
-_in_process: Callable[[], bool] = lambda: True
+
+
+def _in_process() -> bool:
+    return True  # until the app registers how to tell (McaConfig.ready)
 
 
 def send_rows_with(
