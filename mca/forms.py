@@ -14,7 +14,9 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from fontTools import unicodedata as unicode_scripts
+from phonenumber_field.formfields import PhoneNumberField
 
 NAME_SEPARATORS = " .'’-"
 # Accents and vowel signs written on one letter: Vietnamese stacks two, Devanagari a vowel sign and a nasal mark;
@@ -124,6 +126,28 @@ class NameField(forms.CharField):
         problem = look_alike_problem(value) if value else None
         if problem:
             raise ValidationError(problem, code="look_alike")
+
+
+class PhoneField(PhoneNumberField):
+    """phonenumber_field's form field, with the number checked once: Django's null-character check formats the
+    parsed number to test it, which checks it again (a tenth of the legacy form's time, issue 20). The typed text is
+    tested for null characters instead; the messages and their order are the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+    def run_validators(self, value: Any) -> None:
+        errors: list[ValidationError] = []
+        try:
+            super().run_validators(value)
+        except ValidationError as error:
+            errors.extend(error.error_list)
+        if "\x00" in str(getattr(value, "raw_input", "") or ""):
+            null = ProhibitNullCharactersValidator()
+            errors.append(ValidationError(null.message, code=null.code))
+        if errors:
+            raise ValidationError(errors)
 
 
 class EmailAddressField(forms.EmailField):

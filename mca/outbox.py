@@ -63,11 +63,11 @@ def send_after_commit(delivery_id: int) -> None:
 # --- the hand-over after commit: one wake-up of the sender per window, not one message per confirmation ---
 
 _DRAIN_SCHEDULED = "mca:outbox-drain-scheduled"  # cache key: a drain is on its way; its value, when the key expires
-# The drain starts this long after its key expires, and a process trusts the key's time this long less: the clocks of
-# the hosts that compare against it may disagree a little.
+# The drain starts this long after its key expires: the clocks of the hosts that compare against the key's time (the
+# one that set it, the others that read it, the worker's) may disagree a little, by less than half of this.
 _CLOCK_MARGIN_SECONDS = 0.25
-# Until when (time.time()) this process knows the key is there, so a row it commits before then is read by the
-# scheduled drain without asking the cache.
+# Until when (time.time()) a row this process commits is read by the scheduled drain without asking the cache: until
+# the key expires, since the drain starts a clock margin after that.
 _covered_until = 0.0
 
 
@@ -94,9 +94,9 @@ def hand_over(delivery_id: int) -> None:
         # The key was there after this row committed, so the drain it stands for reads the row.
         scheduled = cache.get(_DRAIN_SCHEDULED)
         if isinstance(scheduled, float):  # None: it has just expired or been cleared
-            _covered_until = scheduled - _CLOCK_MARGIN_SECONDS
+            _covered_until = scheduled
         return
-    _covered_until = expires_at - _CLOCK_MARGIN_SECONDS
+    _covered_until = expires_at
     try:
         _drain_in(window + _CLOCK_MARGIN_SECONDS)
     except Exception:  # a broker outage must not fail a committed confirmation; beat's sweep is the net

@@ -30,7 +30,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.formfields import PhoneNumberField
 
 from bss.models import Account
 from mca import log
@@ -47,7 +46,7 @@ from mca.attestation.base import (
 )
 from mca.choices import AcceptanceKind, AttestationState, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
-from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, look_alike_problem
+from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, PhoneField, look_alike_problem
 from mca.knowledge import knowledge_key, lock_customer, remember_acceptance, state_changes
 from mca.messages import error_text
 from mca.models import AcceptanceRecord, Attestation
@@ -94,7 +93,7 @@ class SignatoryForm(EnteredFormMixin, forms.Form):
     signatory_email = EmailAddressField(
         label=_("Signatory's e-mail"), max_length=254, help_text=_("Microsoft's acceptance link is sent here.")
     )
-    signatory_phone = PhoneNumberField(
+    signatory_phone = PhoneField(
         label=_("Signatory's phone number (optional)"),
         required=False,
         help_text=_("With the country code, e.g. +1 206 555 0100."),

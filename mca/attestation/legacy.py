@@ -14,7 +14,6 @@ from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from phonenumber_field.formfields import PhoneNumberField
 
 from bss.choices import Role
 from bss.models import Account
@@ -32,7 +31,7 @@ from mca.attestation.base import (
 )
 from mca.choices import AcceptanceKind, EvidenceClass, RecordEvent
 from mca.context import ConfirmationContext
-from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, StrictDateField
+from mca.forms import AcceptBox, EmailAddressField, EnteredFormMixin, NameField, PhoneField, StrictDateField
 from mca.knowledge import knowledge_key, remember_acceptance
 from mca.models import AcceptanceRecord
 from mca.outbox import enqueue_delivery
@@ -54,7 +53,7 @@ class LegacyAcceptanceForm(EnteredFormMixin, forms.Form):
     first_name = NameField(label="First name", max_length=100)
     last_name = NameField(label="Last name", max_length=100)
     email = EmailAddressField(label="Email", max_length=254)
-    phone = PhoneNumberField(
+    phone = PhoneField(
         label="Phone number",
         help_text="With the country code, e.g. +1 206 555 0100.",
         error_messages={"invalid": "Enter a valid phone number, with the country code (e.g. +1 206 555 0100)."},

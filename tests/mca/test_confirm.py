@@ -437,3 +437,27 @@ def test_a_known_customer_s_knowledge_is_written_in_one_statement(demo, demo_use
     assert len(knowledge) == 1, knowledge
     assert "ON CONFLICT" in knowledge[0] and "FOR UPDATE" not in knowledge[0]
     assert CustomerKnowledge.objects.get(record=record).kind == AcceptanceKind.CONFIRMED_HERE
+
+
+@pytest.mark.parametrize(
+    ("phone", "codes"),
+    [
+        ("+1206555\x000100", ["invalid", "null_characters_not_allowed"]),
+        ("not a number", ["invalid"]),
+        ("+1 206 555 0100", None),
+    ],
+)
+def test_the_phone_is_checked_once_with_every_message(phone, codes, monkeypatch):
+    """The phone field checks the number once (issue 20) and still names a null character as Django does."""
+    import phonenumbers
+
+    from mca.attestation.legacy import LegacyAcceptanceForm
+
+    checks = []
+    check = phonenumbers.is_valid_number
+    monkeypatch.setattr(phonenumbers, "is_valid_number", lambda number: checks.append(number) or check(number))
+    form = LegacyAcceptanceForm(form_data(phone=phone), country="US")
+    form.is_valid()
+    errors = form.errors.get_json_data().get("phone")
+    assert ([error["code"] for error in errors] if errors else None) == codes
+    assert len(checks) == 1
