@@ -178,9 +178,13 @@ def _checkpoint_writer(start_at: float, stop_at: float, lag: float) -> None:
     writer that signed every `lag` seconds without clearing the key left it in place for its whole timeout, so every
     commit after its fire time asked the cache twice: a cost production does not have.)"""
     connections.close_all()
+    import logging
+
     from django.core.cache import cache
 
     from mca.checkpoints import _SCHEDULED, scheduled_checkpoint_due
+
+    logging.getLogger("mca.checkpoints").setLevel(logging.WARNING)  # its "written" lines would cut the round's line
     from mca.verify import write_checkpoint
 
     while time.time() < start_at:
