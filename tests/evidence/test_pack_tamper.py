@@ -278,5 +278,6 @@ def test_key_fetched_from_the_published_url(pack):
         assert f"trusting public key {published_key()}" in result.stdout
     finally:
         server.shutdown()
+        server.server_close()  # refuse connections at once: a listening socket nobody serves waits out the timeout
     result = run_verify(folder, "--key-url", url, key=None)  # the server is gone
     assert result.returncode == 1 and "could not be fetched" in result.stdout
