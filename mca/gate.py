@@ -1,12 +1,12 @@
-"""The gate: the one API every channel calls about MCA acceptance (storefront, BSS execution, manual
-subscriptions, REST API, provisioning). No channel combines R1 (which operations need it), R3 (how we know) and
-R6 (who may confirm) by itself; they ask here, show what the decision says, and submit the form here.
+"""The gate: the one API about MCA acceptance. Its callers are `bss.services` (one entry point per operation:
+place, execute, change seats, create a subscription, campaigns), which the channels (storefront, BSS views, REST
+API, provisioning) call with the parsed input; no channel combines R1 (which operations need it), R3 (how we know)
+and R6 (who may confirm) by itself, nor reads a reason code: the Decision answers their questions.
 
     decision = gate.check(account, [GatedOperation.for_product(Operation.NEW_PURCHASE, product)])
     if decision.needed and not decision.waiting:
         form = gate.form_for(user, account)            # the configured flow's form, worded for the user
-        outcome = gate.submit_acceptance(actor=user, account=account, data=request.POST,
-                                         context=ConfirmationContext.from_request(request, Channel.STOREFRONT))
+        outcome = gate.submit_acceptance(actor=user, account=account, data=acceptance_data, context=context)
     gate.ensure_accepted(account, operations)          # raises AcceptanceRequired (code mca_acceptance_required)
     account = gate.with_known_acceptance(accounts).get(pk=pk)  # check() then answers a known customer query-free
 
