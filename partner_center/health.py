@@ -56,6 +56,12 @@ circuit_closed = Signal()
 # How long the "circuit opened" mark is kept at most: closing it is done by a success, not by expiry.
 _OPEN_MARK_SECONDS = 24 * 3600
 
+# What a call held back while another process's trial is out is told to wait: the trial usually answers in well
+# under a second, and the work it held back (an outbox row, an attestation) must be due again by the sweep that
+# `circuit_closed` schedules this long after closing (mca.tasks), not a whole trial timeout later. Were the trial
+# to fail, the circuit opens again and the next attempt is held back for the new open period, still with no HTTP.
+TRIAL_OUT_RETRY_SECONDS = 1.0
+
 
 def _now() -> float:
     # Wall clock: shared by every process (time-machine moves it in tests).
@@ -135,7 +141,7 @@ class Health:
                 raise self._open_error(kind, open_until - now)
             # Open time is up: one trial for everyone. Another process's trial is out: wait for its answer.
             if not _safely(lambda: cache.add(self._trial_key, now, math.ceil(self.trial_seconds)), default=True):
-                raise self._open_error(kind, self.trial_seconds)
+                raise self._open_error(kind, min(TRIAL_OUT_RETRY_SECONDS, self.trial_seconds))
             return Admission(unhealthy=True, trial=True)
         return Admission(unhealthy=open_until is not None or bool(values.get(self._failures_key)))
 

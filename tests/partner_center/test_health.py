@@ -23,7 +23,7 @@ from mca.models import AcceptanceDelivery
 from partner_center import health
 from partner_center.client import get_client
 from partner_center.errors import PartnerCenterNotFound, PartnerCenterThrottled, PartnerCenterUnavailable
-from partner_center.health import Health
+from partner_center.health import TRIAL_OUT_RETRY_SECONDS, Health
 from tests.mca.helpers import TEMPLATE_ID, context, form_data
 from tests.redis_support import REDIS_TEST_URL, require_redis
 
@@ -127,6 +127,8 @@ def test_only_one_caller_gets_the_trial_and_a_success_closes_the_circuit(db):
         with pytest.raises(PartnerCenterUnavailable) as waiting:
             other.admit("customers")  # the circuit is Partner Center's, not one endpoint's
         assert waiting.value.held_back
+        # Due again by the sweep that follows a closing (mca.tasks), not the trial's timeouts (10 s) later.
+        assert waiting.value.retry_after == TRIAL_OUT_RETRY_SECONDS
         shared.succeeded(trial)
         assert not other.circuit_open()
         assert not other.admit("customers").unhealthy
@@ -351,7 +353,14 @@ def test_opening_and_closing_are_signalled_for_the_sweeps(db, broker):
     broker.clear()
     with at(start, 6):
         breaker.succeeded(breaker.admit("orders"))  # the trial succeeded: the sweeps run now
-    assert broker == [("sweep_deliveries_task", {}), ("poll_attestations_task", {})]
+    # ...and again once what was held back while the trial was out is due.
+    again = TRIAL_OUT_RETRY_SECONDS + 0.5
+    assert broker == [
+        ("sweep_deliveries_task", {"countdown": 0.0}),
+        ("poll_attestations_task", {"countdown": 0.0}),
+        ("sweep_deliveries_task", {"countdown": again}),
+        ("poll_attestations_task", {"countdown": again}),
+    ]
 
     broker.clear()
     current_app.conf.task_always_eager = True  # no broker, no beat to hurry: nothing is scheduled
