@@ -129,7 +129,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="confirm: alternate rounds with the after-commit checkpoint scheduling on and off (issue 17's cost)",
     )
     parser.add_argument(
-        "--rate", type=float, default=20.0, help="recheck: the simulator's limit in calls/s (ours 5 %% below)"
+        "--rate", type=float, default=20.0, help="recheck: the simulator's limit in calls/s, and ours (whole calls)"
+    )
+    parser.add_argument(
+        "--headroom",
+        type=float,
+        default=None,
+        help="recheck: our window's margin over the simulator's second (default: PARTNER_CENTER_RATE_LIMIT_MARGIN)",
     )
     parser.add_argument("--duration", type=int, help="load: seconds of load (60; quick 10)")
     parser.add_argument("--users", type=int, help="load: simulated users (20; quick 10)")
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if "recheck" in scenarios:
         from benchmarks import recheck
 
-        recheck.run(accounts=_accounts(args, "recheck"), rate=args.rate)
+        recheck.run(accounts=_accounts(args, "recheck"), rate=args.rate, headroom=args.headroom)
     if "readiness" in scenarios:
         from benchmarks import readiness
 

@@ -70,6 +70,23 @@ def test_confirm_runs_two_rounds_unless_told_whatever_checkout_s_size():
     assert parse_args(["confirm", "--rounds", "4"]).confirm_rounds == 4
 
 
+def test_recheck_takes_the_margin_from_the_setting_unless_told():
+    assert parse_args(["recheck"]).headroom is None  # recheck.run reads PARTNER_CENTER_RATE_LIMIT_MARGIN
+    assert parse_args(["recheck", "--headroom", "0.2"]).headroom == 0.2
+
+
+def test_recheck_closes_the_runs_an_aborted_bench_left_open(db):
+    from benchmarks.recheck import _close_leftover_runs
+    from mca.models import RecheckRun
+
+    left = RecheckRun.objects.create(source="bench", planned=3)
+    other = RecheckRun.objects.create(source="command", planned=3)  # not the bench's: left alone
+    assert _close_leftover_runs() == 1
+    left.refresh_from_db(), other.refresh_from_db()
+    assert left.finished_at is not None and other.finished_at is None
+    assert _close_leftover_runs() == 0
+
+
 def test_quick_mode_prints_every_figure_line(tmp_path):
     env = {
         key: value

@@ -310,6 +310,9 @@ PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS = env.float("PARTNER_CENTER_BREAKER_FI
 # Our own limit on calls to Partner Center, one moving window shared by every process (partner_center.ratelimit), in
 # `limits`' notation: "50/second", "3000/minute". Empty: none (Microsoft's 429 and Retry-After still pause everyone).
 PARTNER_CENTER_RATE_LIMIT = env.str("PARTNER_CENTER_RATE_LIMIT", default="")
+# How much longer our window is than that limit's period (0.1: N calls per 1.1 s for "N/second"): the time between
+# taking a slot and the call reaching Microsoft varies, and calls spread evenly here must not arrive bunched there.
+PARTNER_CENTER_RATE_LIMIT_MARGIN = env.float("PARTNER_CENTER_RATE_LIMIT_MARGIN", default=0.1)
 # Where that window lives: Redis wherever several processes run ("memory://" is per process).
 PARTNER_CENTER_RATE_LIMIT_STORAGE = env.str("PARTNER_CENTER_RATE_LIMIT_STORAGE", default=REDIS_URL or "memory://")
 # The simulator's own limit, playing Microsoft's (same notation; empty: unlimited). Calls over it get 429 with

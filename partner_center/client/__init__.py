@@ -99,6 +99,7 @@ def _settings_fingerprint() -> str:
             "PARTNER_CENTER_BREAKER_OPEN_SECONDS",
             "PARTNER_CENTER_BREAKER_FIRST_OPEN_SECONDS",
             "PARTNER_CENTER_RATE_LIMIT",
+            "PARTNER_CENTER_RATE_LIMIT_MARGIN",
             "PARTNER_CENTER_RATE_LIMIT_STORAGE",
         )
     ]

@@ -42,7 +42,7 @@ from partner_center.errors import (
     PartnerCenterThrottled,
     PartnerCenterUnavailable,
 )
-from partner_center.health import Health
+from partner_center.health import Admission, Health
 from partner_center.ratelimit import RateLimit
 from partner_center.types import TokenKind
 
@@ -54,6 +54,8 @@ MAX_ATTEMPTS = 5
 # Full jitter (AWS's "exponential backoff and jitter"): many workers throttled together do not retry in step.
 _BACKOFF = tenacity.wait_random_exponential(multiplier=0.5, max=8)
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Slots taken at most per attempt when each was held too long before sending (Transport._take_slot).
+_SLOT_TRIES = 3
 
 
 def _sleep(seconds: float) -> None:
@@ -236,18 +238,18 @@ class Transport:
                 )
             # Paused by a 429 or the circuit open: raises at once, no HTTP (not retried: it is not transient here).
             admission = self.health.admit(endpoint.name)
-            if self.rate_limit is not None and self.rate_limit.acquire(
-                endpoint.name, deadline=deadline, monotonic=_monotonic
-            ):
-                remaining = deadline - _monotonic()  # waited for a slot: the attempt has less time
-                if remaining <= 0:
-                    raise PartnerCenterUnavailable(
-                        f"Partner Center {endpoint.name}: no time left in the budget",
-                        request_id=request_id,
-                        timed_out=True,
-                    )
-                admission = self.health.admit(endpoint.name)  # a 429 may have paused everyone meanwhile
+            # The token before the slot: a token fetch (a round trip to Entra ID when the cached one expired) between
+            # taking a slot and sending would make the call reach Partner Center late in the window.
             token = provider.token()
+            if self.rate_limit is not None:
+                admission = self._take_slot(self.rate_limit, endpoint, admission, deadline, request_id)
+            remaining = deadline - _monotonic()  # the token fetch and the slot spent some of it
+            if remaining <= 0:
+                raise PartnerCenterUnavailable(
+                    f"Partner Center {endpoint.name}: no time left in the budget",
+                    request_id=request_id,
+                    timed_out=True,
+                )
             attempt_correlation_id = correlation_id or str(uuid.uuid4())
             headers = {
                 "Authorization": f"Bearer {token}",
@@ -339,6 +341,37 @@ class Transport:
             return retrying(attempt)
         except _TRANSIENT as exc:  # not retried (a non-idempotent endpoint)
             raise self._unavailable(endpoint, exc, deadline, request_id) from None
+
+    def _take_slot(
+        self, rate_limit: RateLimit, endpoint: Endpoint, admission: Admission, deadline: float, request_id: str
+    ) -> Admission:
+        """Take a slot of our rate limit for an attempt about to be sent; the (new) admission when it waited.
+
+        The slot's moment is what our window counts, the call's arrival is what Partner Center's counts: the margin
+        (partner_center.ratelimit) covers the time between the two. A slot held longer than half the margin (a
+        wait for the cache, a busy CPU) is given back and a fresh one taken, so no call uses up more than its share
+        of the slack. A few times at most: a machine that slow sends with the last slot rather than never."""
+        stale_after = rate_limit.stale_after if rate_limit.gives_back else None
+        for _ in range(_SLOT_TRIES):
+            slot = rate_limit.take(endpoint.name, deadline=deadline, monotonic=_monotonic)
+            if deadline - _monotonic() <= 0:  # the wait for a slot used up the attempt's time: not sent
+                rate_limit.give_back(slot)
+                raise PartnerCenterUnavailable(
+                    f"Partner Center {endpoint.name}: no time left in the budget",
+                    request_id=request_id,
+                    timed_out=True,
+                )
+            if slot.waited:
+                try:
+                    admission = self.health.admit(endpoint.name)  # a 429 may have paused everyone meanwhile
+                except PartnerCenterError:
+                    rate_limit.give_back(slot)  # not sent: another call may have it
+                    raise
+            if stale_after is None or slot.member is None or _monotonic() - slot.taken_at <= stale_after:
+                return admission
+            rate_limit.give_back(slot)
+            logger.debug("Partner Center %s: slot held too long before sending, taking a fresh one", endpoint.name)
+        return admission
 
     def _says_partner_center_failed(self, exc: requests.RequestException, remaining: float) -> bool:
         """Whether a transport error counts towards opening the circuit: a refused or reset connection does; a

@@ -143,8 +143,8 @@ def reset_calls() -> None:
 
 
 # --- the simulator's own rate limit, playing Microsoft's (PARTNER_CENTER_SIMULATOR_RATE_LIMIT) --------------------
-# Microsoft does not publish its limits; the simulator enforces the one it is given, with the same moving window as
-# the application's limiter, kept in this process (the simulator is served by one process: runserver, the test
+# Microsoft does not publish its limits; the simulator enforces the one it is given, exactly (a moving window of the
+# limit's own period, no margin), kept in this process (the simulator is served by one process: runserver, the test
 # server). A call over it is answered 429 with Retry-After and counted as "over_limit".
 
 OVER_LIMIT = "over_limit"
@@ -158,7 +158,8 @@ def _rate_limit() -> Any:
     if not limit:
         return None
     if limit not in _limits:
-        _limits[limit] = RateLimit(limit, storage_uri="memory://", namespace="simulator")
+        # No margin: Microsoft counts exactly N calls per period as they arrive.
+        _limits[limit] = RateLimit(limit, storage_uri="memory://", namespace="simulator", margin=0.0)
     return _limits[limit]
 
 

@@ -173,8 +173,10 @@ def endpoint(names: dict[str, str]) -> Callable[[Handler], Callable[..., HttpRes
                 response = _json(405, wire.error_body(wire.INVALID_INPUT, "Method not allowed."), ids)
                 response["Allow"] = ", ".join(names)
                 return response
-            faults.count_call(name)
+            # The limit first, then the count: the count is a database write whose time varies with the load, and
+            # the window must see the moment the call arrived, as Microsoft's does.
             wait = faults.over_rate_limit()
+            faults.count_call(name)
             if wait is not None:
                 return _fault_response(ActiveFault(FaultMode.THROTTLE, 0, max(1, math.ceil(wait)), 429), ids)
             fault = faults.take_fault(_relative_path(request))
